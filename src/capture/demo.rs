@@ -1,0 +1,74 @@
+//! The demo source: a built-in stand-in for a camera, so `cdposture run` works out of the box. It
+//! plays a real photo (the astronaut from scikit-image, fetched with the models) with the head tilting
+//! side to side (±25° in the image plane, a 4 s cycle) and then the mirror image, at 15 fps. The
+//! expected measurement is therefore known: roll follows the sine, yaw flips sign on the mirror.
+
+use super::{load_image, Frame, FrameSource};
+use crate::landmarks::roi::{crop_to_tensor, Roi};
+use crate::Result;
+use image::RgbImage;
+use std::path::Path;
+
+pub struct DemoSource {
+    photo: RgbImage,
+    next: u64,
+    frames: u64,
+    fps: f64,
+}
+
+pub const DEMO_PHOTO: &str = "photos/astronaut.png";
+
+impl DemoSource {
+    /// `model_dir/photos/astronaut.png`, `frames` frames long.
+    pub fn new(model_dir: &Path, frames: u64) -> Result<Self> {
+        let photo = load_image(&model_dir.join(DEMO_PHOTO))?;
+        Ok(DemoSource { photo, next: 0, frames, fps: 15.0 })
+    }
+
+    /// Roll applied to frame `i`, degrees (+ = top of the head toward image right).
+    pub fn roll_at(&self, i: u64) -> f64 {
+        25.0 * (2.0 * std::f64::consts::PI * (i as f64 / self.fps) / 4.0).sin()
+    }
+}
+
+/// Rotate an image about its centre by `deg` (+ = content turns clockwise on screen, i.e. the top
+/// moves toward image right), optionally mirrored, keeping its size.
+pub fn rotate_image(img: &RgbImage, deg: f64, mirror: bool) -> RgbImage {
+    let (w, h) = (img.width(), img.height());
+    let side = w.max(h) as usize;
+    // Sampling the source with a ROI rotated by −deg makes the output show the content rotated by +deg.
+    let roi = Roi { cx: w as f32 / 2.0, cy: h as f32 / 2.0, width: side as f32, height: side as f32, rotation: -(deg.to_radians() as f32) };
+    let t = crop_to_tensor(img, &roi, side, 0.0, 255.0);
+    let mut out = RgbImage::new(w, h);
+    let (ox, oy) = ((side - w as usize) / 2, (side - h as usize) / 2);
+    for y in 0..h as usize {
+        for x in 0..w as usize {
+            let sx = if mirror { w as usize - 1 - x } else { x };
+            let i = ((y + oy) * side + sx + ox) * 3;
+            out.put_pixel(x as u32, y as u32, image::Rgb([t[i].round() as u8, t[i + 1].round() as u8, t[i + 2].round() as u8]));
+        }
+    }
+    out
+}
+
+impl FrameSource for DemoSource {
+    fn next_frame(&mut self) -> Result<Option<Frame>> {
+        if self.next >= self.frames {
+            return Ok(None);
+        }
+        let i = self.next;
+        self.next += 1;
+        let mirror = i >= self.frames / 2;
+        let image = rotate_image(&self.photo, self.roll_at(i), mirror);
+        Ok(Some(Frame { index: i, t_s: i as f64 / self.fps, image, path: None }))
+    }
+    fn is_sequence(&self) -> bool {
+        true
+    }
+    fn len_hint(&self) -> Option<u64> {
+        Some(self.frames)
+    }
+    fn fps(&self) -> Option<f64> {
+        Some(self.fps)
+    }
+}

@@ -1,0 +1,138 @@
+//! `cdposture analyze <image | video | folder> --out DIR`: offline analysis. Writes
+//! `DIR/frames.csv`, `DIR/frames.jsonl` and `DIR/summary.json`, prints the summary table.
+//! Frames without a face are kept and flagged; they never stop a video.
+
+use crate::capture;
+use crate::geometry::Angles;
+use crate::inference::PoseVariant;
+use crate::pipeline::PipelineOptions;
+use crate::report::{FrameRecord, SummaryBuilder, CSV_HEADER};
+use crate::scoring::ScoringConfig;
+use anyhow::{bail, Context, Result};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub struct AnalyzeArgs {
+    pub input: PathBuf,
+    pub out: PathBuf,
+    pub models: Option<PathBuf>,
+    pub pose: PoseVariant,
+    /// Neutral pose to subtract before scoring (per-patient calibration), degrees.
+    pub neutral: Angles,
+    pub quiet: bool,
+}
+
+pub fn run(args: &AnalyzeArgs) -> Result<()> {
+    let mut source = capture::open(&args.input)?;
+    let opts = PipelineOptions { refine_still: !source.is_sequence(), ..Default::default() };
+    let mut pipeline = super::load_pipeline(args.models.as_deref(), args.pose, opts)?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create output folder", args.out.display()))?;
+    let create = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
+        let p = args.out.join(name);
+        Ok(std::io::BufWriter::new(std::fs::File::create(&p).with_context(|| format!("{}: cannot write", p.display()))?))
+    };
+    let mut csv = create("frames.csv")?;
+    let mut jsonl = create("frames.jsonl")?;
+    writeln!(csv, "{CSV_HEADER}")?;
+
+    let scoring = ScoringConfig::default();
+    let mut summary = SummaryBuilder::default();
+    let progress = Progress::new(source.len_hint(), source.is_sequence() && !args.quiet && std::io::stderr().is_terminal());
+    let start = Instant::now();
+    let mut failed: Vec<String> = Vec::new();
+    let mut faces = 0u64;
+    let mut source_error = None;
+    loop {
+        let frame = match source.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            // A bad file in a list of images is reported and skipped; a broken video ends the loop
+            // but everything decoded so far is still written out.
+            Err(e) if !source.is_sequence() && source.len_hint().unwrap_or(1) > 1 => {
+                log::error!("{e}");
+                failed.push(e.to_string());
+                continue;
+            }
+            Err(e) => {
+                source_error = Some(e);
+                break;
+            }
+        };
+        if !source.is_sequence() {
+            pipeline.reset();
+        }
+        let m = pipeline.process(&frame.image)?;
+        faces += m.face_found as u64;
+        if !m.face_found && !source.is_sequence() {
+            log::warn!("{}: no face found", frame.path.as_deref().unwrap_or(Path::new("?")).display());
+        }
+        let rec = FrameRecord::new(&frame, m, &scoring, &args.neutral);
+        writeln!(csv, "{}", rec.csv_row())?;
+        writeln!(jsonl, "{}", serde_json::to_string(&rec)?)?;
+        summary.add(&rec, &args.neutral);
+        progress.tick(frame.index + 1, start);
+    }
+    progress.done();
+    let summary = summary.finish(start.elapsed().as_secs_f64());
+    csv.flush()?;
+    jsonl.flush()?;
+    std::fs::write(args.out.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
+    if !args.quiet {
+        print!("{}", summary.to_text());
+        println!("wrote {}/frames.csv, frames.jsonl, summary.json", args.out.display());
+    }
+    if let Some(e) = source_error {
+        if summary.frames == 0 {
+            bail!("{e}");
+        }
+        bail!("{e} (the {} frames before it were analysed and written to {})", summary.frames, args.out.display());
+    }
+    if summary.frames == 0 {
+        bail!("{}: no frame could be analysed", args.input.display());
+    }
+    if faces == 0 {
+        bail!("{}: no face found in any frame; the face must be visible, roughly frontal to profile, at least ~40 px wide", args.input.display());
+    }
+    if !failed.is_empty() {
+        bail!("{} of {} images could not be read (first: {})", failed.len(), failed.len() as u64 + summary.frames, failed[0]);
+    }
+    Ok(())
+}
+
+/// A one-line progress bar on a terminal; silent otherwise (logs and CI stay clean).
+struct Progress {
+    total: Option<u64>,
+    enabled: bool,
+    last: std::cell::Cell<f64>,
+}
+
+impl Progress {
+    fn new(total: Option<u64>, enabled: bool) -> Self {
+        Progress { total, enabled, last: std::cell::Cell::new(-1.0) }
+    }
+    fn tick(&self, done: u64, start: Instant) {
+        if !self.enabled {
+            return;
+        }
+        let el = start.elapsed().as_secs_f64();
+        if el - self.last.get() < 0.25 {
+            return;
+        }
+        self.last.set(el);
+        let fps = done as f64 / el.max(1e-9);
+        match self.total {
+            Some(t) if t > 0 => {
+                let w = 30;
+                let filled = ((done as f64 / t as f64) * w as f64).min(w as f64) as usize;
+                eprint!("\r[{}{}] {done}/{t} frames  {fps:.1} fps ", "#".repeat(filled), " ".repeat(w - filled));
+            }
+            _ => eprint!("\r{done} frames  {fps:.1} fps "),
+        }
+    }
+    fn done(&self) {
+        if self.enabled {
+            eprintln!();
+        }
+    }
+}

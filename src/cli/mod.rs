@@ -1,0 +1,17 @@
+//! Command-line front ends, one file per subcommand. Each takes validated arguments and returns an
+//! exit code; parsing lives in the thin binary `src/bin/cdposture.rs`.
+
+pub mod analyze;
+pub mod eval_headpose;
+pub mod run;
+
+use crate::inference::{resolve_model_dir, ModelSet, PoseVariant};
+use crate::pipeline::{Pipeline, PipelineOptions};
+use std::path::Path;
+
+/// Load the models (once) and build a pipeline, with a message that says where the models were sought.
+pub fn load_pipeline(models: Option<&Path>, pose: PoseVariant, opts: PipelineOptions) -> crate::Result<Pipeline> {
+    let dir = resolve_model_dir(models);
+    let set = ModelSet::load(&dir, pose)?;
+    Ok(Pipeline::new(set, opts))
+}

@@ -1,0 +1,15 @@
+//! Landmarks: runs FaceMesh (468 points) and BlazePose (33 points + world coordinates) on a rotated
+//! ROI, maps the points back to image pixels, and derives the ROI for the next frame (tracking), so
+//! the detectors run only when a track is lost.
+
+pub mod face_mesh;
+pub mod pose;
+pub mod roi;
+
+pub use face_mesh::{FaceLandmarks, FaceMesh};
+pub use pose::{PoseLandmarks, PoseModel};
+pub use roi::Roi;
+
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}

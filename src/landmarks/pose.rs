@@ -1,0 +1,71 @@
+//! BlazePose landmarks: 33 body points (plus 6 auxiliary ones used for tracking) in image pixels,
+//! and world coordinates in metres, rotated back out of the ROI into the camera's axes.
+
+use super::roi::{crop_to_tensor, Roi};
+use super::sigmoid;
+use crate::detect::Detection;
+use crate::inference::Model;
+use crate::Result;
+use image::RgbImage;
+
+pub const NOSE: usize = 0;
+pub const LEFT_EAR: usize = 7;
+pub const RIGHT_EAR: usize = 8;
+pub const LEFT_SHOULDER: usize = 11;
+pub const RIGHT_SHOULDER: usize = 12;
+pub const LEFT_HIP: usize = 23;
+pub const RIGHT_HIP: usize = 24;
+/// Auxiliary points the model predicts for tracking: hip centre and full-body scale point.
+const AUX_CENTRE: usize = 33;
+const AUX_SCALE: usize = 34;
+/// ROI enlargement MediaPipe uses for BlazePose.
+const ROI_SCALE: f32 = 1.25;
+
+#[derive(Debug, Clone)]
+pub struct PoseLandmarks {
+    /// 39 points: x, y image pixels, z relative depth (pixels, smaller = nearer).
+    pub points: Vec<[f32; 3]>,
+    /// Per-point visibility probability.
+    pub visibility: Vec<f32>,
+    /// 39 world points in metres, hip-centred: x = image right, y = DOWN, z = away from the camera
+    /// (MediaPipe's axes; geometry converts them).
+    pub world: Vec<[f32; 3]>,
+    pub presence: f32,
+    pub roi: Roi,
+}
+
+pub struct PoseModel<'m> {
+    model: &'m Model,
+}
+
+impl<'m> PoseModel<'m> {
+    pub fn new(model: &'m Model) -> Self {
+        PoseModel { model }
+    }
+
+    pub fn roi_from_detection(d: &Detection) -> Roi {
+        Roi::from_alignment(d.keypoints[0], d.keypoints[1]).scaled_square(ROI_SCALE)
+    }
+
+    pub fn roi_from_landmarks(lm: &PoseLandmarks) -> Roi {
+        let c = (lm.points[AUX_CENTRE][0], lm.points[AUX_CENTRE][1]);
+        let s = (lm.points[AUX_SCALE][0], lm.points[AUX_SCALE][1]);
+        Roi::from_alignment(c, s).scaled_square(ROI_SCALE)
+    }
+
+    pub fn run(&self, img: &RgbImage, roi: &Roi) -> Result<PoseLandmarks> {
+        let size = self.model.input_hw.0;
+        let out = self.model.run(crop_to_tensor(img, roi, size, 0.0, 1.0))?;
+        let s = size as f32;
+        let mut points = Vec::with_capacity(39);
+        let mut visibility = Vec::with_capacity(39);
+        for c in out[0].chunks_exact(5) {
+            let (x, y) = roi.to_image(c[0] / s, c[1] / s);
+            points.push([x, y, c[2] / s * roi.width]);
+            visibility.push(sigmoid(c[3]));
+        }
+        let (sn, cs) = roi.rotation.sin_cos();
+        let world = out[2].chunks_exact(3).map(|w| [cs * w[0] - sn * w[1], sn * w[0] + cs * w[1], w[2]]).collect();
+        Ok(PoseLandmarks { points, visibility, world, presence: out[1][0], roi: *roi })
+    }
+}

@@ -1,0 +1,138 @@
+//! Regions of interest: a rotated rectangle in image pixels, and the bilinear crop that turns it into
+//! a model input tensor. The same mapping, run backwards, puts model outputs back into the image.
+//! MediaPipe's convention: `rotation` in radians, image coordinates (y down), a crop point (u, v) in
+//! [0,1]² maps to `centre + R(rotation) · ((u − ½)·width, (v − ½)·height)`.
+
+use image::RgbImage;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Roi {
+    pub cx: f32,
+    pub cy: f32,
+    pub width: f32,
+    pub height: f32,
+    pub rotation: f32,
+}
+
+impl Roi {
+    /// The whole image, centred in a square with zero padding (the detectors' letterbox).
+    pub fn letterbox(img_w: u32, img_h: u32) -> Roi {
+        let side = img_w.max(img_h) as f32;
+        Roi { cx: img_w as f32 / 2.0, cy: img_h as f32 / 2.0, width: side, height: side, rotation: 0.0 }
+    }
+
+    /// A crop point in [0,1]² to image pixels.
+    pub fn to_image(&self, u: f32, v: f32) -> (f32, f32) {
+        let (s, c) = self.rotation.sin_cos();
+        let dx = (u - 0.5) * self.width;
+        let dy = (v - 0.5) * self.height;
+        (self.cx + c * dx - s * dy, self.cy + s * dx + c * dy)
+    }
+
+    /// Scale both sides, then make the rectangle square on its long side (MediaPipe's
+    /// RectTransformation with `square_long`).
+    pub fn scaled_square(mut self, factor: f32) -> Roi {
+        let side = self.width.max(self.height) * factor;
+        self.width = side;
+        self.height = side;
+        self
+    }
+
+    /// Rotation that turns the vector `from → to` (image pixels) to `target` radians, as MediaPipe
+    /// computes it: `target − atan2(−dy, dx)`, normalised to (−π, π].
+    pub fn rotation_for(from: (f32, f32), to: (f32, f32), target: f32) -> f32 {
+        let angle = target - (-(to.1 - from.1)).atan2(to.0 - from.0);
+        normalize_radians(angle)
+    }
+
+    /// A square ROI centred on `centre`, side `2·|centre→scale_point|`, rotated so that
+    /// centre → scale_point points up (MediaPipe's AlignmentPointsRects for BlazePose).
+    pub fn from_alignment(centre: (f32, f32), scale_point: (f32, f32)) -> Roi {
+        let side = 2.0 * ((scale_point.0 - centre.0).powi(2) + (scale_point.1 - centre.1).powi(2)).sqrt();
+        let rotation = Roi::rotation_for(centre, scale_point, std::f32::consts::FRAC_PI_2);
+        Roi { cx: centre.0, cy: centre.1, width: side, height: side, rotation }
+    }
+
+    pub fn is_usable(&self) -> bool {
+        self.width.is_finite() && self.height.is_finite() && self.width > 4.0 && self.height > 4.0 && self.cx.is_finite() && self.cy.is_finite()
+    }
+}
+
+fn normalize_radians(a: f32) -> f32 {
+    use std::f32::consts::PI;
+    a - 2.0 * PI * ((a + PI) / (2.0 * PI)).floor()
+}
+
+/// Crop `roi` into a `size × size` NHWC tensor with bilinear sampling; channel values are mapped
+/// from 0..255 to `lo..hi`. Outside the image counts as black (pixel 0), like MediaPipe's zero border.
+pub fn crop_to_tensor(img: &RgbImage, roi: &Roi, size: usize, lo: f32, hi: f32) -> Vec<f32> {
+    let (w, h) = (img.width() as i64, img.height() as i64);
+    let raw = img.as_raw();
+    let k = (hi - lo) / 255.0;
+    let mut out = Vec::with_capacity(size * size * 3);
+    let (s, c) = roi.rotation.sin_cos();
+    let step_x = roi.width / size as f32;
+    let step_y = roi.height / size as f32;
+    for j in 0..size {
+        let dy = (j as f32 + 0.5) * step_y - roi.height / 2.0;
+        for i in 0..size {
+            let dx = (i as f32 + 0.5) * step_x - roi.width / 2.0;
+            // Pixel centres sit at integer + 0.5; shift so that sampling is exact on the grid.
+            let x = roi.cx + c * dx - s * dy - 0.5;
+            let y = roi.cy + s * dx + c * dy - 0.5;
+            let (x0, y0) = (x.floor(), y.floor());
+            let (fx, fy) = (x - x0, y - y0);
+            let (x0, y0) = (x0 as i64, y0 as i64);
+            let mut px = [0.0f32; 3];
+            for (yy, wy) in [(y0, 1.0 - fy), (y0 + 1, fy)] {
+                if yy < 0 || yy >= h || wy == 0.0 {
+                    continue;
+                }
+                for (xx, wx) in [(x0, 1.0 - fx), (x0 + 1, fx)] {
+                    if xx < 0 || xx >= w || wx == 0.0 {
+                        continue;
+                    }
+                    let idx = ((yy * w + xx) * 3) as usize;
+                    let wgt = wx * wy;
+                    px[0] += wgt * raw[idx] as f32;
+                    px[1] += wgt * raw[idx + 1] as f32;
+                    px[2] += wgt * raw[idx + 2] as f32;
+                }
+            }
+            out.extend_from_slice(&[lo + k * px[0], lo + k * px[1], lo + k * px[2]]);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crop_and_back_agree() {
+        let roi = Roi { cx: 50.0, cy: 40.0, width: 20.0, height: 20.0, rotation: 0.3 };
+        let (x, y) = roi.to_image(0.5, 0.5);
+        assert!((x - 50.0).abs() < 1e-5 && (y - 40.0).abs() < 1e-5);
+        // u = 1 lies half a width along the rotated x axis.
+        let (x, y) = roi.to_image(1.0, 0.5);
+        assert!((x - (50.0 + 10.0 * 0.3f32.cos())).abs() < 1e-4 && (y - (40.0 + 10.0 * 0.3f32.sin())).abs() < 1e-4);
+    }
+
+    #[test]
+    fn axis_aligned_crop_samples_pixels_exactly() {
+        let mut img = RgbImage::new(4, 4);
+        img.put_pixel(1, 2, image::Rgb([255, 0, 0]));
+        let roi = Roi { cx: 2.0, cy: 2.0, width: 4.0, height: 4.0, rotation: 0.0 };
+        let t = crop_to_tensor(&img, &roi, 4, 0.0, 1.0);
+        assert!((t[(2 * 4 + 1) * 3] - 1.0).abs() < 1e-6);
+        assert_eq!(t.iter().filter(|v| **v > 0.0).count(), 1);
+    }
+
+    #[test]
+    fn level_eyes_need_no_rotation_and_tilted_ones_do() {
+        assert!(Roi::rotation_for((10.0, 10.0), (20.0, 10.0), 0.0).abs() < 1e-6);
+        // Right-hand eye lower in the image (y down): the crop must rotate clockwise, i.e. positive.
+        assert!(Roi::rotation_for((10.0, 10.0), (20.0, 15.0), 0.0) > 0.3);
+    }
+}

@@ -1,0 +1,31 @@
+//! cdposture: an objective measuring instrument for cervical dystonia from one fixed camera.
+//!
+//! Data flows one way, one module per stage:
+//!
+//! * [`capture`] reads frames: still images, folders of images, video files (and, later, V4L2).
+//! * [`inference`] loads the ONNX models once with tract and runs them; [`models`](crate::inference::ModelSet)
+//!   come from `models/fetch.sh`, never from the network at run time.
+//! * [`detect`] finds faces and bodies (BlazeFace, BlazePose detector): anchors, decoding, weighted NMS.
+//! * [`landmarks`] crops a rotated region of interest and runs FaceMesh (468 points) and BlazePose
+//!   landmarks (33 + world coordinates); it also derives the next frame's ROI for tracking.
+//! * [`geometry`] turns landmarks into clinical angles: head rotation by weighted Procrustes against
+//!   MediaPipe's canonical face, the trunk frame from the shoulders, and the head relative to the trunk.
+//!   Every axis and sign convention lives in [`geometry::angles`].
+//! * [`scoring`] maps angles to TWSTRS item-1 sub-scores with confidences.
+//! * [`pipeline`] ties the stages together with MediaPipe-style tracking and per-stage timings.
+//! * [`report`] writes per-frame records (CSV, JSON lines) and summaries.
+//! * [`cli`] holds one file per subcommand (`analyze`, `eval-headpose`, `run`); the binary in
+//!   `src/bin/cdposture.rs` only parses arguments and dispatches.
+
+pub mod capture;
+pub mod cli;
+pub mod detect;
+pub mod error;
+pub mod geometry;
+pub mod inference;
+pub mod landmarks;
+pub mod pipeline;
+pub mod report;
+pub mod scoring;
+
+pub use error::{Error, Result};

@@ -1,0 +1,250 @@
+//! The per-frame pipeline: detect → landmarks → geometry, with MediaPipe-style tracking.
+//!
+//! Tracking: a detector runs only when there is no track; otherwise the next ROI comes from the
+//! previous frame's landmarks. A track is dropped when the landmark model's own presence score falls
+//! below the threshold, and the detector then runs again on the SAME frame, so a lost track costs
+//! latency, never a frame. The body is processed first so that, among several faces, the one on the
+//! tracked body wins (a bystander's frontal face in the background must not become the patient).
+
+use crate::detect::{Detection, Detector};
+use crate::geometry::{procrustes, Angles, TrunkFrame, TrunkInput, Vec3};
+use crate::inference::ModelSet;
+use crate::landmarks::pose::{LEFT_EAR, LEFT_HIP, LEFT_SHOULDER, NOSE, RIGHT_EAR, RIGHT_HIP, RIGHT_SHOULDER};
+use crate::landmarks::{FaceLandmarks, FaceMesh, PoseLandmarks, PoseModel, Roi};
+use crate::Result;
+use image::RgbImage;
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// Still images: refine the face ROI once from the first landmarks and run the mesh again
+    /// (video gets the same effect for free from tracking).
+    pub refine_still: bool,
+    /// Face presence below this drops the face track (MediaPipe's default).
+    pub min_face_presence: f32,
+    /// Pose presence below this drops the body track.
+    pub min_pose_presence: f32,
+    /// Shoulder/hip visibility needed before a point is used for the trunk frame.
+    pub min_visibility: f32,
+    /// Run the pose (trunk) model only on every n-th frame and hold its result in between; 1 = every frame.
+    pub pose_every: u32,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions { refine_still: false, min_face_presence: 0.5, min_pose_presence: 0.5, min_visibility: 0.5, pose_every: 1 }
+    }
+}
+
+/// Wall time per stage for one frame, milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StageTimes {
+    pub detector_ms: f64,
+    pub face_landmarks_ms: f64,
+    pub pose_ms: f64,
+    pub geometry_ms: f64,
+}
+
+/// Everything measured on one frame. Angles in degrees, conventions in [`crate::geometry::angles`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Measurement {
+    pub face_found: bool,
+    /// FaceMesh presence probability of the face used (0 when none).
+    pub face_confidence: f32,
+    /// True when the face detector ran on this frame (track lost or first frame).
+    pub face_detector_ran: bool,
+    pub pose_found: bool,
+    pub pose_confidence: f32,
+    /// Head orientation in the camera frame.
+    pub head: Option<Angles>,
+    /// Head orientation relative to the trunk frame (needs face and shoulders).
+    pub relative: Option<Angles>,
+    pub trunk: Option<TrunkFrame>,
+    /// Weighted RMS residual of the head fit, as a fraction of the face's inter-ocular scale.
+    pub fit_residual: Option<f64>,
+    pub timings: StageTimes,
+    #[serde(skip)]
+    pub face: Option<FaceLandmarks>,
+    #[serde(skip)]
+    pub pose: Option<PoseLandmarks>,
+}
+
+pub struct Pipeline {
+    models: ModelSet,
+    opts: PipelineOptions,
+    face_track: Option<Roi>,
+    pose_track: Option<Roi>,
+    held_pose: Option<PoseLandmarks>,
+    frame_count: u64,
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+impl Pipeline {
+    pub fn new(models: ModelSet, opts: PipelineOptions) -> Self {
+        Pipeline { models, opts, face_track: None, pose_track: None, held_pose: None, frame_count: 0 }
+    }
+
+    pub fn models(&self) -> &ModelSet {
+        &self.models
+    }
+
+    /// Forget all tracks: the next frame is unrelated to the previous one (a new still image).
+    pub fn reset(&mut self) {
+        self.face_track = None;
+        self.pose_track = None;
+        self.held_pose = None;
+        self.frame_count = 0;
+    }
+
+    pub fn process(&mut self, img: &RgbImage) -> Result<Measurement> {
+        let mut m = Measurement::default();
+        let run_pose = self.opts.pose_every <= 1 || self.frame_count % self.opts.pose_every as u64 == 0 || self.held_pose.is_none();
+        self.frame_count += 1;
+        let pose = if run_pose {
+            let p = self.track_pose(img, &mut m.timings)?;
+            self.held_pose = p.clone();
+            p
+        } else {
+            self.held_pose.clone()
+        };
+        let face = self.track_face(img, pose.as_ref(), &mut m)?;
+
+        let t = Instant::now();
+        if let Some(f) = &face {
+            m.face_found = true;
+            m.face_confidence = f.presence;
+            if let Some((head, residual)) = head_pose(&self.models.canonical_face, f) {
+                m.head = Some(Angles::from_matrix(&head));
+                m.fit_residual = Some(residual);
+                if let Some(trunk) = pose.as_ref().and_then(|p| trunk_frame(p, self.opts.min_visibility)) {
+                    m.relative = Some(Angles::from_matrix(&trunk.relative(&head)));
+                    m.trunk = Some(trunk);
+                }
+            }
+        }
+        if let Some(p) = &pose {
+            m.pose_found = true;
+            m.pose_confidence = p.presence;
+            if m.trunk.is_none() {
+                m.trunk = trunk_frame(p, self.opts.min_visibility);
+            }
+        }
+        m.timings.geometry_ms = ms(t);
+        m.face = face;
+        m.pose = pose;
+        Ok(m)
+    }
+
+    fn track_pose(&mut self, img: &RgbImage, times: &mut StageTimes) -> Result<Option<PoseLandmarks>> {
+        let model = PoseModel::new(&self.models.pose_landmarks);
+        if let Some(roi) = self.pose_track.take() {
+            let t = Instant::now();
+            let lm = model.run(img, &roi)?;
+            times.pose_ms += ms(t);
+            if lm.presence >= self.opts.min_pose_presence {
+                self.pose_track = Some(PoseModel::roi_from_landmarks(&lm)).filter(Roi::is_usable);
+                return Ok(Some(lm));
+            }
+        }
+        let t = Instant::now();
+        let dets = Detector::pose(&self.models.pose_detector).detect(img)?;
+        times.detector_ms += ms(t);
+        let Some(best) = dets.first() else { return Ok(None) };
+        let roi = PoseModel::roi_from_detection(best);
+        if !roi.is_usable() {
+            return Ok(None);
+        }
+        let t = Instant::now();
+        let lm = model.run(img, &roi)?;
+        times.pose_ms += ms(t);
+        if lm.presence < self.opts.min_pose_presence {
+            return Ok(None);
+        }
+        self.pose_track = Some(PoseModel::roi_from_landmarks(&lm)).filter(Roi::is_usable);
+        Ok(Some(lm))
+    }
+
+    fn track_face(&mut self, img: &RgbImage, pose: Option<&PoseLandmarks>, m: &mut Measurement) -> Result<Option<FaceLandmarks>> {
+        let mesh = FaceMesh::new(&self.models.face_mesh);
+        if let Some(roi) = self.face_track.take() {
+            let t = Instant::now();
+            let lm = mesh.run(img, &roi)?;
+            m.timings.face_landmarks_ms += ms(t);
+            if lm.presence >= self.opts.min_face_presence {
+                self.face_track = Some(FaceMesh::roi_from_landmarks(&lm)).filter(Roi::is_usable);
+                return Ok(Some(lm));
+            }
+        }
+        let t = Instant::now();
+        let dets = Detector::face(&self.models.face_detector).detect(img)?;
+        m.timings.detector_ms += ms(t);
+        m.face_detector_ran = true;
+        let Some(det) = choose_face(&dets, pose) else { return Ok(None) };
+        let t = Instant::now();
+        let mut lm = mesh.run(img, &FaceMesh::roi_from_detection(det))?;
+        if self.opts.refine_still && lm.presence >= self.opts.min_face_presence {
+            let refined = mesh.run(img, &FaceMesh::roi_from_landmarks(&lm))?;
+            if refined.presence >= self.opts.min_face_presence {
+                lm = refined;
+            }
+        }
+        m.timings.face_landmarks_ms += ms(t);
+        if lm.presence < self.opts.min_face_presence {
+            return Ok(None);
+        }
+        self.face_track = Some(FaceMesh::roi_from_landmarks(&lm)).filter(Roi::is_usable);
+        Ok(Some(lm))
+    }
+}
+
+/// The face on the tracked body (nearest the pose's nose) if there is a body, else the best score.
+fn choose_face<'d>(dets: &'d [Detection], pose: Option<&PoseLandmarks>) -> Option<&'d Detection> {
+    match pose {
+        Some(p) => {
+            let nose = p.points[NOSE];
+            dets.iter().min_by(|a, b| {
+                let da = (a.cx - nose[0]).powi(2) + (a.cy - nose[1]).powi(2);
+                let db = (b.cx - nose[0]).powi(2) + (b.cy - nose[1]).powi(2);
+                da.total_cmp(&db)
+            })
+        }
+        None => dets.first(),
+    }
+}
+
+/// Image pixels (y down, z away) to the camera frame (y up, z toward the camera).
+fn camera_frame(p: [f32; 3]) -> Vec3 {
+    [p[0] as f64, -(p[1] as f64), -(p[2] as f64)]
+}
+
+/// Head rotation by weighted Procrustes of the canonical face onto the 468 landmarks. The landmarks
+/// are a weak-perspective reconstruction (x, y, z share one pixel scale), so a similarity fit is
+/// the right model. Returns the rotation and the residual relative to the fitted scale.
+pub fn head_pose(canonical: &crate::geometry::CanonicalFace, face: &FaceLandmarks) -> Option<(crate::geometry::Mat3, f64)> {
+    let model: Vec<Vec3> = canonical.weights.iter().map(|&(i, _)| canonical.vertices[i]).collect();
+    let observed: Vec<Vec3> = canonical.weights.iter().map(|&(i, _)| camera_frame(face.points[i])).collect();
+    let weights: Vec<f64> = canonical.weights.iter().map(|&(_, w)| w).collect();
+    let fit = procrustes::fit(&model, &observed, &weights)?;
+    // Residual in canonical units (cm), so it does not depend on how large the face is in the image.
+    Some((fit.rotation, fit.rms / fit.scale.max(1e-9)))
+}
+
+/// The trunk frame from BlazePose world landmarks, if both shoulders are visible.
+pub fn trunk_frame(p: &PoseLandmarks, min_visibility: f32) -> Option<TrunkFrame> {
+    let visible = |i: usize| p.visibility[i] >= min_visibility;
+    if !visible(LEFT_SHOULDER) || !visible(RIGHT_SHOULDER) {
+        return None;
+    }
+    let w = |i: usize| camera_frame(p.world[i]);
+    let mid = |a: usize, b: usize| crate::geometry::scale(crate::geometry::add(w(a), w(b)), 0.5);
+    TrunkFrame::from_input(&TrunkInput {
+        left_shoulder: w(LEFT_SHOULDER),
+        right_shoulder: w(RIGHT_SHOULDER),
+        hip_centre: (visible(LEFT_HIP) && visible(RIGHT_HIP)).then(|| mid(LEFT_HIP, RIGHT_HIP)),
+        head_centre: Some(mid(LEFT_EAR, RIGHT_EAR)),
+    })
+}

@@ -1,0 +1,181 @@
+//! Scoring: angles and shifts → TWSTRS item 1 ("maximal excursion") sub-scores, each with a
+//! confidence. Owns the band tables; every threshold is here and in the README, nowhere else.
+//!
+//! Published bands (original TWSTRS): rotation 0 / 1–22 / 23–45 / 46–67 / 68–90° → 0–4; laterocollis
+//! 0 / 1–15 / 16–35 / > 35° → 0–3. Integer-degree bands become half-degree edges on our continuous
+//! measurements (22.5, 45.5, 67.5; 15.5, 35.5).
+//!
+//! Our own choices, documented because the scale gives none:
+//! * Noise floor: below `none_below_deg` (default 5°) a deviation scores 0. The scale's "0°" cannot be
+//!   met by any instrument; 5° is about one and a half times our measured head-pose error on near-frontal
+//!   faces, so a still, neutral head does not flicker between 0 and 1.
+//! * Antero/retrocollis (no degrees in the scale: mild / about half the range / chin to chest or full
+//!   extension): 1 below 20°, 2 below 35°, 3 from 35°, for flexion and extension alike (typical
+//!   active flexion is 45–60°, so 20–35° is "about half").
+//! * Lateral shift scores 1 from 0.10 shoulder widths (≈ 4 cm for a 40 cm shoulder), sagittal from 0.15
+//!   (depth from one camera is noisier). Both are geometric first estimates until the synthetic-data
+//!   model replaces them.
+//!
+//! Confidence: the probability that the true value lies in the reported band, given a Gaussian
+//! measurement error of σ, times the detection confidence. Near a band edge it is about one half.
+
+use crate::geometry::{Angles, TrunkFrame};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScoringConfig {
+    /// Deviations below this score 0 (degrees).
+    pub none_below_deg: f64,
+    /// Measurement error (1σ, degrees) for yaw within ±45°; beyond, `sigma_far_yaw_deg`.
+    pub sigma_yaw_deg: f64,
+    pub sigma_far_yaw_deg: f64,
+    pub sigma_pitch_deg: f64,
+    pub sigma_roll_deg: f64,
+    /// Shift thresholds in shoulder widths.
+    pub lateral_shift_threshold: f64,
+    pub sagittal_shift_threshold: f64,
+    /// 1σ error of the shift estimates, shoulder widths.
+    pub sigma_shift: f64,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        ScoringConfig {
+            none_below_deg: 5.0,
+            sigma_yaw_deg: 4.0,
+            sigma_far_yaw_deg: 12.0,
+            sigma_pitch_deg: 5.0,
+            sigma_roll_deg: 3.0,
+            lateral_shift_threshold: 0.10,
+            sagittal_shift_threshold: 0.15,
+            sigma_shift: 0.04,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SubScore {
+    pub score: u8,
+    pub confidence: f64,
+}
+
+/// TWSTRS item 1 sub-scores. `None` where the input was not measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Item1 {
+    /// Torticollis (rotation), 0–4.
+    pub rotation: Option<SubScore>,
+    /// Laterocollis (tilt), 0–3.
+    pub laterocollis: Option<SubScore>,
+    /// Antero- (chin down) or retrocollis (chin up), 0–3.
+    pub antero_retrocollis: Option<SubScore>,
+    /// Lateral shift, 0/1.
+    pub lateral_shift: Option<SubScore>,
+    /// Sagittal shift, 0/1.
+    pub sagittal_shift: Option<SubScore>,
+}
+
+const ROTATION_EDGES: [f64; 3] = [22.5, 45.5, 67.5];
+const TILT_EDGES: [f64; 2] = [15.5, 35.5];
+const FLEXION_EDGES: [f64; 2] = [20.0, 35.0];
+
+/// Score of `x ≥ 0` given the noise floor and the upper band edges; returns (score, lower, upper).
+fn band(x: f64, floor: f64, edges: &[f64]) -> (u8, f64, f64) {
+    let mut lo = f64::NEG_INFINITY;
+    let mut bounds = vec![floor];
+    bounds.extend_from_slice(edges);
+    for (i, &hi) in bounds.iter().enumerate() {
+        if x < hi {
+            return (i as u8, lo, hi);
+        }
+        lo = hi;
+    }
+    (bounds.len() as u8, lo, f64::INFINITY)
+}
+
+fn normal_cdf(z: f64) -> f64 {
+    0.5 * (1.0 + erf(z / std::f64::consts::SQRT_2))
+}
+
+/// Abramowitz–Stegun 7.1.26, |error| < 1.5e-7: plenty for a confidence.
+fn erf(x: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.3275911 * x.abs());
+    let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * (-x * x).exp();
+    if x >= 0.0 {
+        y
+    } else {
+        -y
+    }
+}
+
+fn sub_score(x: f64, floor: f64, edges: &[f64], sigma: f64, detection: f64) -> SubScore {
+    let x = x.abs();
+    let (score, lo, hi) = band(x, floor, edges);
+    // The band below the floor extends to −∞ in |x| terms only through 0: fold at zero.
+    let p = if score == 0 { normal_cdf((hi - x) / sigma) - normal_cdf((-hi - x) / sigma) } else { normal_cdf((hi - x) / sigma) - normal_cdf((lo - x) / sigma) };
+    SubScore { score, confidence: (p * detection).clamp(0.0, 1.0) }
+}
+
+impl ScoringConfig {
+    /// Score a head orientation (already relative to trunk and neutral) and the trunk's shifts.
+    pub fn score(&self, head: Option<&Angles>, trunk: Option<&TrunkFrame>, detection: f64) -> Item1 {
+        let mut item = Item1::default();
+        if let Some(a) = head {
+            let sigma_yaw = if a.yaw.abs() <= 45.0 { self.sigma_yaw_deg } else { self.sigma_far_yaw_deg };
+            item.rotation = Some(sub_score(a.yaw, self.none_below_deg, &ROTATION_EDGES, sigma_yaw, detection));
+            item.laterocollis = Some(sub_score(a.roll, self.none_below_deg, &TILT_EDGES, self.sigma_roll_deg, detection));
+            item.antero_retrocollis = Some(sub_score(a.pitch, self.none_below_deg, &FLEXION_EDGES, self.sigma_pitch_deg, detection));
+        }
+        if let Some(t) = trunk {
+            item.lateral_shift = t.lateral_shift.map(|s| sub_score(s, self.lateral_shift_threshold, &[], self.sigma_shift, detection));
+            item.sagittal_shift = t.sagittal_shift.map(|s| sub_score(s, self.sagittal_shift_threshold, &[], self.sigma_shift, detection));
+        }
+        item
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rot(yaw: f64) -> u8 {
+        ScoringConfig::default().score(Some(&Angles { yaw, pitch: 0.0, roll: 0.0 }), None, 1.0).rotation.unwrap().score
+    }
+
+    #[test]
+    fn rotation_bands_follow_twstrs() {
+        for (yaw, want) in [(0.0, 0), (4.9, 0), (5.0, 1), (22.0, 1), (23.0, 2), (-45.0, 2), (46.0, 3), (67.0, 3), (68.0, 4), (-90.0, 4), (120.0, 4)] {
+            assert_eq!(rot(yaw), want, "yaw {yaw}");
+        }
+    }
+
+    #[test]
+    fn tilt_and_flexion_bands() {
+        let c = ScoringConfig::default();
+        let s = |roll: f64, pitch: f64| {
+            let i = c.score(Some(&Angles { yaw: 0.0, pitch, roll }), None, 1.0);
+            (i.laterocollis.unwrap().score, i.antero_retrocollis.unwrap().score)
+        };
+        assert_eq!(s(15.0, 19.0), (1, 1));
+        assert_eq!(s(-16.0, -21.0), (2, 2));
+        assert_eq!(s(36.0, 40.0), (3, 3));
+        assert_eq!(s(2.0, -3.0), (0, 0));
+    }
+
+    #[test]
+    fn confidence_is_low_at_a_band_edge_and_high_in_the_middle() {
+        let c = ScoringConfig::default();
+        let at = |yaw: f64| c.score(Some(&Angles { yaw, pitch: 0.0, roll: 0.0 }), None, 1.0).rotation.unwrap().confidence;
+        assert!(at(34.0) > 0.99, "{}", at(34.0));
+        assert!((at(45.5) - 0.5).abs() < 0.02, "{}", at(45.5));
+        assert!(at(0.0) > 0.7);
+        let half = c.score(Some(&Angles { yaw: 34.0, pitch: 0.0, roll: 0.0 }), None, 0.5).rotation.unwrap().confidence;
+        assert!((half - 0.5 * at(34.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn erf_is_accurate() {
+        assert!((erf(0.5) - 0.520_499_877_8).abs() < 2e-7);
+        assert!((normal_cdf(1.0) - 0.841_344_746).abs() < 2e-7);
+    }
+}
