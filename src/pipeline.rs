@@ -61,6 +61,9 @@ pub struct Measurement {
     /// Head orientation relative to the trunk frame (needs face and shoulders).
     pub relative: Option<Angles>,
     pub trunk: Option<TrunkFrame>,
+    /// Head yaw from the body model's ears (world landmarks), degrees, same convention as `head`.
+    /// Coarser than the face mesh near frontal, but it keeps working in profile.
+    pub body_yaw: Option<f64>,
     /// Weighted RMS residual of the head fit, as a fraction of the face's inter-ocular scale.
     pub fit_residual: Option<f64>,
     pub timings: StageTimes,
@@ -78,6 +81,9 @@ pub struct Pipeline {
     held_pose: Option<PoseLandmarks>,
     frame_count: u64,
 }
+
+/// Second-pass face detector threshold; FaceMesh presence must confirm these.
+const WEAK_FACE_SCORE: f32 = 0.2;
 
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
@@ -120,17 +126,18 @@ impl Pipeline {
             if let Some((head, residual)) = head_pose(&self.models.canonical_face, f) {
                 m.head = Some(Angles::from_matrix(&head));
                 m.fit_residual = Some(residual);
-                if let Some(trunk) = pose.as_ref().and_then(|p| trunk_frame(p, self.opts.min_visibility)) {
+                if let Some(trunk) = pose.as_ref().and_then(|p| trunk_frame(p, self.opts.min_visibility, img.width(), img.height())) {
                     m.relative = Some(Angles::from_matrix(&trunk.relative(&head)));
                     m.trunk = Some(trunk);
                 }
             }
         }
         if let Some(p) = &pose {
+            m.body_yaw = body_yaw(p);
             m.pose_found = true;
             m.pose_confidence = p.presence;
             if m.trunk.is_none() {
-                m.trunk = trunk_frame(p, self.opts.min_visibility);
+                m.trunk = trunk_frame(p, self.opts.min_visibility, img.width(), img.height());
             }
         }
         m.timings.geometry_ms = ms(t);
@@ -183,10 +190,38 @@ impl Pipeline {
         let dets = Detector::face(&self.models.face_detector).detect(img)?;
         m.timings.detector_ms += ms(t);
         m.face_detector_ran = true;
-        let Some(det) = choose_face(&dets, pose) else { return Ok(None) };
+        log::debug!("face detector: {} faces, pose {}", dets.len(), pose.is_some());
+        // Candidates in order of trust: a confident detection, then weaker ones. FaceMesh's own
+        // presence score must confirm whichever is used. (A face ROI from the body model's face
+        // points was tried too: on a profile it gave a confident but wrong mesh, so it is not used.)
+        let mut candidates: Vec<Roi> = choose_face(&dets, pose).map(FaceMesh::roi_from_detection).into_iter().collect();
+        if dets.is_empty() {
+            let t = Instant::now();
+            let weak = Detector::face(&self.models.face_detector).with_min_score(WEAK_FACE_SCORE).detect(img)?;
+            m.timings.detector_ms += ms(t);
+            candidates.extend(choose_face(&weak, pose).map(FaceMesh::roi_from_detection));
+        }
         let t = Instant::now();
-        let mut lm = mesh.run(img, &FaceMesh::roi_from_detection(det))?;
-        if self.opts.refine_still && lm.presence >= self.opts.min_face_presence {
+        let mut found = None;
+        for roi in candidates.iter().filter(|r| r.is_usable()) {
+            let mut lm = mesh.run(img, roi)?;
+            log::debug!("face candidate {roi:?}: presence {:.3}", lm.presence);
+            if lm.presence < self.opts.min_face_presence {
+                // A loose ROI (turned heads make the detector's box and eye keypoints unreliable)
+                // often still places the mesh roughly right: re-crop on it once and ask again.
+                lm = mesh.run(img, &FaceMesh::roi_from_landmarks(&lm))?;
+                log::debug!("  re-cropped on its landmarks: presence {:.3}", lm.presence);
+            }
+            if lm.presence >= self.opts.min_face_presence {
+                found = Some(lm);
+                break;
+            }
+        }
+        let Some(mut lm) = found else {
+            m.timings.face_landmarks_ms += ms(t);
+            return Ok(None);
+        };
+        if self.opts.refine_still {
             let refined = mesh.run(img, &FaceMesh::roi_from_landmarks(&lm))?;
             if refined.presence >= self.opts.min_face_presence {
                 lm = refined;
@@ -234,8 +269,11 @@ pub fn head_pose(canonical: &crate::geometry::CanonicalFace, face: &FaceLandmark
 }
 
 /// The trunk frame from BlazePose world landmarks, if both shoulders are visible.
-pub fn trunk_frame(p: &PoseLandmarks, min_visibility: f32) -> Option<TrunkFrame> {
-    let visible = |i: usize| p.visibility[i] >= min_visibility;
+pub fn trunk_frame(p: &PoseLandmarks, min_visibility: f32, img_w: u32, img_h: u32) -> Option<TrunkFrame> {
+    // BlazePose extrapolates points outside the picture and may still call them "visible"
+    // (not occluded); a seated patient's hips are usually below the frame, so demand both.
+    let inside = |i: usize| (0.0..img_w as f32).contains(&p.points[i][0]) && (0.0..img_h as f32).contains(&p.points[i][1]);
+    let visible = |i: usize| p.visibility[i] >= min_visibility && inside(i);
     if !visible(LEFT_SHOULDER) || !visible(RIGHT_SHOULDER) {
         return None;
     }
@@ -247,4 +285,11 @@ pub fn trunk_frame(p: &PoseLandmarks, min_visibility: f32) -> Option<TrunkFrame>
         hip_centre: (visible(LEFT_HIP) && visible(RIGHT_HIP)).then(|| mid(LEFT_HIP, RIGHT_HIP)),
         head_centre: Some(mid(LEFT_EAR, RIGHT_EAR)),
     })
+}
+
+/// Yaw from the ear line in world coordinates: turning the face toward image left (+yaw) brings
+/// the subject's left ear toward the camera.
+pub fn body_yaw(p: &PoseLandmarks) -> Option<f64> {
+    let l = crate::geometry::sub(camera_frame(p.world[LEFT_EAR]), camera_frame(p.world[RIGHT_EAR]));
+    (l[0].abs() + l[2].abs() > 1e-6).then(|| l[2].atan2(l[0]).to_degrees())
 }

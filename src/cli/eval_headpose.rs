@@ -89,6 +89,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             continue;
         };
         let e = [h.yaw - l.yaw, h.pitch - l.pitch, h.roll - l.roll];
+        log::debug!("{name}: body yaw {:?} label {}", m.body_yaw, l.yaw);
         println!("{name:<28} {:>7.1} {:>7.1} {:>7.1}   {:>7.1} {:>7.1} {:>7.1}   {:>6.1} {:>6.1} {:>6.1}", h.yaw, h.pitch, h.roll, l.yaw, l.pitch, l.roll, e[0], e[1], e[2]);
         all.add(e);
         if l.yaw.abs() <= 45.0 {

@@ -42,6 +42,13 @@ impl<'m> Detector<'m> {
         Detector { model, anchors: ssd_anchors(224, &[8, 16, 32, 32, 32]), num_keypoints: 4, min_score: 0.5, nms_iou: 0.3 }
     }
 
+    /// The same detector with another score threshold (a second, more permissive pass whose
+    /// candidates must then be confirmed by the landmark model's presence score).
+    pub fn with_min_score(mut self, min_score: f32) -> Self {
+        self.min_score = min_score;
+        self
+    }
+
     /// Detect in the whole image (letterboxed), best first.
     pub fn detect(&self, img: &RgbImage) -> Result<Vec<Detection>> {
         let size = self.model.input_hw.0;

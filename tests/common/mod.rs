@@ -1,0 +1,49 @@
+//! Shared test helpers: where the fetched models and photos are, and how to run the binary.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The model folder written by `models/fetch.sh`. Tests fail (not skip) without it: the README's
+/// test command runs the fetch first.
+pub fn model_dir() -> PathBuf {
+    let dir = std::env::var_os("CDPOSTURE_MODELS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models/build")));
+    assert!(dir.join("manifest.toml").is_file(), "{}: no models; run models/fetch.sh first", dir.display());
+    dir
+}
+
+pub fn photo(name: &str) -> PathBuf {
+    model_dir().join("photos").join(name)
+}
+
+pub fn cdposture(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cdposture")).args(args).env("CDPOSTURE_MODELS", model_dir()).env("RUST_LOG", "warn").output().expect("run cdposture")
+}
+
+pub fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cdposture-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Make a video with ffmpeg from a list of PNG frames (each shown `per_frame` times) at 15 fps.
+pub fn make_video(dir: &std::path::Path, frames: &[image::RgbImage], per_frame: usize, name: &str, size: &str) -> PathBuf {
+    let mut n = 0;
+    for img in frames {
+        for _ in 0..per_frame {
+            img.save(dir.join(format!("f{n:05}.png"))).unwrap();
+            n += 1;
+        }
+    }
+    let out = dir.join(name);
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-framerate", "15", "-i"])
+        .arg(dir.join("f%05d.png"))
+        .args(["-vf", &format!("scale={size}"), "-pix_fmt", "yuv420p", "-c:v", "libx264"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg is needed for the video tests (apt-get install ffmpeg)");
+    assert!(status.success());
+    out
+}
