@@ -28,7 +28,9 @@ pub enum Error {
     #[error("{path}: {reason}")]
     BadVideo { path: PathBuf, reason: String },
 
-    #[error("{path}: folder contains no images (.jpg, .jpeg, .png); point to a folder with images")]
+    #[error(
+        "{path}: folder contains no images (.jpg, .jpeg, .png); point to a folder with images"
+    )]
     EmptyFolder { path: PathBuf },
 
     #[error("{path}: {reason}")]
@@ -47,6 +49,9 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

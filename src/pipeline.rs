@@ -9,7 +9,9 @@
 use crate::detect::{Detection, Detector};
 use crate::geometry::{procrustes, Angles, TrunkFrame, TrunkInput, Vec3};
 use crate::inference::ModelSet;
-use crate::landmarks::pose::{LEFT_EAR, LEFT_HIP, LEFT_SHOULDER, NOSE, RIGHT_EAR, RIGHT_HIP, RIGHT_SHOULDER};
+use crate::landmarks::pose::{
+    LEFT_EAR, LEFT_HIP, LEFT_SHOULDER, NOSE, RIGHT_EAR, RIGHT_HIP, RIGHT_SHOULDER,
+};
 use crate::landmarks::{FaceLandmarks, FaceMesh, PoseLandmarks, PoseModel, Roi};
 use crate::Result;
 use image::RgbImage;
@@ -33,7 +35,13 @@ pub struct PipelineOptions {
 
 impl Default for PipelineOptions {
     fn default() -> Self {
-        PipelineOptions { refine_still: false, min_face_presence: 0.5, min_pose_presence: 0.5, min_visibility: 0.5, pose_every: 1 }
+        PipelineOptions {
+            refine_still: false,
+            min_face_presence: 0.5,
+            min_pose_presence: 0.5,
+            min_visibility: 0.5,
+            pose_every: 1,
+        }
     }
 }
 
@@ -82,16 +90,20 @@ pub struct Pipeline {
     frame_count: u64,
 }
 
-/// Second-pass face detector threshold; FaceMesh presence must confirm these.
-const WEAK_FACE_SCORE: f32 = 0.2;
-
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
 impl Pipeline {
     pub fn new(models: ModelSet, opts: PipelineOptions) -> Self {
-        Pipeline { models, opts, face_track: None, pose_track: None, held_pose: None, frame_count: 0 }
+        Pipeline {
+            models,
+            opts,
+            face_track: None,
+            pose_track: None,
+            held_pose: None,
+            frame_count: 0,
+        }
     }
 
     pub fn models(&self) -> &ModelSet {
@@ -107,8 +119,13 @@ impl Pipeline {
     }
 
     pub fn process(&mut self, img: &RgbImage) -> Result<Measurement> {
+        if img.width() < 16 || img.height() < 16 {
+            return Err(crate::Error::Other(format!("frame of {}x{} pixels is too small to measure; check the camera or video resolution", img.width(), img.height())));
+        }
         let mut m = Measurement::default();
-        let run_pose = self.opts.pose_every <= 1 || self.frame_count % self.opts.pose_every as u64 == 0 || self.held_pose.is_none();
+        let run_pose = self.opts.pose_every <= 1
+            || self.frame_count.is_multiple_of(self.opts.pose_every as u64)
+            || self.held_pose.is_none();
         self.frame_count += 1;
         let pose = if run_pose {
             let p = self.track_pose(img, &mut m.timings)?;
@@ -126,7 +143,9 @@ impl Pipeline {
             if let Some((head, residual)) = head_pose(&self.models.canonical_face, f) {
                 m.head = Some(Angles::from_matrix(&head));
                 m.fit_residual = Some(residual);
-                if let Some(trunk) = pose.as_ref().and_then(|p| trunk_frame(p, self.opts.min_visibility, img.width(), img.height())) {
+                if let Some(trunk) = pose.as_ref().and_then(|p| {
+                    trunk_frame(p, self.opts.min_visibility, img.width(), img.height())
+                }) {
                     m.relative = Some(Angles::from_matrix(&trunk.relative(&head)));
                     m.trunk = Some(trunk);
                 }
@@ -146,7 +165,11 @@ impl Pipeline {
         Ok(m)
     }
 
-    fn track_pose(&mut self, img: &RgbImage, times: &mut StageTimes) -> Result<Option<PoseLandmarks>> {
+    fn track_pose(
+        &mut self,
+        img: &RgbImage,
+        times: &mut StageTimes,
+    ) -> Result<Option<PoseLandmarks>> {
         let model = PoseModel::new(&self.models.pose_landmarks);
         if let Some(roi) = self.pose_track.take() {
             let t = Instant::now();
@@ -160,7 +183,9 @@ impl Pipeline {
         let t = Instant::now();
         let dets = Detector::pose(&self.models.pose_detector).detect(img)?;
         times.detector_ms += ms(t);
-        let Some(best) = dets.first() else { return Ok(None) };
+        let Some(best) = dets.first() else {
+            return Ok(None);
+        };
         let roi = PoseModel::roi_from_detection(best);
         if !roi.is_usable() {
             return Ok(None);
@@ -175,7 +200,12 @@ impl Pipeline {
         Ok(Some(lm))
     }
 
-    fn track_face(&mut self, img: &RgbImage, pose: Option<&PoseLandmarks>, m: &mut Measurement) -> Result<Option<FaceLandmarks>> {
+    fn track_face(
+        &mut self,
+        img: &RgbImage,
+        pose: Option<&PoseLandmarks>,
+        m: &mut Measurement,
+    ) -> Result<Option<FaceLandmarks>> {
         let mesh = FaceMesh::new(&self.models.face_mesh);
         if let Some(roi) = self.face_track.take() {
             let t = Instant::now();
@@ -190,37 +220,24 @@ impl Pipeline {
         let dets = Detector::face(&self.models.face_detector).detect(img)?;
         m.timings.detector_ms += ms(t);
         m.face_detector_ran = true;
-        log::debug!("face detector: {} faces, pose {}", dets.len(), pose.is_some());
-        // Candidates in order of trust: a confident detection, then weaker ones. FaceMesh's own
-        // presence score must confirm whichever is used. (A face ROI from the body model's face
-        // points was tried too: on a profile it gave a confident but wrong mesh, so it is not used.)
-        let mut candidates: Vec<Roi> = choose_face(&dets, pose).map(FaceMesh::roi_from_detection).into_iter().collect();
-        if dets.is_empty() {
-            let t = Instant::now();
-            let weak = Detector::face(&self.models.face_detector).with_min_score(WEAK_FACE_SCORE).detect(img)?;
-            m.timings.detector_ms += ms(t);
-            candidates.extend(choose_face(&weak, pose).map(FaceMesh::roi_from_detection));
-        }
-        let t = Instant::now();
-        let mut found = None;
-        for roi in candidates.iter().filter(|r| r.is_usable()) {
-            let mut lm = mesh.run(img, roi)?;
-            log::debug!("face candidate {roi:?}: presence {:.3}", lm.presence);
-            if lm.presence < self.opts.min_face_presence {
-                // A loose ROI (turned heads make the detector's box and eye keypoints unreliable)
-                // often still places the mesh roughly right: re-crop on it once and ask again.
-                lm = mesh.run(img, &FaceMesh::roi_from_landmarks(&lm))?;
-                log::debug!("  re-cropped on its landmarks: presence {:.3}", lm.presence);
-            }
-            if lm.presence >= self.opts.min_face_presence {
-                found = Some(lm);
-                break;
-            }
-        }
-        let Some(mut lm) = found else {
-            m.timings.face_landmarks_ms += ms(t);
+        log::debug!(
+            "face detector: {} faces, pose {}",
+            dets.len(),
+            pose.is_some()
+        );
+        // Only a confident detection starts a face track. Tried and dropped (measured on the dev set
+        // and on a coffee-cup photo): a second pass at a lower detector threshold, re-cropping a
+        // low-presence mesh on its own landmarks, and a face ROI from the body model's face points.
+        // None recovered a missed face correctly; each produced confident meshes on non-faces.
+        let Some(det) = choose_face(&dets, pose) else {
             return Ok(None);
         };
+        let t = Instant::now();
+        let mut lm = mesh.run(img, &FaceMesh::roi_from_detection(det))?;
+        if lm.presence < self.opts.min_face_presence {
+            m.timings.face_landmarks_ms += ms(t);
+            return Ok(None);
+        }
         if self.opts.refine_still {
             let refined = mesh.run(img, &FaceMesh::roi_from_landmarks(&lm))?;
             if refined.presence >= self.opts.min_face_presence {
@@ -228,9 +245,6 @@ impl Pipeline {
             }
         }
         m.timings.face_landmarks_ms += ms(t);
-        if lm.presence < self.opts.min_face_presence {
-            return Ok(None);
-        }
         self.face_track = Some(FaceMesh::roi_from_landmarks(&lm)).filter(Roi::is_usable);
         Ok(Some(lm))
     }
@@ -259,9 +273,20 @@ fn camera_frame(p: [f32; 3]) -> Vec3 {
 /// Head rotation by weighted Procrustes of the canonical face onto the 468 landmarks. The landmarks
 /// are a weak-perspective reconstruction (x, y, z share one pixel scale), so a similarity fit is
 /// the right model. Returns the rotation and the residual relative to the fitted scale.
-pub fn head_pose(canonical: &crate::geometry::CanonicalFace, face: &FaceLandmarks) -> Option<(crate::geometry::Mat3, f64)> {
-    let model: Vec<Vec3> = canonical.weights.iter().map(|&(i, _)| canonical.vertices[i]).collect();
-    let observed: Vec<Vec3> = canonical.weights.iter().map(|&(i, _)| camera_frame(face.points[i])).collect();
+pub fn head_pose(
+    canonical: &crate::geometry::CanonicalFace,
+    face: &FaceLandmarks,
+) -> Option<(crate::geometry::Mat3, f64)> {
+    let model: Vec<Vec3> = canonical
+        .weights
+        .iter()
+        .map(|&(i, _)| canonical.vertices[i])
+        .collect();
+    let observed: Vec<Vec3> = canonical
+        .weights
+        .iter()
+        .map(|&(i, _)| camera_frame(face.points[i]))
+        .collect();
     let weights: Vec<f64> = canonical.weights.iter().map(|&(_, w)| w).collect();
     let fit = procrustes::fit(&model, &observed, &weights)?;
     // Residual in canonical units (cm), so it does not depend on how large the face is in the image.
@@ -269,10 +294,18 @@ pub fn head_pose(canonical: &crate::geometry::CanonicalFace, face: &FaceLandmark
 }
 
 /// The trunk frame from BlazePose world landmarks, if both shoulders are visible.
-pub fn trunk_frame(p: &PoseLandmarks, min_visibility: f32, img_w: u32, img_h: u32) -> Option<TrunkFrame> {
+pub fn trunk_frame(
+    p: &PoseLandmarks,
+    min_visibility: f32,
+    img_w: u32,
+    img_h: u32,
+) -> Option<TrunkFrame> {
     // BlazePose extrapolates points outside the picture and may still call them "visible"
     // (not occluded); a seated patient's hips are usually below the frame, so demand both.
-    let inside = |i: usize| (0.0..img_w as f32).contains(&p.points[i][0]) && (0.0..img_h as f32).contains(&p.points[i][1]);
+    let inside = |i: usize| {
+        (0.0..img_w as f32).contains(&p.points[i][0])
+            && (0.0..img_h as f32).contains(&p.points[i][1])
+    };
     let visible = |i: usize| p.visibility[i] >= min_visibility && inside(i);
     if !visible(LEFT_SHOULDER) || !visible(RIGHT_SHOULDER) {
         return None;
@@ -290,6 +323,9 @@ pub fn trunk_frame(p: &PoseLandmarks, min_visibility: f32, img_w: u32, img_h: u3
 /// Yaw from the ear line in world coordinates: turning the face toward image left (+yaw) brings
 /// the subject's left ear toward the camera.
 pub fn body_yaw(p: &PoseLandmarks) -> Option<f64> {
-    let l = crate::geometry::sub(camera_frame(p.world[LEFT_EAR]), camera_frame(p.world[RIGHT_EAR]));
+    let l = crate::geometry::sub(
+        camera_frame(p.world[LEFT_EAR]),
+        camera_frame(p.world[RIGHT_EAR]),
+    );
     (l[0].abs() + l[2].abs() > 1e-6).then(|| l[2].atan2(l[0]).to_degrees())
 }

@@ -31,7 +31,12 @@ pub struct FrameRecord {
 }
 
 impl FrameRecord {
-    pub fn new(frame: &Frame, m: Measurement, scoring: &ScoringConfig, neutral: &Angles) -> FrameRecord {
+    pub fn new(
+        frame: &Frame,
+        m: Measurement,
+        scoring: &ScoringConfig,
+        neutral: &Angles,
+    ) -> FrameRecord {
         let (angles, scored_in) = match (m.relative, m.head) {
             (Some(r), _) => (Some(r), Some(ScoredIn::Trunk)),
             (None, Some(h)) => (Some(h), Some(ScoredIn::Camera)),
@@ -39,7 +44,14 @@ impl FrameRecord {
         };
         let angles = angles.map(|a| a.relative_to(neutral));
         let scores = scoring.score(angles.as_ref(), m.trunk.as_ref(), m.face_confidence as f64);
-        FrameRecord { frame: frame.index, t_s: frame.t_s, file: frame.path.as_ref().map(|p| p.display().to_string()), measurement: m, scored_in, scores }
+        FrameRecord {
+            frame: frame.index,
+            t_s: frame.t_s,
+            file: frame.path.as_ref().map(|p| p.display().to_string()),
+            measurement: m,
+            scored_in,
+            scores,
+        }
     }
 }
 
@@ -62,7 +74,12 @@ fn csv_field(s: &str) -> String {
 impl FrameRecord {
     pub fn csv_row(&self) -> String {
         let m = &self.measurement;
-        let sc = |s: Option<SubScore>| (s.map(|s| s.score.to_string()).unwrap_or_default(), f(s.map(|s| s.confidence), 3));
+        let sc = |s: Option<SubScore>| {
+            (
+                s.map(|s| s.score.to_string()).unwrap_or_default(),
+                f(s.map(|s| s.confidence), 3),
+            )
+        };
         let (rs, rc) = sc(self.scores.rotation);
         let (ls, lc) = sc(self.scores.laterocollis);
         let (as_, ac) = sc(self.scores.antero_retrocollis);
@@ -82,15 +99,23 @@ impl FrameRecord {
             f(m.trunk.map(|t| t.shoulder_elevation), 2),
             f(m.trunk.and_then(|t| t.lateral_shift), 3),
             f(m.trunk.and_then(|t| t.sagittal_shift), 3),
-            self.scored_in.map(|s| format!("{s:?}").to_lowercase()).unwrap_or_default(),
+            self.scored_in
+                .map(|s| format!("{s:?}").to_lowercase())
+                .unwrap_or_default(),
             rs,
             rc,
             ls,
             lc,
             as_,
             ac,
-            self.scores.lateral_shift.map(|s| s.score.to_string()).unwrap_or_default(),
-            self.scores.sagittal_shift.map(|s| s.score.to_string()).unwrap_or_default(),
+            self.scores
+                .lateral_shift
+                .map(|s| s.score.to_string())
+                .unwrap_or_default(),
+            self.scores
+                .sagittal_shift
+                .map(|s| s.score.to_string())
+                .unwrap_or_default(),
             (m.face_detector_ran as u8).to_string(),
             format!("{:.2}", m.timings.detector_ms),
             format!("{:.2}", m.timings.face_landmarks_ms),
@@ -173,15 +198,25 @@ impl SummaryBuilder {
 
     pub fn finish(self, wall_s: f64) -> Summary {
         let item = |v: &Vec<(f64, Option<u8>)>| {
-            let mut s = ItemSummary { frames_measured: v.len() as u64, ..Default::default() };
+            let mut s = ItemSummary {
+                frames_measured: v.len() as u64,
+                ..Default::default()
+            };
             if v.is_empty() {
                 return s;
             }
-            s.max_excursion = v.iter().map(|x| x.0).max_by(|a, b| a.abs().total_cmp(&b.abs()));
+            s.max_excursion = v
+                .iter()
+                .map(|x| x.0)
+                .max_by(|a, b| a.abs().total_cmp(&b.abs()));
             let mut sorted: Vec<f64> = v.iter().map(|x| x.0).collect();
             sorted.sort_by(f64::total_cmp);
             let n = sorted.len();
-            s.median = Some(if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 });
+            s.median = Some(if n % 2 == 1 {
+                sorted[n / 2]
+            } else {
+                (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+            });
             for score in v.iter().filter_map(|x| x.1) {
                 *s.score_share.entry(score).or_insert(0.0) += 1.0 / n as f64;
             }
@@ -204,7 +239,11 @@ impl SummaryBuilder {
                 pose_ms: self.times.pose_ms / n,
                 geometry_ms: self.times.geometry_ms / n,
             },
-            fps: if wall_s > 0.0 { self.frames as f64 / wall_s } else { 0.0 },
+            fps: if wall_s > 0.0 {
+                self.frames as f64 / wall_s
+            } else {
+                0.0
+            },
         }
     }
 }
@@ -214,7 +253,12 @@ impl Summary {
     pub fn to_text(&self) -> String {
         let mut out = format!(
             "frames {}  without face {}  without trunk {}\n{:<20} {:>10} {:>8}  share per score\n",
-            self.frames, self.frames_without_face, self.frames_without_trunk, "item", "max", "median"
+            self.frames,
+            self.frames_without_face,
+            self.frames_without_trunk,
+            "item",
+            "max",
+            "median"
         );
         for (name, it) in [
             ("rotation (deg)", &self.rotation),
@@ -224,8 +268,18 @@ impl Summary {
             ("sagittal shift (sw)", &self.sagittal_shift),
             ("shoulder elev (deg)", &self.shoulder_elevation),
         ] {
-            let share: Vec<String> = it.score_share.iter().map(|(k, v)| format!("{k}:{:.0}%", v * 100.0)).collect();
-            out += &format!("{:<20} {:>10} {:>8}  {}\n", name, f(it.max_excursion, 2), f(it.median, 2), share.join(" "));
+            let share: Vec<String> = it
+                .score_share
+                .iter()
+                .map(|(k, v)| format!("{k}:{:.0}%", v * 100.0))
+                .collect();
+            out += &format!(
+                "{:<20} {:>10} {:>8}  {}\n",
+                name,
+                f(it.max_excursion, 2),
+                f(it.median, 2),
+                share.join(" ")
+            );
         }
         let t = &self.mean_stage_ms;
         out += &format!(

@@ -20,22 +20,45 @@ struct Entry {
 
 fn check(name: &str) {
     let dir = common::model_dir().join("golden");
-    let meta: Golden = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap()).unwrap();
+    let meta: Golden =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap())
+            .unwrap();
     let blob = std::fs::read(dir.join(format!("{name}.bin"))).unwrap();
-    let read = |e: &Entry| -> Vec<f32> { blob[e.offset..e.offset + 4 * e.len].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect() };
+    let read = |e: &Entry| -> Vec<f32> {
+        blob[e.offset..e.offset + 4 * e.len]
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    };
     let input = &meta.tensors[0];
     assert_eq!(input.name, "input");
     let outputs = &meta.tensors[1..];
     let lens: Vec<usize> = outputs.iter().map(|e| e.len).collect();
-    let model = Model::load(&common::model_dir().join(&meta.model), (input.shape[1], input.shape[2]), &lens).unwrap();
+    let model = Model::load(
+        &common::model_dir().join(&meta.model),
+        (input.shape[1], input.shape[2]),
+        &lens,
+    )
+    .unwrap();
     let got = model.run(read(input)).unwrap();
     for (e, g) in outputs.iter().zip(&got) {
         let want = read(e);
         let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        let worst = want.iter().zip(g).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let worst = want
+            .iter()
+            .zip(g)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
         // Float reordering between runtimes: agreement to 1e-3 of the output's magnitude.
-        assert!(worst <= 1e-3 * scale, "{name}/{}: max |tract - LiteRT| = {worst} (scale {scale})", e.name);
-        println!("{name}/{}: max diff {worst:.2e} of scale {scale:.1}", e.name);
+        assert!(
+            worst <= 1e-3 * scale,
+            "{name}/{}: max |tract - LiteRT| = {worst} (scale {scale})",
+            e.name
+        );
+        println!(
+            "{name}/{}: max diff {worst:.2e} of scale {scale:.1}",
+            e.name
+        );
     }
 }
 

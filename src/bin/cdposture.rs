@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "cdposture", version, about = "Objective cervical dystonia posture measurement from one camera")]
+#[command(
+    name = "cdposture",
+    version,
+    about = "Objective cervical dystonia posture measurement from one camera"
+)]
 struct Cli {
     /// Folder with the ONNX models (default: $CDPOSTURE_MODELS, models/build, /usr/share/cdposture/models).
     #[arg(long, global = true)]
@@ -47,7 +51,11 @@ enum Command {
 }
 
 fn parse_angles(s: &str) -> Result<Angles, String> {
-    let v: Vec<f64> = s.split(',').map(|x| x.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| format!("`{s}`: expected yaw,pitch,roll in degrees, e.g. 5,-3,0"))?;
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("`{s}`: expected yaw,pitch,roll in degrees, e.g. 5,-3,0"))?;
     match v[..] {
         [yaw, pitch, roll] => Ok(Angles { yaw, pitch, roll }),
         _ => Err(format!("`{s}`: expected three numbers yaw,pitch,roll")),
@@ -55,12 +63,37 @@ fn parse_angles(s: &str) -> Result<Angles, String> {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).format_timestamp(None).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp(None)
+        .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { input, demo_frames } => cli::run::run(&cli::run::RunArgs { input, models: cli.models, pose: cli.pose, demo_frames }),
-        Command::Analyze { input, out, neutral, quiet } => cli::analyze::run(&cli::analyze::AnalyzeArgs { input, out, models: cli.models, pose: cli.pose, neutral, quiet }),
-        Command::EvalHeadpose { labels } => cli::eval_headpose::run(&cli::eval_headpose::EvalArgs { labels, models: cli.models, pose: cli.pose }),
+        Command::Run { input, demo_frames } => cli::run::run(&cli::run::RunArgs {
+            input,
+            models: cli.models,
+            pose: cli.pose,
+            demo_frames,
+        }),
+        Command::Analyze {
+            input,
+            out,
+            neutral,
+            quiet,
+        } => cli::analyze::run(&cli::analyze::AnalyzeArgs {
+            input,
+            out,
+            models: cli.models,
+            pose: cli.pose,
+            neutral,
+            quiet,
+        }),
+        Command::EvalHeadpose { labels } => {
+            cli::eval_headpose::run(&cli::eval_headpose::EvalArgs {
+                labels,
+                models: cli.models,
+                pose: cli.pose,
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

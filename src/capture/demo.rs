@@ -22,7 +22,12 @@ impl DemoSource {
     /// `model_dir/photos/astronaut.png`, `frames` frames long.
     pub fn new(model_dir: &Path, frames: u64) -> Result<Self> {
         let photo = load_image(&model_dir.join(DEMO_PHOTO))?;
-        Ok(DemoSource { photo, next: 0, frames, fps: 15.0 })
+        Ok(DemoSource {
+            photo,
+            next: 0,
+            frames,
+            fps: 15.0,
+        })
     }
 
     /// Roll applied to frame `i`, degrees (+ = top of the head toward image right).
@@ -37,7 +42,13 @@ pub fn rotate_image(img: &RgbImage, deg: f64, mirror: bool) -> RgbImage {
     let (w, h) = (img.width(), img.height());
     let side = w.max(h) as usize;
     // Sampling the source with a ROI rotated by −deg makes the output show the content rotated by +deg.
-    let roi = Roi { cx: w as f32 / 2.0, cy: h as f32 / 2.0, width: side as f32, height: side as f32, rotation: -(deg.to_radians() as f32) };
+    let roi = Roi {
+        cx: w as f32 / 2.0,
+        cy: h as f32 / 2.0,
+        width: side as f32,
+        height: side as f32,
+        rotation: -(deg.to_radians() as f32),
+    };
     let t = crop_to_tensor(img, &roi, side, 0.0, 255.0);
     let mut out = RgbImage::new(w, h);
     let (ox, oy) = ((side - w as usize) / 2, (side - h as usize) / 2);
@@ -45,7 +56,15 @@ pub fn rotate_image(img: &RgbImage, deg: f64, mirror: bool) -> RgbImage {
         for x in 0..w as usize {
             let sx = if mirror { w as usize - 1 - x } else { x };
             let i = ((y + oy) * side + sx + ox) * 3;
-            out.put_pixel(x as u32, y as u32, image::Rgb([t[i].round() as u8, t[i + 1].round() as u8, t[i + 2].round() as u8]));
+            out.put_pixel(
+                x as u32,
+                y as u32,
+                image::Rgb([
+                    t[i].round() as u8,
+                    t[i + 1].round() as u8,
+                    t[i + 2].round() as u8,
+                ]),
+            );
         }
     }
     out
@@ -60,7 +79,12 @@ impl FrameSource for DemoSource {
         self.next += 1;
         let mirror = i >= self.frames / 2;
         let image = rotate_image(&self.photo, self.roll_at(i), mirror);
-        Ok(Some(Frame { index: i, t_s: i as f64 / self.fps, image, path: None }))
+        Ok(Some(Frame {
+            index: i,
+            t_s: i as f64 / self.fps,
+            image,
+            path: None,
+        }))
     }
     fn is_sequence(&self) -> bool {
         true

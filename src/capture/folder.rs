@@ -11,7 +11,10 @@ pub struct ImageList {
 
 impl ImageList {
     pub fn single(path: &Path) -> Self {
-        ImageList { paths: vec![path.into()], next: 0 }
+        ImageList {
+            paths: vec![path.into()],
+            next: 0,
+        }
     }
 
     pub fn folder(dir: &Path) -> Result<Self> {
@@ -30,11 +33,18 @@ impl ImageList {
 
 impl FrameSource for ImageList {
     fn next_frame(&mut self) -> Result<Option<Frame>> {
-        let Some(path) = self.paths.get(self.next).cloned() else { return Ok(None) };
+        let Some(path) = self.paths.get(self.next).cloned() else {
+            return Ok(None);
+        };
         let index = self.next as u64;
         self.next += 1;
         let image = load_image(&path)?;
-        Ok(Some(Frame { index, t_s: 0.0, image, path: Some(path) }))
+        Ok(Some(Frame {
+            index,
+            t_s: 0.0,
+            image,
+            path: Some(path),
+        }))
     }
     fn is_sequence(&self) -> bool {
         false

@@ -44,10 +44,12 @@ pub trait FrameSource {
 }
 
 const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
-const VIDEO_EXTENSIONS: [&str; 7] = ["mp4", "mkv", "avi", "mov", "webm", "m4v", "y4m"];
+const VIDEO_EXTENSIONS: [&str; 8] = ["mp4", "mkv", "avi", "mov", "webm", "m4v", "y4m", "ts"];
 
 fn has_extension(path: &Path, list: &[&str]) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| list.iter().any(|x| x.eq_ignore_ascii_case(e)))
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| list.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
 pub fn is_image_path(path: &Path) -> bool {
@@ -57,7 +59,10 @@ pub fn is_image_path(path: &Path) -> bool {
 /// Open whatever `path` is: a folder of images, a video, or one image.
 pub fn open(path: &Path) -> Result<Box<dyn FrameSource>> {
     if !path.exists() {
-        return Err(Error::Input { path: path.into(), reason: "no such file or folder".into() });
+        return Err(Error::Input {
+            path: path.into(),
+            reason: "no such file or folder".into(),
+        });
     }
     if path.is_dir() {
         return Ok(Box::new(ImageList::folder(path)?));
@@ -72,6 +77,9 @@ pub fn open(path: &Path) -> Result<Box<dyn FrameSource>> {
 /// Decode one image file to RGB.
 pub fn load_image(path: &Path) -> Result<RgbImage> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let img = image::load_from_memory(&bytes).map_err(|e| Error::BadImage { path: path.into(), reason: e.to_string() })?;
+    let img = image::load_from_memory(&bytes).map_err(|e| Error::BadImage {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
     Ok(img.to_rgb8())
 }

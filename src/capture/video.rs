@@ -24,11 +24,16 @@ pub struct VideoFile {
 }
 
 fn bad(path: &Path, reason: impl Into<String>) -> Error {
-    Error::BadVideo { path: path.into(), reason: reason.into() }
+    Error::BadVideo {
+        path: path.into(),
+        reason: reason.into(),
+    }
 }
 
 fn tool_missing(tool: &str, e: std::io::Error) -> Error {
-    Error::Other(format!("cannot run `{tool}` ({e}); video input needs ffmpeg: apt-get install ffmpeg"))
+    Error::Other(format!(
+        "cannot run `{tool}` ({e}); video input needs ffmpeg: apt-get install ffmpeg"
+    ))
 }
 
 #[derive(serde::Deserialize)]
@@ -55,10 +60,22 @@ impl VideoFile {
     pub fn open(path: &Path) -> Result<Self> {
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         if meta.len() == 0 {
-            return Err(bad(path, "empty file (0 bytes); give a video with at least one frame"));
+            return Err(bad(
+                path,
+                "empty file (0 bytes); give a video with at least one frame",
+            ));
         }
         let out = Command::new("ffprobe")
-            .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height,avg_frame_rate,r_frame_rate,nb_frames", "-of", "json"])
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "stream=width,height,avg_frame_rate,r_frame_rate,nb_frames",
+                "-of",
+                "json",
+            ])
             .arg(path)
             .output()
             .map_err(|e| tool_missing("ffprobe", e))?;
@@ -67,14 +84,23 @@ impl VideoFile {
         if !out.status.success() {
             return Err(bad(path, format!("not a readable video ({first_err}); the file is truncated, corrupt or not a video")));
         }
-        let probe: Probe = serde_json::from_slice(&out.stdout).map_err(|e| bad(path, format!("ffprobe output unreadable: {e}")))?;
+        let probe: Probe = serde_json::from_slice(&out.stdout)
+            .map_err(|e| bad(path, format!("ffprobe output unreadable: {e}")))?;
         let Some(s) = probe.streams.first() else {
             return Err(bad(path, "contains no video stream"));
         };
-        let (Some(width), Some(height)) = (s.width, s.height) else {
-            return Err(bad(path, "video stream has no frame size; the file is truncated or corrupt"));
+        let (Some(width @ 1..), Some(height @ 1..)) = (s.width, s.height) else {
+            return Err(bad(
+                path,
+                "video stream has no frame size; the file is truncated or corrupt",
+            ));
         };
-        let fps = s.avg_frame_rate.as_deref().and_then(parse_rate).or_else(|| s.r_frame_rate.as_deref().and_then(parse_rate)).unwrap_or(30.0);
+        let fps = s
+            .avg_frame_rate
+            .as_deref()
+            .and_then(parse_rate)
+            .or_else(|| s.r_frame_rate.as_deref().and_then(parse_rate))
+            .unwrap_or(30.0);
         let frames_hint = s.nb_frames.as_deref().and_then(|n| n.parse().ok());
         let mut child = Command::new("ffmpeg")
             .args(["-v", "error", "-nostdin", "-i"])
@@ -85,7 +111,10 @@ impl VideoFile {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| tool_missing("ffmpeg", e))?;
-        let stdout = child.stdout.take().ok_or_else(|| bad(path, "ffmpeg gave no output pipe"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| bad(path, "ffmpeg gave no output pipe"))?;
         let stderr_tail = Arc::new(Mutex::new(String::new()));
         if let Some(mut err) = child.stderr.take() {
             let tail = stderr_tail.clone();
@@ -105,7 +134,18 @@ impl VideoFile {
                 }
             });
         }
-        Ok(VideoFile { path: path.into(), width, height, fps, frames_hint, child, stdout, stderr_tail, next: 0, done: false })
+        Ok(VideoFile {
+            path: path.into(),
+            width,
+            height,
+            fps,
+            frames_hint,
+            child,
+            stdout,
+            stderr_tail,
+            next: 0,
+            done: false,
+        })
     }
 
     fn finish(&mut self) -> Result<Option<Frame>> {
@@ -113,11 +153,28 @@ impl VideoFile {
         let status = self.child.wait().map_err(|e| Error::io(&self.path, e))?;
         // Give the stderr thread a moment to collect ffmpeg's last words.
         std::thread::sleep(std::time::Duration::from_millis(20));
-        let tail = self.stderr_tail.lock().map(|t| t.clone()).unwrap_or_default();
-        let last = tail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
+        let tail = self
+            .stderr_tail
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default();
+        let last = tail
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .to_string();
         if !status.success() || self.next == 0 {
-            let what = if self.next == 0 { "no frame could be decoded".to_string() } else { format!("decoding stopped after {} frames", self.next) };
-            return Err(bad(&self.path, format!("{what} ({last}); the file is truncated or corrupt")));
+            let what = if self.next == 0 {
+                "no frame could be decoded".to_string()
+            } else {
+                format!("decoding stopped after {} frames", self.next)
+            };
+            return Err(bad(
+                &self.path,
+                format!("{what} ({last}); the file is truncated or corrupt"),
+            ));
         }
         if !last.is_empty() {
             log::warn!("{}: ffmpeg reported: {last}", self.path.display());
@@ -144,14 +201,23 @@ impl FrameSource for VideoFile {
         }
         if filled < size {
             if filled > 0 {
-                log::warn!("{}: last frame incomplete ({filled} of {size} bytes), dropped", self.path.display());
+                log::warn!(
+                    "{}: last frame incomplete ({filled} of {size} bytes), dropped",
+                    self.path.display()
+                );
             }
             return self.finish();
         }
-        let image = image::RgbImage::from_raw(self.width, self.height, buf).ok_or_else(|| bad(&self.path, "frame size mismatch"))?;
+        let image = image::RgbImage::from_raw(self.width, self.height, buf)
+            .ok_or_else(|| bad(&self.path, "frame size mismatch"))?;
         let index = self.next;
         self.next += 1;
-        Ok(Some(Frame { index, t_s: index as f64 / self.fps, image, path: None }))
+        Ok(Some(Frame {
+            index,
+            t_s: index as f64 / self.fps,
+            image,
+            path: None,
+        }))
     }
     fn is_sequence(&self) -> bool {
         true

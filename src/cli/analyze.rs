@@ -25,12 +25,18 @@ pub struct AnalyzeArgs {
 
 pub fn run(args: &AnalyzeArgs) -> Result<()> {
     let mut source = capture::open(&args.input)?;
-    let opts = PipelineOptions { refine_still: !source.is_sequence(), ..Default::default() };
+    let opts = PipelineOptions {
+        refine_still: !source.is_sequence(),
+        ..Default::default()
+    };
     let mut pipeline = super::load_pipeline(args.models.as_deref(), args.pose, opts)?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create output folder", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("{}: cannot create output folder", args.out.display()))?;
     let create = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
         let p = args.out.join(name);
-        Ok(std::io::BufWriter::new(std::fs::File::create(&p).with_context(|| format!("{}: cannot write", p.display()))?))
+        Ok(std::io::BufWriter::new(
+            std::fs::File::create(&p).with_context(|| format!("{}: cannot write", p.display()))?,
+        ))
     };
     let mut csv = create("frames.csv")?;
     let mut jsonl = create("frames.jsonl")?;
@@ -38,7 +44,10 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
 
     let scoring = ScoringConfig::default();
     let mut summary = SummaryBuilder::default();
-    let progress = Progress::new(source.len_hint(), source.is_sequence() && !args.quiet && std::io::stderr().is_terminal());
+    let progress = Progress::new(
+        source.len_hint(),
+        source.is_sequence() && !args.quiet && std::io::stderr().is_terminal(),
+    );
     let start = Instant::now();
     let mut failed: Vec<String> = Vec::new();
     let mut faces = 0u64;
@@ -65,7 +74,10 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         let m = pipeline.process(&frame.image)?;
         faces += m.face_found as u64;
         if !m.face_found && !source.is_sequence() {
-            log::warn!("{}: no face found", frame.path.as_deref().unwrap_or(Path::new("?")).display());
+            log::warn!(
+                "{}: no face found",
+                frame.path.as_deref().unwrap_or(Path::new("?")).display()
+            );
         }
         let rec = FrameRecord::new(&frame, m, &scoring, &args.neutral);
         writeln!(csv, "{}", rec.csv_row())?;
@@ -77,16 +89,26 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     let summary = summary.finish(start.elapsed().as_secs_f64());
     csv.flush()?;
     jsonl.flush()?;
-    std::fs::write(args.out.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
+    std::fs::write(
+        args.out.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?,
+    )?;
     if !args.quiet {
         print!("{}", summary.to_text());
-        println!("wrote {}/frames.csv, frames.jsonl, summary.json", args.out.display());
+        println!(
+            "wrote {}/frames.csv, frames.jsonl, summary.json",
+            args.out.display()
+        );
     }
     if let Some(e) = source_error {
         if summary.frames == 0 {
             bail!("{e}");
         }
-        bail!("{e} (the {} frames before it were analysed and written to {})", summary.frames, args.out.display());
+        bail!(
+            "{e} (the {} frames before it were analysed and written to {})",
+            summary.frames,
+            args.out.display()
+        );
     }
     if summary.frames == 0 {
         bail!("{}: no frame could be analysed", args.input.display());
@@ -95,7 +117,12 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         bail!("{}: no face found in any frame; the face must be visible, roughly frontal to profile, at least ~40 px wide", args.input.display());
     }
     if !failed.is_empty() {
-        bail!("{} of {} images could not be read (first: {})", failed.len(), failed.len() as u64 + summary.frames, failed[0]);
+        bail!(
+            "{} of {} images could not be read (first: {})",
+            failed.len(),
+            failed.len() as u64 + summary.frames,
+            failed[0]
+        );
     }
     Ok(())
 }
@@ -109,7 +136,11 @@ struct Progress {
 
 impl Progress {
     fn new(total: Option<u64>, enabled: bool) -> Self {
-        Progress { total, enabled, last: std::cell::Cell::new(-1.0) }
+        Progress {
+            total,
+            enabled,
+            last: std::cell::Cell::new(-1.0),
+        }
     }
     fn tick(&self, done: u64, start: Instant) {
         if !self.enabled {
@@ -125,7 +156,11 @@ impl Progress {
             Some(t) if t > 0 => {
                 let w = 30;
                 let filled = ((done as f64 / t as f64) * w as f64).min(w as f64) as usize;
-                eprint!("\r[{}{}] {done}/{t} frames  {fps:.1} fps ", "#".repeat(filled), " ".repeat(w - filled));
+                eprint!(
+                    "\r[{}{}] {done}/{t} frames  {fps:.1} fps ",
+                    "#".repeat(filled),
+                    " ".repeat(w - filled)
+                );
             }
             _ => eprint!("\r{done} frames  {fps:.1} fps "),
         }

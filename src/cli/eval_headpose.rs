@@ -24,20 +24,52 @@ struct Label {
 }
 
 fn read_labels(path: &Path) -> Result<Vec<Label>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read labels", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read labels", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header: Vec<&str> = lines.next().context("labels file is empty")?.split(',').map(str::trim).collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).with_context(|| format!("{}: no column `{name}` (need image,yaw_deg,pitch_deg,roll_deg)", path.display()));
-    let (ci, cy, cp, cr) = (col("image")?, col("yaw_deg")?, col("pitch_deg")?, col("roll_deg")?);
+    let header: Vec<&str> = lines
+        .next()
+        .context("labels file is empty")?
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let col = |name: &str| {
+        header.iter().position(|h| *h == name).with_context(|| {
+            format!(
+                "{}: no column `{name}` (need image,yaw_deg,pitch_deg,roll_deg)",
+                path.display()
+            )
+        })
+    };
+    let (ci, cy, cp, cr) = (
+        col("image")?,
+        col("yaw_deg")?,
+        col("pitch_deg")?,
+        col("roll_deg")?,
+    );
     let mut labels = Vec::new();
     for (n, line) in lines.enumerate() {
         let f: Vec<&str> = line.split(',').map(str::trim).collect();
         let num = |c: usize| -> Result<f64> {
-            f.get(c).and_then(|s| s.parse().ok()).with_context(|| format!("{}: line {}: column {} is not a number", path.display(), n + 2, header[c]))
+            f.get(c).and_then(|s| s.parse().ok()).with_context(|| {
+                format!(
+                    "{}: line {}: column {} is not a number",
+                    path.display(),
+                    n + 2,
+                    header[c]
+                )
+            })
         };
-        let image = f.get(ci).with_context(|| format!("{}: line {}: no image column", path.display(), n + 2))?;
-        labels.push(Label { image: base.join(image), yaw: num(cy)?, pitch: num(cp)?, roll: num(cr)? });
+        let image = f
+            .get(ci)
+            .with_context(|| format!("{}: line {}: no image column", path.display(), n + 2))?;
+        labels.push(Label {
+            image: base.join(image),
+            yaw: num(cy)?,
+            pitch: num(cp)?,
+            roll: num(cr)?,
+        });
     }
     if labels.is_empty() {
         bail!("{}: no labelled images", path.display());
@@ -66,13 +98,23 @@ impl Errors {
 
 pub fn run(args: &EvalArgs) -> Result<()> {
     let labels = read_labels(&args.labels)?;
-    let opts = PipelineOptions { refine_still: true, ..Default::default() };
+    let opts = PipelineOptions {
+        refine_still: true,
+        ..Default::default()
+    };
     let mut pipeline = super::load_pipeline(args.models.as_deref(), args.pose, opts)?;
-    println!("{:<28} {:>7} {:>7} {:>7}   {:>7} {:>7} {:>7}   {:>6} {:>6} {:>6}", "image", "yaw", "pitch", "roll", "label_y", "label_p", "label_r", "err_y", "err_p", "err_r");
+    println!(
+        "{:<28} {:>7} {:>7} {:>7}   {:>7} {:>7} {:>7}   {:>6} {:>6} {:>6}",
+        "image", "yaw", "pitch", "roll", "label_y", "label_p", "label_r", "err_y", "err_p", "err_r"
+    );
     let (mut all, mut near, mut far) = (Errors::default(), Errors::default(), Errors::default());
     let mut missed = 0;
     for l in &labels {
-        let name = l.image.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = l
+            .image
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let img = match load_image(&l.image) {
             Ok(i) => i,
             Err(e) => {
@@ -84,7 +126,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         pipeline.reset();
         let m = pipeline.process(&img)?;
         let Some(h) = m.head else {
-            println!("{name:<28} {:>7} {:>7} {:>7}   {:>7.1} {:>7.1} {:>7.1}   no face", "-", "-", "-", l.yaw, l.pitch, l.roll);
+            println!(
+                "{name:<28} {:>7} {:>7} {:>7}   {:>7.1} {:>7.1} {:>7.1}   no face",
+                "-", "-", "-", l.yaw, l.pitch, l.roll
+            );
             missed += 1;
             continue;
         };
@@ -100,9 +145,20 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     for (name, e) in [("|yaw| <= 45", &near), ("|yaw| > 45", &far)] {
         let m = e.mae();
-        println!("split {name:<12} MAE yaw={:.2} pitch={:.2} roll={:.2} n={}", m[0], m[1], m[2], e.n);
+        println!(
+            "split {name:<12} MAE yaw={:.2} pitch={:.2} roll={:.2} n={}",
+            m[0], m[1], m[2], e.n
+        );
     }
     let m = all.mae();
-    println!("MAE yaw={:.2} pitch={:.2} roll={:.2} mean={:.2} n={} missed={}", m[0], m[1], m[2], (m[0] + m[1] + m[2]) / 3.0, all.n, missed);
+    println!(
+        "MAE yaw={:.2} pitch={:.2} roll={:.2} mean={:.2} n={} missed={}",
+        m[0],
+        m[1],
+        m[2],
+        (m[0] + m[1] + m[2]) / 3.0,
+        all.n,
+        missed
+    );
     Ok(())
 }

@@ -26,11 +26,17 @@ pub fn run(args: &RunArgs) -> Result<()> {
         Some(p) => capture::open(p)?,
         None => {
             let dir = resolve_model_dir(args.models.as_deref());
-            log::info!("no input given: playing the demo source ({} frames)", args.demo_frames);
+            log::info!(
+                "no input given: playing the demo source ({} frames)",
+                args.demo_frames
+            );
             Box::new(DemoSource::new(&dir, args.demo_frames)?)
         }
     };
-    let opts = PipelineOptions { refine_still: !source.is_sequence(), ..Default::default() };
+    let opts = PipelineOptions {
+        refine_still: !source.is_sequence(),
+        ..Default::default()
+    };
     let mut pipeline = super::load_pipeline(args.models.as_deref(), args.pose, opts)?;
     let scoring = ScoringConfig::default();
     let neutral = Angles::default();

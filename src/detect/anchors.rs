@@ -22,7 +22,10 @@ pub fn ssd_anchors(input_size: usize, strides: &[usize]) -> Vec<Anchor> {
         for y in 0..fm {
             for x in 0..fm {
                 for _ in 0..per_cell {
-                    anchors.push(Anchor { cx: (x as f32 + 0.5) / fm as f32, cy: (y as f32 + 0.5) / fm as f32 });
+                    anchors.push(Anchor {
+                        cx: (x as f32 + 0.5) / fm as f32,
+                        cy: (y as f32 + 0.5) / fm as f32,
+                    });
                 }
             }
         }
@@ -39,7 +42,19 @@ mod tests {
         assert_eq!(ssd_anchors(128, &[8, 16, 16, 16]).len(), 896);
         assert_eq!(ssd_anchors(224, &[8, 16, 32, 32, 32]).len(), 2254);
         let a = ssd_anchors(128, &[8, 16, 16, 16]);
-        assert_eq!(a[0], Anchor { cx: 0.5 / 16.0, cy: 0.5 / 16.0 });
-        assert_eq!(a[512], Anchor { cx: 0.5 / 8.0, cy: 0.5 / 8.0 });
+        assert_eq!(
+            a[0],
+            Anchor {
+                cx: 0.5 / 16.0,
+                cy: 0.5 / 16.0
+            }
+        );
+        assert_eq!(
+            a[512],
+            Anchor {
+                cx: 0.5 / 8.0,
+                cy: 0.5 / 8.0
+            }
+        );
     }
 }

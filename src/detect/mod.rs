@@ -36,17 +36,22 @@ pub struct Detector<'m> {
 
 impl<'m> Detector<'m> {
     pub fn face(model: &'m Model) -> Self {
-        Detector { model, anchors: ssd_anchors(128, &[8, 16, 16, 16]), num_keypoints: 6, min_score: 0.5, nms_iou: 0.3 }
+        Detector {
+            model,
+            anchors: ssd_anchors(128, &[8, 16, 16, 16]),
+            num_keypoints: 6,
+            min_score: 0.5,
+            nms_iou: 0.3,
+        }
     }
     pub fn pose(model: &'m Model) -> Self {
-        Detector { model, anchors: ssd_anchors(224, &[8, 16, 32, 32, 32]), num_keypoints: 4, min_score: 0.5, nms_iou: 0.3 }
-    }
-
-    /// The same detector with another score threshold (a second, more permissive pass whose
-    /// candidates must then be confirmed by the landmark model's presence score).
-    pub fn with_min_score(mut self, min_score: f32) -> Self {
-        self.min_score = min_score;
-        self
+        Detector {
+            model,
+            anchors: ssd_anchors(224, &[8, 16, 32, 32, 32]),
+            num_keypoints: 4,
+            min_score: 0.5,
+            nms_iou: 0.3,
+        }
     }
 
     /// Detect in the whole image (letterboxed), best first.
@@ -55,14 +60,31 @@ impl<'m> Detector<'m> {
         let roi = Roi::letterbox(img.width(), img.height());
         let input = crop_to_tensor(img, &roi, size, -1.0, 1.0);
         let out = self.model.run(input)?;
-        let raw = decode(&out[0], &out[1], &self.anchors, size as f32, self.num_keypoints, self.min_score);
-        Ok(weighted_nms(raw, self.nms_iou).into_iter().map(|d| to_image(&d, &roi)).collect())
+        let raw = decode(
+            &out[0],
+            &out[1],
+            &self.anchors,
+            size as f32,
+            self.num_keypoints,
+            self.min_score,
+        );
+        Ok(weighted_nms(raw, self.nms_iou)
+            .into_iter()
+            .map(|d| to_image(&d, &roi))
+            .collect())
     }
 }
 
 /// Decode regressors (`[n, 4 + 2k]`: cx, cy, w, h, keypoints, in input pixels relative to the
 /// anchor) and logits into detections in [0,1] letterbox coordinates.
-fn decode(boxes: &[f32], logits: &[f32], anchors: &[Anchor], scale: f32, kps: usize, min_score: f32) -> Vec<Detection> {
+fn decode(
+    boxes: &[f32],
+    logits: &[f32],
+    anchors: &[Anchor],
+    scale: f32,
+    kps: usize,
+    min_score: f32,
+) -> Vec<Detection> {
     let stride = 4 + 2 * kps;
     let mut dets = Vec::new();
     for (i, a) in anchors.iter().enumerate() {
@@ -72,15 +94,28 @@ fn decode(boxes: &[f32], logits: &[f32], anchors: &[Anchor], scale: f32, kps: us
             continue;
         }
         let r = &boxes[i * stride..(i + 1) * stride];
-        let keypoints = (0..kps).map(|k| (r[4 + 2 * k] / scale + a.cx, r[5 + 2 * k] / scale + a.cy)).collect();
-        dets.push(Detection { score, cx: r[0] / scale + a.cx, cy: r[1] / scale + a.cy, width: r[2] / scale, height: r[3] / scale, keypoints });
+        let keypoints = (0..kps)
+            .map(|k| (r[4 + 2 * k] / scale + a.cx, r[5 + 2 * k] / scale + a.cy))
+            .collect();
+        dets.push(Detection {
+            score,
+            cx: r[0] / scale + a.cx,
+            cy: r[1] / scale + a.cy,
+            width: r[2] / scale,
+            height: r[3] / scale,
+            keypoints,
+        });
     }
     dets
 }
 
 fn iou(a: &Detection, b: &Detection) -> f32 {
-    let ix = ((a.cx + a.width / 2.0).min(b.cx + b.width / 2.0) - (a.cx - a.width / 2.0).max(b.cx - b.width / 2.0)).max(0.0);
-    let iy = ((a.cy + a.height / 2.0).min(b.cy + b.height / 2.0) - (a.cy - a.height / 2.0).max(b.cy - b.height / 2.0)).max(0.0);
+    let ix = ((a.cx + a.width / 2.0).min(b.cx + b.width / 2.0)
+        - (a.cx - a.width / 2.0).max(b.cx - b.width / 2.0))
+    .max(0.0);
+    let iy = ((a.cy + a.height / 2.0).min(b.cy + b.height / 2.0)
+        - (a.cy - a.height / 2.0).max(b.cy - b.height / 2.0))
+    .max(0.0);
     let inter = ix * iy;
     let union = a.width * a.height + b.width * b.height - inter;
     if union <= 0.0 {
@@ -97,12 +132,16 @@ pub fn weighted_nms(mut dets: Vec<Detection>, iou_threshold: f32) -> Vec<Detecti
     let mut out = Vec::new();
     while !dets.is_empty() {
         let top = dets[0].clone();
-        let (cluster, rest): (Vec<_>, Vec<_>) = dets.into_iter().partition(|d| iou(&top, d) > iou_threshold || *d == top);
+        let (cluster, rest): (Vec<_>, Vec<_>) = dets
+            .into_iter()
+            .partition(|d| iou(&top, d) > iou_threshold || *d == top);
         dets = rest;
         let total: f32 = cluster.iter().map(|d| d.score).sum();
         let mut merged = top.clone();
         if cluster.len() > 1 && total > 0.0 {
-            let avg = |f: &dyn Fn(&Detection) -> f32| cluster.iter().map(|d| d.score * f(d)).sum::<f32>() / total;
+            let avg = |f: &dyn Fn(&Detection) -> f32| {
+                cluster.iter().map(|d| d.score * f(d)).sum::<f32>() / total
+            };
             merged.cx = avg(&|d| d.cx);
             merged.cy = avg(&|d| d.cy);
             merged.width = avg(&|d| d.width);
@@ -124,7 +163,11 @@ fn to_image(d: &Detection, roi: &Roi) -> Detection {
         cy,
         width: d.width * roi.width,
         height: d.height * roi.height,
-        keypoints: d.keypoints.iter().map(|&(x, y)| roi.to_image(x, y)).collect(),
+        keypoints: d
+            .keypoints
+            .iter()
+            .map(|&(x, y)| roi.to_image(x, y))
+            .collect(),
     }
 }
 
@@ -133,7 +176,14 @@ mod tests {
     use super::*;
 
     fn det(score: f32, cx: f32) -> Detection {
-        Detection { score, cx, cy: 0.5, width: 0.2, height: 0.2, keypoints: vec![(cx, 0.5)] }
+        Detection {
+            score,
+            cx,
+            cy: 0.5,
+            width: 0.2,
+            height: 0.2,
+            keypoints: vec![(cx, 0.5)],
+        }
     }
 
     #[test]

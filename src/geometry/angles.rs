@@ -49,7 +49,11 @@ fn rz(a: f64) -> Mat3 {
 impl Angles {
     /// The rotation these angles describe (inverse of [`Angles::from_matrix`]).
     pub fn to_matrix(self) -> Mat3 {
-        let (p, y, r) = (-self.pitch.to_radians(), -self.yaw.to_radians(), -self.roll.to_radians());
+        let (p, y, r) = (
+            -self.pitch.to_radians(),
+            -self.yaw.to_radians(),
+            -self.roll.to_radians(),
+        );
         super::mat_mul(&super::mat_mul(&rx(p), &ry(y)), &rz(r))
     }
 
@@ -58,7 +62,11 @@ impl Angles {
         let b = m[0][2].clamp(-1.0, 1.0).asin();
         let a = (-m[1][2]).atan2(m[2][2]);
         let c = (-m[0][1]).atan2(m[0][0]);
-        Angles { yaw: -b.to_degrees(), pitch: -a.to_degrees(), roll: -c.to_degrees() }
+        Angles {
+            yaw: -b.to_degrees(),
+            pitch: -a.to_degrees(),
+            roll: -c.to_degrees(),
+        }
     }
 
     pub fn get(&self, axis: Axes) -> f64 {
@@ -86,19 +94,40 @@ mod tests {
 
     #[test]
     fn positive_yaw_turns_nose_to_image_left() {
-        let n = mat_vec(&Angles { yaw: 30.0, ..Default::default() }.to_matrix(), NOSE);
+        let n = mat_vec(
+            &Angles {
+                yaw: 30.0,
+                ..Default::default()
+            }
+            .to_matrix(),
+            NOSE,
+        );
         assert!(n[0] < -0.49, "nose x {n:?}");
     }
 
     #[test]
     fn positive_pitch_lifts_the_chin() {
-        let n = mat_vec(&Angles { pitch: 30.0, ..Default::default() }.to_matrix(), NOSE);
+        let n = mat_vec(
+            &Angles {
+                pitch: 30.0,
+                ..Default::default()
+            }
+            .to_matrix(),
+            NOSE,
+        );
         assert!(n[1] > 0.49, "nose y {n:?}");
     }
 
     #[test]
     fn positive_roll_tips_head_top_to_image_right() {
-        let t = mat_vec(&Angles { roll: 30.0, ..Default::default() }.to_matrix(), TOP);
+        let t = mat_vec(
+            &Angles {
+                roll: 30.0,
+                ..Default::default()
+            }
+            .to_matrix(),
+            TOP,
+        );
         assert!(t[0] > 0.49, "top x {t:?}");
     }
 
@@ -107,13 +136,21 @@ mod tests {
         for &(yaw, pitch, roll) in &[(10.0, -20.0, 5.0), (-75.0, 12.0, -30.0), (44.0, 44.0, 44.0)] {
             let a = Angles { yaw, pitch, roll };
             let b = Angles::from_matrix(&a.to_matrix());
-            assert!((a.yaw - b.yaw).abs() < 1e-9 && (a.pitch - b.pitch).abs() < 1e-9 && (a.roll - b.roll).abs() < 1e-9);
+            assert!(
+                (a.yaw - b.yaw).abs() < 1e-9
+                    && (a.pitch - b.pitch).abs() < 1e-9
+                    && (a.roll - b.roll).abs() < 1e-9
+            );
         }
     }
 
     #[test]
     fn relative_to_itself_is_zero_and_to_zero_is_itself() {
-        let a = Angles { yaw: 25.0, pitch: -10.0, roll: 7.0 };
+        let a = Angles {
+            yaw: 25.0,
+            pitch: -10.0,
+            roll: 7.0,
+        };
         let z = a.relative_to(&a);
         assert!(z.yaw.abs() < 1e-9 && z.pitch.abs() < 1e-9 && z.roll.abs() < 1e-9);
         let same = a.relative_to(&Angles::default());

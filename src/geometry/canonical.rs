@@ -23,11 +23,29 @@ struct Raw {
 
 impl CanonicalFace {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Asset { path: path.into(), reason: e.to_string() })?;
-        let raw: Raw = serde_json::from_str(&text).map_err(|e| Error::Asset { path: path.into(), reason: format!("not valid canonical face JSON: {e}") })?;
-        if raw.vertices.len() != 468 || raw.procrustes_weights.iter().any(|&(i, _)| i >= 468) || raw.procrustes_weights.len() < 3 {
-            return Err(Error::Asset { path: path.into(), reason: format!("expected 468 vertices and valid weights, found {} vertices", raw.vertices.len()) });
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Asset {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        let raw: Raw = serde_json::from_str(&text).map_err(|e| Error::Asset {
+            path: path.into(),
+            reason: format!("not valid canonical face JSON: {e}"),
+        })?;
+        if raw.vertices.len() != 468
+            || raw.procrustes_weights.iter().any(|&(i, _)| i >= 468)
+            || raw.procrustes_weights.len() < 3
+        {
+            return Err(Error::Asset {
+                path: path.into(),
+                reason: format!(
+                    "expected 468 vertices and valid weights, found {} vertices",
+                    raw.vertices.len()
+                ),
+            });
         }
-        Ok(CanonicalFace { vertices: raw.vertices, weights: raw.procrustes_weights })
+        Ok(CanonicalFace {
+            vertices: raw.vertices,
+            weights: raw.procrustes_weights,
+        })
     }
 }

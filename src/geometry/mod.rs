@@ -31,7 +31,11 @@ pub fn dot(a: Vec3, b: Vec3) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 pub fn cross(a: Vec3, b: Vec3) -> Vec3 {
-    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
 }
 pub fn norm(a: Vec3) -> f64 {
     dot(a, a).sqrt()
@@ -64,5 +68,9 @@ pub fn mat_vec(a: &Mat3, v: Vec3) -> Vec3 {
 }
 /// Matrix whose columns are the given vectors.
 pub fn from_columns(c0: Vec3, c1: Vec3, c2: Vec3) -> Mat3 {
-    [[c0[0], c1[0], c2[0]], [c0[1], c1[1], c2[1]], [c0[2], c1[2], c2[2]]]
+    [
+        [c0[0], c1[0], c2[0]],
+        [c0[1], c1[1], c2[1]],
+        [c0[2], c1[2], c2[2]],
+    ]
 }

@@ -70,19 +70,39 @@ pub fn fit(model: &[Vec3], observed: &[Vec3], weights: &[f64]) -> Option<Similar
     let translation = super::sub(co, super::scale(super::mat_vec(&rotation, cm), scale));
     let mut err = 0.0;
     for i in 0..n {
-        let p = super::add(super::scale(super::mat_vec(&rotation, model[i]), scale), translation);
+        let p = super::add(
+            super::scale(super::mat_vec(&rotation, model[i]), scale),
+            translation,
+        );
         let d = super::sub(p, observed[i]);
         err += weights[i] * super::dot(d, d);
     }
-    Some(Similarity { rotation, scale, translation, rms: (err / wsum).sqrt() })
+    Some(Similarity {
+        rotation,
+        scale,
+        translation,
+        rms: (err / wsum).sqrt(),
+    })
 }
 
 fn quat_to_matrix(q: [f64; 4]) -> Mat3 {
     let [w, x, y, z] = q;
     [
-        [w * w + x * x - y * y - z * z, 2.0 * (x * y - w * z), 2.0 * (x * z + w * y)],
-        [2.0 * (x * y + w * z), w * w - x * x + y * y - z * z, 2.0 * (y * z - w * x)],
-        [2.0 * (x * z - w * y), 2.0 * (y * z + w * x), w * w - x * x - y * y + z * z],
+        [
+            w * w + x * x - y * y - z * z,
+            2.0 * (x * y - w * z),
+            2.0 * (x * z + w * y),
+        ],
+        [
+            2.0 * (x * y + w * z),
+            w * w - x * x + y * y - z * z,
+            2.0 * (y * z - w * x),
+        ],
+        [
+            2.0 * (x * z - w * y),
+            2.0 * (y * z + w * x),
+            w * w - x * x - y * y + z * z,
+        ],
     ]
 }
 
@@ -94,7 +114,10 @@ fn largest_eigenvector(mut a: [[f64; 4]; 4]) -> [f64; 4] {
         row[i] = 1.0;
     }
     for _sweep in 0..50 {
-        let off: f64 = (0..4).flat_map(|i| (0..4).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| a[i][j] * a[i][j]).sum();
+        let off: f64 = (0..4)
+            .flat_map(|i| (0..4).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i][j] * a[i][j])
+            .sum();
         if off < 1e-30 {
             break;
         }
@@ -108,15 +131,16 @@ fn largest_eigenvector(mut a: [[f64; 4]; 4]) -> [f64; 4] {
                 let t = if theta == 0.0 { 1.0 } else { t };
                 let c = 1.0 / (t * t + 1.0).sqrt();
                 let s = t * c;
-                for k in 0..4 {
-                    let (akp, akq) = (a[k][p], a[k][q]);
-                    a[k][p] = c * akp - s * akq;
-                    a[k][q] = s * akp + c * akq;
+                // A ← Jᵀ·A·J: first the columns p and q, then the rows.
+                for row in a.iter_mut() {
+                    let (akp, akq) = (row[p], row[q]);
+                    row[p] = c * akp - s * akq;
+                    row[q] = s * akp + c * akq;
                 }
+                let (row_p, row_q) = (a[p], a[q]);
                 for k in 0..4 {
-                    let (apk, aqk) = (a[p][k], a[q][k]);
-                    a[p][k] = c * apk - s * aqk;
-                    a[q][k] = s * apk + c * aqk;
+                    a[p][k] = c * row_p[k] - s * row_q[k];
+                    a[q][k] = s * row_p[k] + c * row_q[k];
                 }
                 for row in v.iter_mut() {
                     let (vp, vq) = (row[p], row[q]);
@@ -126,7 +150,9 @@ fn largest_eigenvector(mut a: [[f64; 4]; 4]) -> [f64; 4] {
             }
         }
     }
-    let best = (0..4).max_by(|&i, &j| a[i][i].total_cmp(&a[j][j])).unwrap_or(0);
+    let best = (0..4)
+        .max_by(|&i, &j| a[i][i].total_cmp(&a[j][j]))
+        .unwrap_or(0);
     let q = [v[0][best], v[1][best], v[2][best], v[3][best]];
     let n = q.iter().map(|x| x * x).sum::<f64>().sqrt();
     [q[0] / n, q[1] / n, q[2] / n, q[3] / n]
@@ -139,13 +165,33 @@ mod tests {
 
     #[test]
     fn recovers_a_known_similarity() {
-        let model: Vec<Vec3> = (0..40).map(|i| {
-            let f = i as f64;
-            [(f * 0.7).sin() * 5.0, (f * 1.3).cos() * 4.0, (f * 0.37).sin() * 3.0]
-        }).collect();
-        for truth in [Angles { yaw: 35.0, pitch: -12.0, roll: 8.0 }, Angles { yaw: -80.0, pitch: 20.0, roll: -25.0 }] {
+        let model: Vec<Vec3> = (0..40)
+            .map(|i| {
+                let f = i as f64;
+                [
+                    (f * 0.7).sin() * 5.0,
+                    (f * 1.3).cos() * 4.0,
+                    (f * 0.37).sin() * 3.0,
+                ]
+            })
+            .collect();
+        for truth in [
+            Angles {
+                yaw: 35.0,
+                pitch: -12.0,
+                roll: 8.0,
+            },
+            Angles {
+                yaw: -80.0,
+                pitch: 20.0,
+                roll: -25.0,
+            },
+        ] {
             let r = truth.to_matrix();
-            let observed: Vec<Vec3> = model.iter().map(|&p| add(scale(mat_vec(&r, p), 2.5), [10.0, -3.0, 7.0])).collect();
+            let observed: Vec<Vec3> = model
+                .iter()
+                .map(|&p| add(scale(mat_vec(&r, p), 2.5), [10.0, -3.0, 7.0]))
+                .collect();
             let w = vec![1.0; model.len()];
             let fit = fit(&model, &observed, &w).unwrap();
             let got = Angles::from_matrix(&fit.rotation);

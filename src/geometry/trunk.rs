@@ -47,11 +47,16 @@ impl TrunkFrame {
             return None;
         }
         let shoulder_centre = scale(super::add(input.left_shoulder, input.right_shoulder), 0.5);
-        let spine = input.hip_centre.and_then(|h| normalize(sub(shoulder_centre, h)));
+        let spine = input
+            .hip_centre
+            .and_then(|h| normalize(sub(shoulder_centre, h)));
         let up = spine.unwrap_or([0.0, 1.0, 0.0]);
         let lateral = normalize(sub(shoulder_line, scale(up, dot(shoulder_line, up))))?;
         let forward = cross(lateral, up);
-        let elevation = (dot(shoulder_line, up) / width).clamp(-1.0, 1.0).asin().to_degrees();
+        let elevation = (dot(shoulder_line, up) / width)
+            .clamp(-1.0, 1.0)
+            .asin()
+            .to_degrees();
         let (lateral_shift, sagittal_shift) = match input.head_centre {
             Some(h) => {
                 let d = sub(h, shoulder_centre);
@@ -81,7 +86,12 @@ mod tests {
     use crate::geometry::{mat_vec, Angles};
 
     fn frontal() -> TrunkInput {
-        TrunkInput { left_shoulder: [0.2, 0.0, 0.0], right_shoulder: [-0.2, 0.0, 0.0], hip_centre: Some([0.0, -0.5, 0.0]), head_centre: Some([0.0, 0.25, 0.0]) }
+        TrunkInput {
+            left_shoulder: [0.2, 0.0, 0.0],
+            right_shoulder: [-0.2, 0.0, 0.0],
+            hip_centre: Some([0.0, -0.5, 0.0]),
+            head_centre: Some([0.0, 0.25, 0.0]),
+        }
     }
 
     #[test]
@@ -95,7 +105,11 @@ mod tests {
     #[test]
     fn head_turned_with_the_trunk_is_not_torticollis() {
         // Whole body turned 30° toward image left: trunk and head share the rotation.
-        let turn = Angles { yaw: 30.0, ..Default::default() }.to_matrix();
+        let turn = Angles {
+            yaw: 30.0,
+            ..Default::default()
+        }
+        .to_matrix();
         let f = frontal();
         let input = TrunkInput {
             left_shoulder: mat_vec(&turn, f.left_shoulder),
@@ -116,7 +130,10 @@ mod tests {
         let t = TrunkFrame::from_input(&f).unwrap();
         assert!(t.shoulder_elevation > 5.0, "{}", t.shoulder_elevation);
         let rel = Angles::from_matrix(&t.relative(&crate::geometry::IDENTITY));
-        assert!(rel.roll.abs() < 1e-9, "upright head on a hitched shoulder has no tilt: {rel:?}");
+        assert!(
+            rel.roll.abs() < 1e-9,
+            "upright head on a hitched shoulder has no tilt: {rel:?}"
+        );
     }
 
     #[test]

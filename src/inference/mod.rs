@@ -27,10 +27,23 @@ impl Model {
         if !path.is_file() {
             return Err(Error::ModelMissing { path: path.into() });
         }
-        let corrupt = |e: anyhow::Error| Error::ModelCorrupt { path: path.into(), reason: first_line(&e) };
-        let shape_err = |reason: String| Error::ModelShape { path: path.into(), reason };
+        let corrupt = |e: anyhow::Error| Error::ModelCorrupt {
+            path: path.into(),
+            reason: first_line(&e),
+        };
+        let shape_err = |reason: String| Error::ModelShape {
+            path: path.into(),
+            reason,
+        };
         let model = tract_onnx::onnx().model_for_path(path).map_err(corrupt)?;
-        let declared = model.input_fact(0).map_err(corrupt)?.shape.as_concrete_finite().ok().flatten().map(|s| s.to_vec());
+        let declared = model
+            .input_fact(0)
+            .map_err(corrupt)?
+            .shape
+            .as_concrete_finite()
+            .ok()
+            .flatten()
+            .map(|s| s.to_vec());
         let want = vec![1, input_hw.0, input_hw.1, 3];
         if let Some(d) = &declared {
             if *d != want {
@@ -40,11 +53,20 @@ impl Model {
         let typed = model
             .with_input_fact(0, f32::fact(want.clone()).into())
             .and_then(|m| m.into_optimized())
-            .map_err(|e| shape_err(format!("does not accept a {want:?} input ({})", first_line(&e))))?;
+            .map_err(|e| {
+                shape_err(format!(
+                    "does not accept a {want:?} input ({})",
+                    first_line(&e)
+                ))
+            })?;
         let mut lens = Vec::new();
         for outlet in typed.output_outlets().map_err(corrupt)? {
             let fact = typed.outlet_fact(*outlet).map_err(corrupt)?;
-            let n = fact.shape.as_concrete().map(|s| s.iter().product::<usize>()).ok_or_else(|| shape_err("output shape is not fixed".into()))?;
+            let n = fact
+                .shape
+                .as_concrete()
+                .map(|s| s.iter().product::<usize>())
+                .ok_or_else(|| shape_err("output shape is not fixed".into()))?;
             lens.push(n);
         }
         let mut order = Vec::new();
@@ -59,23 +81,41 @@ impl Model {
             }
         }
         if used.iter().any(|u| !u) {
-            return Err(shape_err(format!("outputs have {lens:?} elements, expected {output_lens:?}")));
+            return Err(shape_err(format!(
+                "outputs have {lens:?} elements, expected {output_lens:?}"
+            )));
         }
         let plan = typed.into_runnable().map_err(corrupt)?;
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(Model { name, input_hw, plan, order })
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Model {
+            name,
+            input_hw,
+            plan,
+            order,
+        })
     }
 
     /// Run on one NHWC image tensor (`h·w·3` floats, already in the model's value range).
     pub fn run(&self, input: Vec<f32>) -> Result<Vec<Vec<f32>>> {
-        let fail = |e: anyhow::Error| Error::Inference { name: self.name.clone(), reason: first_line(&e) };
+        let fail = |e: anyhow::Error| Error::Inference {
+            name: self.name.clone(),
+            reason: first_line(&e),
+        };
         let (h, w) = self.input_hw;
         let tensor = Tensor::from_shape(&[1, h, w, 3], &input).map_err(fail)?;
         let outputs = self.plan.run(tvec!(tensor.into())).map_err(fail)?;
         let mut result = vec![Vec::new(); self.order.iter().filter(|&&i| i != usize::MAX).count()];
         for (value, &slot) in outputs.iter().zip(&self.order) {
             if slot != usize::MAX {
-                result[slot] = value.to_plain_array_view::<f32>().map_err(fail)?.iter().copied().collect();
+                result[slot] = value
+                    .to_plain_array_view::<f32>()
+                    .map_err(fail)?
+                    .iter()
+                    .copied()
+                    .collect();
             }
         }
         Ok(result)
@@ -83,11 +123,25 @@ impl Model {
 }
 
 fn first_line(e: &anyhow::Error) -> String {
-    format!("{e:#}").lines().next().unwrap_or("unknown error").to_string()
+    format!("{e:#}")
+        .lines()
+        .next()
+        .unwrap_or("unknown error")
+        .to_string()
 }
 
 /// Which BlazePose landmark model to run: lite is ~1.6× faster, full is steadier on shoulders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Deserialize,
+    serde::Serialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PoseVariant {
     #[default]
@@ -123,9 +177,17 @@ impl ModelSet {
     pub fn load(dir: &Path, pose: PoseVariant) -> Result<ModelSet> {
         Ok(ModelSet {
             dir: dir.into(),
-            face_detector: Model::load(&dir.join(FACE_DETECTOR_FILE), (128, 128), &[896 * 16, 896])?,
+            face_detector: Model::load(
+                &dir.join(FACE_DETECTOR_FILE),
+                (128, 128),
+                &[896 * 16, 896],
+            )?,
             face_mesh: Model::load(&dir.join(FACE_MESH_FILE), (192, 192), &[1404, 1])?,
-            pose_detector: Model::load(&dir.join(POSE_DETECTOR_FILE), (224, 224), &[2254 * 12, 2254])?,
+            pose_detector: Model::load(
+                &dir.join(POSE_DETECTOR_FILE),
+                (224, 224),
+                &[2254 * 12, 2254],
+            )?,
             pose_landmarks: Model::load(&dir.join(pose.file()), (256, 256), &[195, 1, 117])?,
             canonical_face: CanonicalFace::load(&dir.join(CANONICAL_FACE_FILE))?,
         })
@@ -141,6 +203,14 @@ pub fn resolve_model_dir(explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = std::env::var_os("CDPOSTURE_MODELS") {
         return p.into();
     }
-    let candidates = [PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models/build")), PathBuf::from("models/build"), PathBuf::from("/usr/share/cdposture/models")];
-    candidates.iter().find(|p| p.join(FACE_MESH_FILE).is_file()).cloned().unwrap_or_else(|| candidates[1].clone())
+    let candidates = [
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models/build")),
+        PathBuf::from("models/build"),
+        PathBuf::from("/usr/share/cdposture/models"),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.join(FACE_MESH_FILE).is_file())
+        .cloned()
+        .unwrap_or_else(|| candidates[1].clone())
 }

@@ -34,7 +34,14 @@ impl<'m> FaceMesh<'m> {
 
     pub fn roi_from_detection(d: &Detection) -> Roi {
         let rotation = Roi::rotation_for(d.keypoints[0], d.keypoints[1], 0.0);
-        Roi { cx: d.cx, cy: d.cy, width: d.width, height: d.height, rotation }.scaled_square(ROI_SCALE)
+        Roi {
+            cx: d.cx,
+            cy: d.cy,
+            width: d.width,
+            height: d.height,
+            rotation,
+        }
+        .scaled_square(ROI_SCALE)
     }
 
     /// Next frame's ROI: the landmarks' bounding box, levelled on the outer eye corners.
@@ -50,7 +57,14 @@ impl<'m> FaceMesh<'m> {
         let a = (p[EYE_OUTER_IMAGE_LEFT][0], p[EYE_OUTER_IMAGE_LEFT][1]);
         let b = (p[EYE_OUTER_IMAGE_RIGHT][0], p[EYE_OUTER_IMAGE_RIGHT][1]);
         let rotation = Roi::rotation_for(a, b, 0.0);
-        Roi { cx: (x0 + x1) / 2.0, cy: (y0 + y1) / 2.0, width: x1 - x0, height: y1 - y0, rotation }.scaled_square(ROI_SCALE)
+        Roi {
+            cx: (x0 + x1) / 2.0,
+            cy: (y0 + y1) / 2.0,
+            width: x1 - x0,
+            height: y1 - y0,
+            rotation,
+        }
+        .scaled_square(ROI_SCALE)
     }
 
     pub fn run(&self, img: &RgbImage, roi: &Roi) -> Result<FaceLandmarks> {
@@ -64,6 +78,10 @@ impl<'m> FaceMesh<'m> {
                 [x, y, c[2] / s * roi.width]
             })
             .collect();
-        Ok(FaceLandmarks { points, presence: sigmoid(out[1][0]), roi: *roi })
+        Ok(FaceLandmarks {
+            points,
+            presence: sigmoid(out[1][0]),
+            roi: *roi,
+        })
     }
 }

@@ -65,7 +65,16 @@ impl<'m> PoseModel<'m> {
             visibility.push(sigmoid(c[3]));
         }
         let (sn, cs) = roi.rotation.sin_cos();
-        let world = out[2].chunks_exact(3).map(|w| [cs * w[0] - sn * w[1], sn * w[0] + cs * w[1], w[2]]).collect();
-        Ok(PoseLandmarks { points, visibility, world, presence: out[1][0], roi: *roi })
+        let world = out[2]
+            .chunks_exact(3)
+            .map(|w| [cs * w[0] - sn * w[1], sn * w[0] + cs * w[1], w[2]])
+            .collect();
+        Ok(PoseLandmarks {
+            points,
+            visibility,
+            world,
+            presence: out[1][0],
+            roi: *roi,
+        })
     }
 }

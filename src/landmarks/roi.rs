@@ -18,7 +18,13 @@ impl Roi {
     /// The whole image, centred in a square with zero padding (the detectors' letterbox).
     pub fn letterbox(img_w: u32, img_h: u32) -> Roi {
         let side = img_w.max(img_h) as f32;
-        Roi { cx: img_w as f32 / 2.0, cy: img_h as f32 / 2.0, width: side, height: side, rotation: 0.0 }
+        Roi {
+            cx: img_w as f32 / 2.0,
+            cy: img_h as f32 / 2.0,
+            width: side,
+            height: side,
+            rotation: 0.0,
+        }
     }
 
     /// A crop point in [0,1]² to image pixels.
@@ -48,13 +54,25 @@ impl Roi {
     /// A square ROI centred on `centre`, side `2·|centre→scale_point|`, rotated so that
     /// centre → scale_point points up (MediaPipe's AlignmentPointsRects for BlazePose).
     pub fn from_alignment(centre: (f32, f32), scale_point: (f32, f32)) -> Roi {
-        let side = 2.0 * ((scale_point.0 - centre.0).powi(2) + (scale_point.1 - centre.1).powi(2)).sqrt();
+        let side =
+            2.0 * ((scale_point.0 - centre.0).powi(2) + (scale_point.1 - centre.1).powi(2)).sqrt();
         let rotation = Roi::rotation_for(centre, scale_point, std::f32::consts::FRAC_PI_2);
-        Roi { cx: centre.0, cy: centre.1, width: side, height: side, rotation }
+        Roi {
+            cx: centre.0,
+            cy: centre.1,
+            width: side,
+            height: side,
+            rotation,
+        }
     }
 
     pub fn is_usable(&self) -> bool {
-        self.width.is_finite() && self.height.is_finite() && self.width > 4.0 && self.height > 4.0 && self.cx.is_finite() && self.cy.is_finite()
+        self.width.is_finite()
+            && self.height.is_finite()
+            && self.width > 4.0
+            && self.height > 4.0
+            && self.cx.is_finite()
+            && self.cy.is_finite()
     }
 }
 
@@ -111,19 +129,34 @@ mod tests {
 
     #[test]
     fn crop_and_back_agree() {
-        let roi = Roi { cx: 50.0, cy: 40.0, width: 20.0, height: 20.0, rotation: 0.3 };
+        let roi = Roi {
+            cx: 50.0,
+            cy: 40.0,
+            width: 20.0,
+            height: 20.0,
+            rotation: 0.3,
+        };
         let (x, y) = roi.to_image(0.5, 0.5);
         assert!((x - 50.0).abs() < 1e-5 && (y - 40.0).abs() < 1e-5);
         // u = 1 lies half a width along the rotated x axis.
         let (x, y) = roi.to_image(1.0, 0.5);
-        assert!((x - (50.0 + 10.0 * 0.3f32.cos())).abs() < 1e-4 && (y - (40.0 + 10.0 * 0.3f32.sin())).abs() < 1e-4);
+        assert!(
+            (x - (50.0 + 10.0 * 0.3f32.cos())).abs() < 1e-4
+                && (y - (40.0 + 10.0 * 0.3f32.sin())).abs() < 1e-4
+        );
     }
 
     #[test]
     fn axis_aligned_crop_samples_pixels_exactly() {
         let mut img = RgbImage::new(4, 4);
         img.put_pixel(1, 2, image::Rgb([255, 0, 0]));
-        let roi = Roi { cx: 2.0, cy: 2.0, width: 4.0, height: 4.0, rotation: 0.0 };
+        let roi = Roi {
+            cx: 2.0,
+            cy: 2.0,
+            width: 4.0,
+            height: 4.0,
+            rotation: 0.0,
+        };
         let t = crop_to_tensor(&img, &roi, 4, 0.0, 1.0);
         assert!((t[(2 * 4 + 1) * 3] - 1.0).abs() < 1e-6);
         assert_eq!(t.iter().filter(|v| **v > 0.0).count(), 1);

@@ -100,7 +100,11 @@ fn normal_cdf(z: f64) -> f64 {
 /// Abramowitz–Stegun 7.1.26, |error| < 1.5e-7: plenty for a confidence.
 fn erf(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.3275911 * x.abs());
-    let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * (-x * x).exp();
+    let y = 1.0
+        - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t
+            + 0.254829592)
+            * t
+            * (-x * x).exp();
     if x >= 0.0 {
         y
     } else {
@@ -112,23 +116,73 @@ fn sub_score(x: f64, floor: f64, edges: &[f64], sigma: f64, detection: f64) -> S
     let x = x.abs();
     let (score, lo, hi) = band(x, floor, edges);
     // The band below the floor extends to −∞ in |x| terms only through 0: fold at zero.
-    let p = if score == 0 { normal_cdf((hi - x) / sigma) - normal_cdf((-hi - x) / sigma) } else { normal_cdf((hi - x) / sigma) - normal_cdf((lo - x) / sigma) };
-    SubScore { score, confidence: (p * detection).clamp(0.0, 1.0) }
+    let p = if score == 0 {
+        normal_cdf((hi - x) / sigma) - normal_cdf((-hi - x) / sigma)
+    } else {
+        normal_cdf((hi - x) / sigma) - normal_cdf((lo - x) / sigma)
+    };
+    SubScore {
+        score,
+        confidence: (p * detection).clamp(0.0, 1.0),
+    }
 }
 
 impl ScoringConfig {
     /// Score a head orientation (already relative to trunk and neutral) and the trunk's shifts.
-    pub fn score(&self, head: Option<&Angles>, trunk: Option<&TrunkFrame>, detection: f64) -> Item1 {
+    pub fn score(
+        &self,
+        head: Option<&Angles>,
+        trunk: Option<&TrunkFrame>,
+        detection: f64,
+    ) -> Item1 {
         let mut item = Item1::default();
         if let Some(a) = head {
-            let sigma_yaw = if a.yaw.abs() <= 45.0 { self.sigma_yaw_deg } else { self.sigma_far_yaw_deg };
-            item.rotation = Some(sub_score(a.yaw, self.none_below_deg, &ROTATION_EDGES, sigma_yaw, detection));
-            item.laterocollis = Some(sub_score(a.roll, self.none_below_deg, &TILT_EDGES, self.sigma_roll_deg, detection));
-            item.antero_retrocollis = Some(sub_score(a.pitch, self.none_below_deg, &FLEXION_EDGES, self.sigma_pitch_deg, detection));
+            let sigma_yaw = if a.yaw.abs() <= 45.0 {
+                self.sigma_yaw_deg
+            } else {
+                self.sigma_far_yaw_deg
+            };
+            item.rotation = Some(sub_score(
+                a.yaw,
+                self.none_below_deg,
+                &ROTATION_EDGES,
+                sigma_yaw,
+                detection,
+            ));
+            item.laterocollis = Some(sub_score(
+                a.roll,
+                self.none_below_deg,
+                &TILT_EDGES,
+                self.sigma_roll_deg,
+                detection,
+            ));
+            item.antero_retrocollis = Some(sub_score(
+                a.pitch,
+                self.none_below_deg,
+                &FLEXION_EDGES,
+                self.sigma_pitch_deg,
+                detection,
+            ));
         }
         if let Some(t) = trunk {
-            item.lateral_shift = t.lateral_shift.map(|s| sub_score(s, self.lateral_shift_threshold, &[], self.sigma_shift, detection));
-            item.sagittal_shift = t.sagittal_shift.map(|s| sub_score(s, self.sagittal_shift_threshold, &[], self.sigma_shift, detection));
+            item.lateral_shift = t.lateral_shift.map(|s| {
+                sub_score(
+                    s,
+                    self.lateral_shift_threshold,
+                    &[],
+                    self.sigma_shift,
+                    detection,
+                )
+            });
+            item.sagittal_shift = t.sagittal_shift.map(|s| {
+                sub_score(
+                    s,
+                    self.sagittal_shift_threshold,
+                    &[],
+                    self.sigma_shift,
+                    detection,
+                )
+            });
         }
         item
     }
@@ -139,12 +193,36 @@ mod tests {
     use super::*;
 
     fn rot(yaw: f64) -> u8 {
-        ScoringConfig::default().score(Some(&Angles { yaw, pitch: 0.0, roll: 0.0 }), None, 1.0).rotation.unwrap().score
+        ScoringConfig::default()
+            .score(
+                Some(&Angles {
+                    yaw,
+                    pitch: 0.0,
+                    roll: 0.0,
+                }),
+                None,
+                1.0,
+            )
+            .rotation
+            .unwrap()
+            .score
     }
 
     #[test]
     fn rotation_bands_follow_twstrs() {
-        for (yaw, want) in [(0.0, 0), (4.9, 0), (5.0, 1), (22.0, 1), (23.0, 2), (-45.0, 2), (46.0, 3), (67.0, 3), (68.0, 4), (-90.0, 4), (120.0, 4)] {
+        for (yaw, want) in [
+            (0.0, 0),
+            (4.9, 0),
+            (5.0, 1),
+            (22.0, 1),
+            (23.0, 2),
+            (-45.0, 2),
+            (46.0, 3),
+            (67.0, 3),
+            (68.0, 4),
+            (-90.0, 4),
+            (120.0, 4),
+        ] {
             assert_eq!(rot(yaw), want, "yaw {yaw}");
         }
     }
@@ -153,8 +231,19 @@ mod tests {
     fn tilt_and_flexion_bands() {
         let c = ScoringConfig::default();
         let s = |roll: f64, pitch: f64| {
-            let i = c.score(Some(&Angles { yaw: 0.0, pitch, roll }), None, 1.0);
-            (i.laterocollis.unwrap().score, i.antero_retrocollis.unwrap().score)
+            let i = c.score(
+                Some(&Angles {
+                    yaw: 0.0,
+                    pitch,
+                    roll,
+                }),
+                None,
+                1.0,
+            );
+            (
+                i.laterocollis.unwrap().score,
+                i.antero_retrocollis.unwrap().score,
+            )
         };
         assert_eq!(s(15.0, 19.0), (1, 1));
         assert_eq!(s(-16.0, -21.0), (2, 2));
@@ -165,11 +254,36 @@ mod tests {
     #[test]
     fn confidence_is_low_at_a_band_edge_and_high_in_the_middle() {
         let c = ScoringConfig::default();
-        let at = |yaw: f64| c.score(Some(&Angles { yaw, pitch: 0.0, roll: 0.0 }), None, 1.0).rotation.unwrap().confidence;
+        let at = |yaw: f64| {
+            c.score(
+                Some(&Angles {
+                    yaw,
+                    pitch: 0.0,
+                    roll: 0.0,
+                }),
+                None,
+                1.0,
+            )
+            .rotation
+            .unwrap()
+            .confidence
+        };
         assert!(at(34.0) > 0.99, "{}", at(34.0));
         assert!((at(45.5) - 0.5).abs() < 0.02, "{}", at(45.5));
         assert!(at(0.0) > 0.7);
-        let half = c.score(Some(&Angles { yaw: 34.0, pitch: 0.0, roll: 0.0 }), None, 0.5).rotation.unwrap().confidence;
+        let half = c
+            .score(
+                Some(&Angles {
+                    yaw: 34.0,
+                    pitch: 0.0,
+                    roll: 0.0,
+                }),
+                None,
+                0.5,
+            )
+            .rotation
+            .unwrap()
+            .confidence;
         assert!((half - 0.5 * at(34.0)).abs() < 1e-9);
     }
 

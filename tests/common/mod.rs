@@ -7,8 +7,14 @@ use std::process::{Command, Output};
 /// The model folder written by `models/fetch.sh`. Tests fail (not skip) without it: the README's
 /// test command runs the fetch first.
 pub fn model_dir() -> PathBuf {
-    let dir = std::env::var_os("CDPOSTURE_MODELS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models/build")));
-    assert!(dir.join("manifest.toml").is_file(), "{}: no models; run models/fetch.sh first", dir.display());
+    let dir = std::env::var_os("CDPOSTURE_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models/build")));
+    assert!(
+        dir.join("manifest.toml").is_file(),
+        "{}: no models; run models/fetch.sh first",
+        dir.display()
+    );
     dir
 }
 
@@ -17,7 +23,12 @@ pub fn photo(name: &str) -> PathBuf {
 }
 
 pub fn cdposture(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cdposture")).args(args).env("CDPOSTURE_MODELS", model_dir()).env("RUST_LOG", "warn").output().expect("run cdposture")
+    Command::new(env!("CARGO_BIN_EXE_cdposture"))
+        .args(args)
+        .env("CDPOSTURE_MODELS", model_dir())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run cdposture")
 }
 
 pub fn tmp(name: &str) -> PathBuf {
@@ -28,7 +39,13 @@ pub fn tmp(name: &str) -> PathBuf {
 }
 
 /// Make a video with ffmpeg from a list of PNG frames (each shown `per_frame` times) at 15 fps.
-pub fn make_video(dir: &std::path::Path, frames: &[image::RgbImage], per_frame: usize, name: &str, size: &str) -> PathBuf {
+pub fn make_video(
+    dir: &std::path::Path,
+    frames: &[image::RgbImage],
+    per_frame: usize,
+    name: &str,
+    size: &str,
+) -> PathBuf {
     let mut n = 0;
     for img in frames {
         for _ in 0..per_frame {
@@ -40,7 +57,14 @@ pub fn make_video(dir: &std::path::Path, frames: &[image::RgbImage], per_frame: 
     let status = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-framerate", "15", "-i"])
         .arg(dir.join("f%05d.png"))
-        .args(["-vf", &format!("scale={size}"), "-pix_fmt", "yuv420p", "-c:v", "libx264"])
+        .args([
+            "-vf",
+            &format!("scale={size}"),
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+        ])
         .arg(&out)
         .status()
         .expect("ffmpeg is needed for the video tests (apt-get install ffmpeg)");

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian machine with Rust for cdposture: system packages, models, release build.
+# Idempotent; safe to run again. Caches live outside the clone (see models/fetch.sh and below).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cdposture/target}
+
+missing=()
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)          # video decoding (analyze, tests)
+command -v npm >/dev/null 2>&1 || missing+=(npm)                # npm pack for the pinned MediaPipe packages
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "[setup] installing: ${missing[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+"$root/models/fetch.sh"
+echo "[setup] cargo build --release (target dir $CARGO_TARGET_DIR)"
+(cd "$root" && cargo build --release --quiet)

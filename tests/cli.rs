@@ -1,0 +1,320 @@
+//! The binary end to end: `analyze` outputs, `eval-headpose`'s last line, and every bad input
+//! giving one clear error line naming the file, a non-zero exit, and no panic.
+
+mod common;
+use cdposture::capture::demo::rotate_image;
+use cdposture::capture::load_image;
+use common::{cdposture, make_video, model_dir, photo, tmp};
+use std::path::Path;
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Fails on a panic, on a zero exit, or when the error line does not mention `needle`.
+fn assert_clean_error(o: &std::process::Output, needle: &str) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "expected failure, got success: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line in: {err}"));
+    assert!(
+        line.contains(needle),
+        "error line `{line}` does not name `{needle}`"
+    );
+    println!("{line}");
+}
+
+#[test]
+fn analyze_an_image_writes_csv_json_and_summary() {
+    let out = tmp("analyze-image");
+    let o = cdposture(&[
+        "analyze",
+        photo("astronaut.png").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("frames.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    for col in [
+        "frame",
+        "t_s",
+        "face_found",
+        "yaw",
+        "pitch",
+        "roll",
+        "rel_yaw",
+        "rel_pitch",
+        "rel_roll",
+    ] {
+        assert!(header.contains(&col), "missing column {col}");
+    }
+    let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    let get = |c: &str| row[header.iter().position(|h| *h == c).unwrap()];
+    assert_eq!(get("face_found"), "1");
+    assert!(get("yaw").parse::<f64>().unwrap().abs() < 15.0);
+    assert!(!get("rel_yaw").is_empty());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["frames"], 1);
+    assert_eq!(summary["frames_without_face"], 0);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("timing ms/frame") && stdout.contains("fps"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn video_with_faceless_frames_keeps_going_and_flags_them() {
+    let dir = tmp("video-gaps");
+    let face = load_image(&photo("astronaut.png")).unwrap();
+    let empty = load_image(&photo("coffee.png")).unwrap();
+    let empty = image::imageops::resize(
+        &empty,
+        face.width(),
+        face.height(),
+        image::imageops::FilterType::Triangle,
+    );
+    let video = make_video(
+        &dir,
+        &[face.clone(), empty, rotate_image(&face, 10.0, false)],
+        5,
+        "gaps.mp4",
+        "320:240",
+    );
+    let out = dir.join("out");
+    let o = cdposture(&[
+        "analyze",
+        video.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("frames.csv")).unwrap();
+    let flags: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap())
+        .collect();
+    assert_eq!(flags.len(), 15, "every frame has a row");
+    assert_eq!(
+        flags.iter().filter(|f| **f == "0").count(),
+        5,
+        "the 5 coffee frames are flagged: {flags:?}"
+    );
+    assert!(
+        flags[..5].iter().chain(&flags[10..]).all(|f| *f == "1"),
+        "{flags:?}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["frames_without_face"], 5);
+}
+
+#[test]
+fn eval_headpose_prints_the_mae_line_last() {
+    let dir = tmp("eval");
+    let img = load_image(&photo("astronaut.png")).unwrap();
+    img.save(dir.join("a.png")).unwrap();
+    image::imageops::flip_horizontal(&img)
+        .save(dir.join("b.png"))
+        .unwrap();
+    std::fs::write(
+        dir.join("labels.csv"),
+        "image,yaw_deg,pitch_deg,roll_deg\na.png,0,0,0\nb.png,0,0,0\nmissing.png,0,0,0\n",
+    )
+    .unwrap();
+    let o = cdposture(&["eval-headpose", dir.join("labels.csv").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let last = stdout.lines().last().unwrap();
+    let re = |s: &str| {
+        s.split(' ')
+            .map(|kv| kv.split('=').next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        re(last),
+        ["MAE", "yaw", "pitch", "roll", "mean", "n", "missed"],
+        "{last}"
+    );
+    assert!(last.ends_with("n=2 missed=1"), "{last}");
+}
+
+#[test]
+fn missing_model_folder() {
+    let empty = tmp("no-models");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_cdposture"))
+        .args([
+            "--models",
+            empty.to_str().unwrap(),
+            "analyze",
+            photo("astronaut.png").to_str().unwrap(),
+            "--out",
+            empty.join("o").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_clean_error(&o, "face_detection_short_range.onnx");
+    assert!(stderr(&o).contains("models/fetch.sh"));
+}
+
+fn model_copy(name: &str, replace: &str, with: &dyn Fn(&Path) -> Vec<u8>) -> std::path::PathBuf {
+    let dir = tmp(name);
+    for e in std::fs::read_dir(model_dir()).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_file() {
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+    }
+    std::fs::create_dir_all(dir.join("photos")).unwrap();
+    std::fs::write(dir.join(replace), with(&model_dir())).unwrap();
+    dir
+}
+
+#[test]
+fn corrupt_model() {
+    let dir = model_copy("corrupt", "face_landmark.onnx", &|d| {
+        std::fs::read(d.join("face_landmark.onnx")).unwrap()[..5000].to_vec()
+    });
+    let o = cdposture(&[
+        "--models",
+        dir.to_str().unwrap(),
+        "analyze",
+        photo("astronaut.png").to_str().unwrap(),
+        "--out",
+        dir.join("o").to_str().unwrap(),
+    ]);
+    assert_clean_error(&o, "face_landmark.onnx");
+}
+
+#[test]
+fn model_with_the_wrong_shape() {
+    // The face mesh model where the face detector should be.
+    let dir = model_copy("wrong-shape", "face_detection_short_range.onnx", &|d| {
+        std::fs::read(d.join("face_landmark.onnx")).unwrap()
+    });
+    let o = cdposture(&[
+        "--models",
+        dir.to_str().unwrap(),
+        "analyze",
+        photo("astronaut.png").to_str().unwrap(),
+        "--out",
+        dir.join("o").to_str().unwrap(),
+    ]);
+    assert_clean_error(&o, "face_detection_short_range.onnx");
+    assert!(stderr(&o).contains("expected"));
+}
+
+#[test]
+fn non_image_file() {
+    let dir = tmp("non-image");
+    let f = dir.join("notes.jpg");
+    std::fs::write(&f, "this is not a picture").unwrap();
+    let o = cdposture(&[
+        "analyze",
+        f.to_str().unwrap(),
+        "--out",
+        dir.join("o").to_str().unwrap(),
+    ]);
+    assert_clean_error(&o, "notes.jpg");
+}
+
+#[test]
+fn image_without_a_face() {
+    let dir = tmp("no-face");
+    let o = cdposture(&[
+        "analyze",
+        photo("chelsea.png").to_str().unwrap(),
+        "--out",
+        dir.join("o").to_str().unwrap(),
+    ]);
+    assert_clean_error(&o, "chelsea.png");
+    assert!(stderr(&o).contains("no face"));
+    // The frame is still recorded, flagged.
+    let csv = std::fs::read_to_string(dir.join("o/frames.csv")).unwrap();
+    assert_eq!(csv.lines().nth(1).unwrap().split(',').nth(3), Some("0"));
+}
+
+#[test]
+fn folder_without_images() {
+    let dir = tmp("empty-folder");
+    std::fs::write(dir.join("readme.txt"), "no pictures here").unwrap();
+    let o = cdposture(&[
+        "analyze",
+        dir.to_str().unwrap(),
+        "--out",
+        dir.join("o").to_str().unwrap(),
+    ]);
+    assert_clean_error(&o, "empty-folder");
+    assert!(stderr(&o).contains("no images"));
+}
+
+#[test]
+fn empty_video() {
+    let dir = tmp("empty-video");
+    let f = dir.join("empty.mp4");
+    std::fs::write(&f, b"").unwrap();
+    let o = cdposture(&[
+        "analyze",
+        f.to_str().unwrap(),
+        "--out",
+        dir.join("o").to_str().unwrap(),
+    ]);
+    assert_clean_error(&o, "empty.mp4");
+}
+
+#[test]
+fn truncated_video_keeps_what_was_decoded() {
+    let dir = tmp("truncated");
+    let face = load_image(&photo("astronaut.png")).unwrap();
+    let frames: Vec<_> = (0..6)
+        .map(|i| rotate_image(&face, i as f64 * 3.0, false))
+        .collect();
+    // MPEG-TS has no index at the end, so a cut file still decodes up to the cut, then errors.
+    let full = make_video(&dir, &frames, 5, "full.ts", "320:240");
+    let bytes = std::fs::read(&full).unwrap();
+    let cut = dir.join("cut.ts");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let o = cdposture(&[
+        "analyze",
+        cut.to_str().unwrap(),
+        "--out",
+        dir.join("o").to_str().unwrap(),
+        "--quiet",
+    ]);
+    let err = stderr(&o);
+    assert!(!err.contains("panicked"), "{err}");
+    let csv = std::fs::read_to_string(dir.join("o/frames.csv")).unwrap();
+    println!("{err}\nrows: {}", csv.lines().count() - 1);
+    assert!(
+        csv.lines().count() > 2,
+        "frames before the cut were written"
+    );
+    // An MP4 cut short loses its index: a clear error naming the file.
+    let mp4 = std::fs::read(make_video(&dir, &frames, 5, "full.mp4", "320:240")).unwrap();
+    let cut_mp4 = dir.join("cut.mp4");
+    std::fs::write(&cut_mp4, &mp4[..mp4.len() / 2]).unwrap();
+    let o = cdposture(&[
+        "analyze",
+        cut_mp4.to_str().unwrap(),
+        "--out",
+        dir.join("o3").to_str().unwrap(),
+    ]);
+    assert_clean_error(&o, "cut.mp4");
+    // A garbage file with a video name is rejected with the file named.
+    let junk = dir.join("junk.mp4");
+    std::fs::write(&junk, &bytes[bytes.len() / 2..]).unwrap();
+    let o = cdposture(&[
+        "analyze",
+        junk.to_str().unwrap(),
+        "--out",
+        dir.join("o2").to_str().unwrap(),
+    ]);
+    assert_clean_error(&o, "junk.mp4");
+}
