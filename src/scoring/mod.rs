@@ -269,7 +269,7 @@ mod tests {
             .confidence
         };
         assert!(at(34.0) > 0.99, "{}", at(34.0));
-        assert!((at(45.5) - 0.5).abs() < 0.02, "{}", at(45.5));
+        assert!((at(22.5) - 0.5).abs() < 0.02, "{}", at(22.5));
         assert!(at(0.0) > 0.7);
         let half = c
             .score(
