@@ -29,6 +29,11 @@ pub struct PipelineOptions {
     pub min_pose_presence: f32,
     /// Shoulder/hip visibility needed before a point is used for the trunk frame.
     pub min_visibility: f32,
+    /// Take the trunk's up axis from the hips (spine) instead of the camera's vertical. Off by
+    /// default: with the head-and-chest framing of an exam-room camera BlazePose guesses hips it
+    /// cannot see, with high visibility, and a guessed hip tilted the trunk frame by ~20° on our
+    /// test clip. Turn on when the camera sees the patient's hips.
+    pub spine_from_hips: bool,
     /// Run the pose (trunk) model only on every n-th frame and hold its result in between; 1 = every frame.
     pub pose_every: u32,
 }
@@ -40,6 +45,7 @@ impl Default for PipelineOptions {
             min_face_presence: 0.5,
             min_pose_presence: 0.5,
             min_visibility: 0.5,
+            spine_from_hips: false,
             pose_every: 1,
         }
     }
@@ -89,6 +95,9 @@ pub struct Pipeline {
     held_pose: Option<PoseLandmarks>,
     frame_count: u64,
 }
+
+/// Hips closer than this share of the image height to the bottom edge are not trusted.
+const HIP_MARGIN: f32 = 0.1;
 
 /// ROI scale for the retry on a turned head (MediaPipe's default is 1.5).
 const TIGHT_FACE_ROI: f32 = 1.2;
@@ -146,9 +155,10 @@ impl Pipeline {
             if let Some((head, residual)) = head_pose(&self.models.canonical_face, f) {
                 m.head = Some(Angles::from_matrix(&head));
                 m.fit_residual = Some(residual);
-                if let Some(trunk) = pose.as_ref().and_then(|p| {
-                    trunk_frame(p, self.opts.min_visibility, img.width(), img.height())
-                }) {
+                if let Some(trunk) = pose
+                    .as_ref()
+                    .and_then(|p| trunk_frame(p, &self.opts, img.width(), img.height()))
+                {
                     m.relative = Some(Angles::from_matrix(&trunk.relative(&head)));
                     m.trunk = Some(trunk);
                 }
@@ -159,7 +169,7 @@ impl Pipeline {
             m.pose_found = true;
             m.pose_confidence = p.presence;
             if m.trunk.is_none() {
-                m.trunk = trunk_frame(p, self.opts.min_visibility, img.width(), img.height());
+                m.trunk = trunk_frame(p, &self.opts, img.width(), img.height());
             }
         }
         m.timings.geometry_ms = ms(t);
@@ -307,26 +317,42 @@ pub fn head_pose(
 /// The trunk frame from BlazePose world landmarks, if both shoulders are visible.
 pub fn trunk_frame(
     p: &PoseLandmarks,
-    min_visibility: f32,
+    opts: &PipelineOptions,
     img_w: u32,
     img_h: u32,
 ) -> Option<TrunkFrame> {
     // BlazePose extrapolates points outside the picture and may still call them "visible"
-    // (not occluded); a seated patient's hips are usually below the frame, so demand both.
-    let inside = |i: usize| {
+    // (not occluded). A seated patient's hips are usually at or below the bottom edge, where a
+    // guessed hip tilts the whole trunk frame (seen: 20° of false trunk roll on a head-and-chest
+    // clip), so the spine is used only when the hips are well inside the picture.
+    let min_visibility = opts.min_visibility;
+    let margin = HIP_MARGIN * img_h as f32;
+    let inside = |i: usize, m: f32| {
         (0.0..img_w as f32).contains(&p.points[i][0])
-            && (0.0..img_h as f32).contains(&p.points[i][1])
+            && (0.0..img_h as f32 - m).contains(&p.points[i][1])
+            && p.in_frame[i] >= min_visibility
     };
-    let visible = |i: usize| p.visibility[i] >= min_visibility && inside(i);
+    let visible = |i: usize| p.visibility[i] >= min_visibility && inside(i, 0.0);
+    let hip_ok = |i: usize| p.visibility[i] >= min_visibility && inside(i, margin);
     if !visible(LEFT_SHOULDER) || !visible(RIGHT_SHOULDER) {
         return None;
     }
+    log::trace!(
+        "hips: left {:?} vis {:.2}, right {:?} vis {:.2}; shoulders vis {:.2} {:.2}",
+        p.points[LEFT_HIP],
+        p.visibility[LEFT_HIP],
+        p.points[RIGHT_HIP],
+        p.visibility[RIGHT_HIP],
+        p.visibility[LEFT_SHOULDER],
+        p.visibility[RIGHT_SHOULDER]
+    );
     let w = |i: usize| camera_frame(p.world[i]);
     let mid = |a: usize, b: usize| crate::geometry::scale(crate::geometry::add(w(a), w(b)), 0.5);
     TrunkFrame::from_input(&TrunkInput {
         left_shoulder: w(LEFT_SHOULDER),
         right_shoulder: w(RIGHT_SHOULDER),
-        hip_centre: (visible(LEFT_HIP) && visible(RIGHT_HIP)).then(|| mid(LEFT_HIP, RIGHT_HIP)),
+        hip_centre: (opts.spine_from_hips && hip_ok(LEFT_HIP) && hip_ok(RIGHT_HIP))
+            .then(|| mid(LEFT_HIP, RIGHT_HIP)),
         head_centre: Some(mid(LEFT_EAR, RIGHT_EAR)),
     })
 }

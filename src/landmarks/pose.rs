@@ -25,8 +25,10 @@ const ROI_SCALE: f32 = 1.25;
 pub struct PoseLandmarks {
     /// 39 points: x, y image pixels, z relative depth (pixels, smaller = nearer).
     pub points: Vec<[f32; 3]>,
-    /// Per-point visibility probability.
+    /// Per-point visibility probability (not occluded).
     pub visibility: Vec<f32>,
+    /// Per-point presence probability (inside the picture).
+    pub in_frame: Vec<f32>,
     /// 39 world points in metres, hip-centred: x = image right, y = DOWN, z = away from the camera
     /// (MediaPipe's axes; geometry converts them).
     pub world: Vec<[f32; 3]>,
@@ -59,10 +61,12 @@ impl<'m> PoseModel<'m> {
         let s = size as f32;
         let mut points = Vec::with_capacity(39);
         let mut visibility = Vec::with_capacity(39);
+        let mut in_frame = Vec::with_capacity(39);
         for c in out[0].chunks_exact(5) {
             let (x, y) = roi.to_image(c[0] / s, c[1] / s);
             points.push([x, y, c[2] / s * roi.width]);
             visibility.push(sigmoid(c[3]));
+            in_frame.push(sigmoid(c[4]));
         }
         let (sn, cs) = roi.rotation.sin_cos();
         let world = out[2]
@@ -72,6 +76,7 @@ impl<'m> PoseModel<'m> {
         Ok(PoseLandmarks {
             points,
             visibility,
+            in_frame,
             world,
             presence: out[1][0],
             roi: *roi,

@@ -12,8 +12,9 @@
 //! * Antero/retrocollis (no degrees in the scale: mild / about half the range / chin to chest or full
 //!   extension): 1 below 20°, 2 below 35°, 3 from 35°, for flexion and extension alike (typical
 //!   active flexion is 45–60°, so 20–35° is "about half").
-//! * Lateral shift scores 1 from 0.10 shoulder widths (≈ 4 cm for a 40 cm shoulder), sagittal from 0.15
-//!   (depth from one camera is noisier). Both are geometric first estimates until the synthetic-data
+//! * Lateral shift scores 1 from 0.10 shoulder widths (≈ 4 cm for a 40 cm shoulder), sagittal from 0.25
+//!   (depth from one camera is noisier, and ears sit a few cm ahead of the shoulders in a neutral
+//!   posture: 0.15 scored half the frames of a neutral test clip). Both are geometric first estimates until the synthetic-data
 //!   model replaces them.
 //!
 //! Confidence: the probability that the true value lies in the reported band, given a Gaussian
@@ -48,7 +49,7 @@ impl Default for ScoringConfig {
             sigma_pitch_deg: 5.0,
             sigma_roll_deg: 3.0,
             lateral_shift_threshold: 0.10,
-            sagittal_shift_threshold: 0.15,
+            sagittal_shift_threshold: 0.25,
             sigma_shift: 0.04,
         }
     }
