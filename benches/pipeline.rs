@@ -38,20 +38,37 @@ fn run(name: &'static str, frames: &[image::RgbImage], pose: PoseVariant, track:
     }
     let n = (frames.len() - 1) as f64;
     let ms = start.elapsed().as_secs_f64() * 1e3 / n;
-    for v in [&mut stages.detector_ms, &mut stages.face_landmarks_ms, &mut stages.pose_ms, &mut stages.geometry_ms] {
+    for v in [
+        &mut stages.detector_ms,
+        &mut stages.face_landmarks_ms,
+        &mut stages.pose_ms,
+        &mut stages.geometry_ms,
+    ] {
         *v /= n;
     }
-    Row { name, ms_per_frame: ms, stages }
+    Row {
+        name,
+        ms_per_frame: ms,
+        stages,
+    }
 }
 
 fn main() {
-    let n: usize = std::env::var("BENCH_FRAMES").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let n: usize = std::env::var("BENCH_FRAMES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     let only_tracked = std::env::var_os("BENCH_TRACKED_ONLY").is_some();
     let mut src = DemoSource::new(&resolve_model_dir(None), n as u64 + 1).expect("demo photo: run models/fetch.sh");
     let mut frames = Vec::new();
     while let Some(f) = src.next_frame().expect("demo frame") {
         // The size of a typical exam-room stream.
-        frames.push(image::imageops::resize(&f.image, 640, 480, image::imageops::FilterType::Triangle));
+        frames.push(image::imageops::resize(
+            &f.image,
+            640,
+            480,
+            image::imageops::FilterType::Triangle,
+        ));
     }
     let mut rows = vec![run("tracked, pose lite", &frames, PoseVariant::Lite, true)];
     if !only_tracked {
@@ -60,7 +77,10 @@ fn main() {
     }
     let base = rows[0].ms_per_frame;
     println!("{} frames of 640x480, single thread", n);
-    println!("{:<32} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>8}", "path", "ms/frame", "fps", "detector", "face_lm", "pose", "geometry", "vs row1");
+    println!(
+        "{:<32} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>8}",
+        "path", "ms/frame", "fps", "detector", "face_lm", "pose", "geometry", "vs row1"
+    );
     for r in &rows {
         let s = &r.stages;
         println!(

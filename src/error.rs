@@ -28,9 +28,7 @@ pub enum Error {
     #[error("{path}: {reason}")]
     BadVideo { path: PathBuf, reason: String },
 
-    #[error(
-        "{path}: folder contains no images (.jpg, .jpeg, .png); point to a folder with images"
-    )]
+    #[error("{path}: folder contains no images (.jpg, .jpeg, .png); point to a folder with images")]
     EmptyFolder { path: PathBuf },
 
     #[error("{path}: {reason}")]

@@ -12,6 +12,9 @@
 //!   MediaPipe's canonical face, the trunk frame from the shoulders, and the head relative to the trunk.
 //!   Every axis and sign convention lives in [`geometry::angles`].
 //! * [`scoring`] maps angles to TWSTRS item-1 sub-scores with confidences.
+//! * [`smoothing`] filters the angles online (One Euro) before they are scored and published.
+//! * [`exam`] summarises one patient visit in constant memory and captures the neutral pose.
+//! * [`config`] turns the TOML file into validated settings (raw → validated, like ripgrep's flags).
 //! * [`pipeline`] ties the stages together with MediaPipe-style tracking and per-stage timings.
 //! * [`report`] writes per-frame records (CSV, JSON lines) and summaries.
 //! * [`cli`] holds one file per subcommand (`analyze`, `eval-headpose`, `run`); the binary in
@@ -19,13 +22,16 @@
 
 pub mod capture;
 pub mod cli;
+pub mod config;
 pub mod detect;
 pub mod error;
+pub mod exam;
 pub mod geometry;
 pub mod inference;
 pub mod landmarks;
 pub mod pipeline;
 pub mod report;
 pub mod scoring;
+pub mod smoothing;
 
 pub use error::{Error, Result};

@@ -9,9 +9,7 @@
 use crate::detect::{Detection, Detector};
 use crate::geometry::{procrustes, Angles, TrunkFrame, TrunkInput, Vec3};
 use crate::inference::ModelSet;
-use crate::landmarks::pose::{
-    LEFT_EAR, LEFT_HIP, LEFT_SHOULDER, NOSE, RIGHT_EAR, RIGHT_HIP, RIGHT_SHOULDER,
-};
+use crate::landmarks::pose::{LEFT_EAR, LEFT_HIP, LEFT_SHOULDER, NOSE, RIGHT_EAR, RIGHT_HIP, RIGHT_SHOULDER};
 use crate::landmarks::{FaceLandmarks, FaceMesh, PoseLandmarks, PoseModel, Roi};
 use crate::Result;
 use image::RgbImage;
@@ -132,7 +130,11 @@ impl Pipeline {
 
     pub fn process(&mut self, img: &RgbImage) -> Result<Measurement> {
         if img.width() < 16 || img.height() < 16 {
-            return Err(crate::Error::Other(format!("frame of {}x{} pixels is too small to measure; check the camera or video resolution", img.width(), img.height())));
+            return Err(crate::Error::Other(format!(
+                "frame of {}x{} pixels is too small to measure; check the camera or video resolution",
+                img.width(),
+                img.height()
+            )));
         }
         let mut m = Measurement::default();
         let run_pose = self.opts.pose_every <= 1
@@ -178,11 +180,7 @@ impl Pipeline {
         Ok(m)
     }
 
-    fn track_pose(
-        &mut self,
-        img: &RgbImage,
-        times: &mut StageTimes,
-    ) -> Result<Option<PoseLandmarks>> {
+    fn track_pose(&mut self, img: &RgbImage, times: &mut StageTimes) -> Result<Option<PoseLandmarks>> {
         let model = PoseModel::new(&self.models.pose_landmarks);
         if let Some(roi) = self.pose_track.take() {
             let t = Instant::now();
@@ -233,11 +231,7 @@ impl Pipeline {
         let dets = Detector::face(&self.models.face_detector).detect(img)?;
         m.timings.detector_ms += ms(t);
         m.face_detector_ran = true;
-        log::debug!(
-            "face detector: {} faces, pose {}",
-            dets.len(),
-            pose.is_some()
-        );
+        log::debug!("face detector: {} faces, pose {}", dets.len(), pose.is_some());
         // Only a confident detection starts a face track. Tried and dropped (measured on the dev set
         // and on a coffee-cup photo): a second pass at a lower detector threshold, re-cropping a
         // low-presence mesh on its own landmarks, and a face ROI from the body model's face points.
@@ -298,11 +292,7 @@ pub fn head_pose(
     canonical: &crate::geometry::CanonicalFace,
     face: &FaceLandmarks,
 ) -> Option<(crate::geometry::Mat3, f64)> {
-    let model: Vec<Vec3> = canonical
-        .weights
-        .iter()
-        .map(|&(i, _)| canonical.vertices[i])
-        .collect();
+    let model: Vec<Vec3> = canonical.weights.iter().map(|&(i, _)| canonical.vertices[i]).collect();
     let observed: Vec<Vec3> = canonical
         .weights
         .iter()
@@ -315,12 +305,7 @@ pub fn head_pose(
 }
 
 /// The trunk frame from BlazePose world landmarks, if both shoulders are visible.
-pub fn trunk_frame(
-    p: &PoseLandmarks,
-    opts: &PipelineOptions,
-    img_w: u32,
-    img_h: u32,
-) -> Option<TrunkFrame> {
+pub fn trunk_frame(p: &PoseLandmarks, opts: &PipelineOptions, img_w: u32, img_h: u32) -> Option<TrunkFrame> {
     // BlazePose extrapolates points outside the picture and may still call them "visible"
     // (not occluded). A seated patient's hips are usually at or below the bottom edge, where a
     // guessed hip tilts the whole trunk frame (seen: 20° of false trunk roll on a head-and-chest
@@ -351,8 +336,7 @@ pub fn trunk_frame(
     TrunkFrame::from_input(&TrunkInput {
         left_shoulder: w(LEFT_SHOULDER),
         right_shoulder: w(RIGHT_SHOULDER),
-        hip_centre: (opts.spine_from_hips && hip_ok(LEFT_HIP) && hip_ok(RIGHT_HIP))
-            .then(|| mid(LEFT_HIP, RIGHT_HIP)),
+        hip_centre: (opts.spine_from_hips && hip_ok(LEFT_HIP) && hip_ok(RIGHT_HIP)).then(|| mid(LEFT_HIP, RIGHT_HIP)),
         head_centre: Some(mid(LEFT_EAR, RIGHT_EAR)),
     })
 }
@@ -360,9 +344,6 @@ pub fn trunk_frame(
 /// Yaw from the ear line in world coordinates: turning the face toward image left (+yaw) brings
 /// the subject's left ear toward the camera.
 pub fn body_yaw(p: &PoseLandmarks) -> Option<f64> {
-    let l = crate::geometry::sub(
-        camera_frame(p.world[LEFT_EAR]),
-        camera_frame(p.world[RIGHT_EAR]),
-    );
+    let l = crate::geometry::sub(camera_frame(p.world[LEFT_EAR]), camera_frame(p.world[RIGHT_EAR]));
     (l[0].abs() + l[2].abs() > 1e-6).then(|| l[2].atan2(l[0]).to_degrees())
 }

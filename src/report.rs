@@ -31,19 +31,18 @@ pub struct FrameRecord {
 }
 
 impl FrameRecord {
-    pub fn new(
-        frame: &Frame,
-        m: Measurement,
-        scoring: &ScoringConfig,
-        neutral: &Angles,
-    ) -> FrameRecord {
+    pub fn new(frame: &Frame, m: Measurement, scoring: &ScoringConfig, neutral: &Angles) -> FrameRecord {
         let (angles, scored_in) = match (m.relative, m.head) {
             (Some(r), _) => (Some(r), Some(ScoredIn::Trunk)),
             (None, Some(h)) => (Some(h), Some(ScoredIn::Camera)),
             _ => (None, None),
         };
         let angles = angles.map(|a| a.relative_to(neutral));
-        let scores = scoring.score(angles.as_ref(), m.trunk.as_ref(), m.face_confidence as f64);
+        let scores = scoring.score(
+            angles.as_ref(),
+            m.trunk.as_ref().map(Into::into).unwrap_or_default(),
+            m.face_confidence as f64,
+        );
         FrameRecord {
             frame: frame.index,
             t_s: frame.t_s,
@@ -205,10 +204,7 @@ impl SummaryBuilder {
             if v.is_empty() {
                 return s;
             }
-            s.max_excursion = v
-                .iter()
-                .map(|x| x.0)
-                .max_by(|a, b| a.abs().total_cmp(&b.abs()));
+            s.max_excursion = v.iter().map(|x| x.0).max_by(|a, b| a.abs().total_cmp(&b.abs()));
             let mut sorted: Vec<f64> = v.iter().map(|x| x.0).collect();
             sorted.sort_by(f64::total_cmp);
             let n = sorted.len();
@@ -239,11 +235,7 @@ impl SummaryBuilder {
                 pose_ms: self.times.pose_ms / n,
                 geometry_ms: self.times.geometry_ms / n,
             },
-            fps: if wall_s > 0.0 {
-                self.frames as f64 / wall_s
-            } else {
-                0.0
-            },
+            fps: if wall_s > 0.0 { self.frames as f64 / wall_s } else { 0.0 },
         }
     }
 }
@@ -253,12 +245,7 @@ impl Summary {
     pub fn to_text(&self) -> String {
         let mut out = format!(
             "frames {}  without face {}  without trunk {}\n{:<20} {:>10} {:>8}  share per score\n",
-            self.frames,
-            self.frames_without_face,
-            self.frames_without_trunk,
-            "item",
-            "max",
-            "median"
+            self.frames, self.frames_without_face, self.frames_without_trunk, "item", "max", "median"
         );
         for (name, it) in [
             ("rotation (deg)", &self.rotation),

@@ -20,10 +20,7 @@ fn assert_clean_error(o: &std::process::Output, needle: &str) {
         .lines()
         .find(|l| l.starts_with("error:"))
         .unwrap_or_else(|| panic!("no error line in: {err}"));
-    assert!(
-        line.contains(needle),
-        "error line `{line}` does not name `{needle}`"
-    );
+    assert!(line.contains(needle), "error line `{line}` does not name `{needle}`");
     println!("{line}");
 }
 
@@ -62,10 +59,7 @@ fn analyze_an_image_writes_csv_json_and_summary() {
     assert_eq!(summary["frames"], 1);
     assert_eq!(summary["frames_without_face"], 0);
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        stdout.contains("timing ms/frame") && stdout.contains("fps"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("timing ms/frame") && stdout.contains("fps"), "{stdout}");
 }
 
 #[test]
@@ -96,21 +90,14 @@ fn video_with_faceless_frames_keeps_going_and_flags_them() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let csv = std::fs::read_to_string(out.join("frames.csv")).unwrap();
-    let flags: Vec<&str> = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').nth(3).unwrap())
-        .collect();
+    let flags: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(3).unwrap()).collect();
     assert_eq!(flags.len(), 15, "every frame has a row");
     assert_eq!(
         flags.iter().filter(|f| **f == "0").count(),
         5,
         "the 5 coffee frames are flagged: {flags:?}"
     );
-    assert!(
-        flags[..5].iter().chain(&flags[10..]).all(|f| *f == "1"),
-        "{flags:?}"
-    );
+    assert!(flags[..5].iter().chain(&flags[10..]).all(|f| *f == "1"), "{flags:?}");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["frames_without_face"], 5);
@@ -121,9 +108,7 @@ fn eval_headpose_prints_the_mae_line_last() {
     let dir = tmp("eval");
     let img = load_image(&photo("astronaut.png")).unwrap();
     img.save(dir.join("a.png")).unwrap();
-    image::imageops::flip_horizontal(&img)
-        .save(dir.join("b.png"))
-        .unwrap();
+    image::imageops::flip_horizontal(&img).save(dir.join("b.png")).unwrap();
     std::fs::write(
         dir.join("labels.csv"),
         "image,yaw_deg,pitch_deg,roll_deg\na.png,0,0,0\nb.png,0,0,0\nmissing.png,0,0,0\n",
@@ -216,12 +201,7 @@ fn non_image_file() {
     let dir = tmp("non-image");
     let f = dir.join("notes.jpg");
     std::fs::write(&f, "this is not a picture").unwrap();
-    let o = cdposture(&[
-        "analyze",
-        f.to_str().unwrap(),
-        "--out",
-        dir.join("o").to_str().unwrap(),
-    ]);
+    let o = cdposture(&["analyze", f.to_str().unwrap(), "--out", dir.join("o").to_str().unwrap()]);
     assert_clean_error(&o, "notes.jpg");
 }
 
@@ -260,12 +240,7 @@ fn empty_video() {
     let dir = tmp("empty-video");
     let f = dir.join("empty.mp4");
     std::fs::write(&f, b"").unwrap();
-    let o = cdposture(&[
-        "analyze",
-        f.to_str().unwrap(),
-        "--out",
-        dir.join("o").to_str().unwrap(),
-    ]);
+    let o = cdposture(&["analyze", f.to_str().unwrap(), "--out", dir.join("o").to_str().unwrap()]);
     assert_clean_error(&o, "empty.mp4");
 }
 
@@ -273,9 +248,7 @@ fn empty_video() {
 fn truncated_video_keeps_what_was_decoded() {
     let dir = tmp("truncated");
     let face = load_image(&photo("astronaut.png")).unwrap();
-    let frames: Vec<_> = (0..6)
-        .map(|i| rotate_image(&face, i as f64 * 3.0, false))
-        .collect();
+    let frames: Vec<_> = (0..6).map(|i| rotate_image(&face, i as f64 * 3.0, false)).collect();
     // MPEG-TS has no index at the end, so a cut file still decodes up to the cut, then errors.
     let full = make_video(&dir, &frames, 5, "full.ts", "320:240");
     let bytes = std::fs::read(&full).unwrap();
@@ -292,10 +265,7 @@ fn truncated_video_keeps_what_was_decoded() {
     assert!(!err.contains("panicked"), "{err}");
     let csv = std::fs::read_to_string(dir.join("o/frames.csv")).unwrap();
     println!("{err}\nrows: {}", csv.lines().count() - 1);
-    assert!(
-        csv.lines().count() > 2,
-        "frames before the cut were written"
-    );
+    assert!(csv.lines().count() > 2, "frames before the cut were written");
     // An MP4 cut short loses its index: a clear error naming the file.
     let mp4 = std::fs::read(make_video(&dir, &frames, 5, "full.mp4", "320:240")).unwrap();
     let cut_mp4 = dir.join("cut.mp4");

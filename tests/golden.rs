@@ -21,8 +21,7 @@ struct Entry {
 fn check(name: &str) {
     let dir = common::model_dir().join("golden");
     let meta: Golden =
-        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap()).unwrap();
     let blob = std::fs::read(dir.join(format!("{name}.bin"))).unwrap();
     let read = |e: &Entry| -> Vec<f32> {
         blob[e.offset..e.offset + 4 * e.len]
@@ -44,21 +43,14 @@ fn check(name: &str) {
     for (e, g) in outputs.iter().zip(&got) {
         let want = read(e);
         let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        let worst = want
-            .iter()
-            .zip(g)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let worst = want.iter().zip(g).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         // Float reordering between runtimes: agreement to 1e-3 of the output's magnitude.
         assert!(
             worst <= 1e-3 * scale,
             "{name}/{}: max |tract - LiteRT| = {worst} (scale {scale})",
             e.name
         );
-        println!(
-            "{name}/{}: max diff {worst:.2e} of scale {scale:.1}",
-            e.name
-        );
+        println!("{name}/{}: max diff {worst:.2e} of scale {scale:.1}", e.name);
     }
 }
 

@@ -27,10 +27,7 @@ fn measure(p: &mut Pipeline, img: &image::RgbImage) -> Measurement {
 #[test]
 fn astronaut_is_a_plausible_near_frontal_head_on_a_trunk() {
     let mut p = pipeline();
-    let m = measure(
-        &mut p,
-        &load_image(&common::photo("astronaut.png")).unwrap(),
-    );
+    let m = measure(&mut p, &load_image(&common::photo("astronaut.png")).unwrap());
     assert!(m.face_found && m.face_confidence > 0.9, "{m:?}");
     let h = m.head.unwrap();
     println!("astronaut head {h:?} relative {:?}", m.relative);
@@ -51,22 +48,10 @@ fn mirrored_image_flips_yaw_and_roll() {
         // A tilted copy gives a non-trivial roll to flip.
         let base = rotate_image(&img, roll, false);
         let a = measure(&mut p, &base).head.unwrap();
-        let b = measure(&mut p, &image::imageops::flip_horizontal(&base))
-            .head
-            .unwrap();
+        let b = measure(&mut p, &image::imageops::flip_horizontal(&base)).head.unwrap();
         println!("roll {roll}: original {a:?} mirrored {b:?}");
-        assert!(
-            (a.yaw + b.yaw).abs() <= 2.0,
-            "yaw {} vs mirrored {}",
-            a.yaw,
-            b.yaw
-        );
-        assert!(
-            (a.roll + b.roll).abs() <= 2.0,
-            "roll {} vs mirrored {}",
-            a.roll,
-            b.roll
-        );
+        assert!((a.yaw + b.yaw).abs() <= 2.0, "yaw {} vs mirrored {}", a.yaw, b.yaw);
+        assert!((a.roll + b.roll).abs() <= 2.0, "roll {} vs mirrored {}", a.roll, b.roll);
         assert!(
             (a.pitch - b.pitch).abs() <= 2.0,
             "pitch must not change: {} vs {}",
@@ -84,16 +69,9 @@ fn rotating_the_image_moves_roll_with_the_documented_sign() {
     for deg in [20.0, -20.0] {
         // +deg turns the content clockwise on screen: the top of the head goes toward image right,
         // which is +roll by our convention.
-        let r = measure(&mut p, &rotate_image(&img, deg, false))
-            .head
-            .unwrap()
-            .roll;
+        let r = measure(&mut p, &rotate_image(&img, deg, false)).head.unwrap().roll;
         println!("rotated {deg:+}: roll {base:.1} -> {r:.1}");
-        assert!(
-            (r - base - deg).abs() <= 3.0,
-            "rotated {deg}: roll moved {} ",
-            r - base
-        );
+        assert!((r - base - deg).abs() <= 3.0, "rotated {deg}: roll moved {} ", r - base);
     }
 }
 
@@ -129,8 +107,5 @@ fn tracking_follows_a_tilting_head_without_redetecting() {
             base + source.roll_at(i)
         );
     }
-    assert_eq!(
-        detector_runs, 1,
-        "the detector should run only on the first frame"
-    );
+    assert_eq!(detector_runs, 1, "the detector should run only on the first frame");
 }

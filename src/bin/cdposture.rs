@@ -87,13 +87,11 @@ fn main() -> ExitCode {
             neutral,
             quiet,
         }),
-        Command::EvalHeadpose { labels } => {
-            cli::eval_headpose::run(&cli::eval_headpose::EvalArgs {
-                labels,
-                models: cli.models,
-                pose: cli.pose,
-            })
-        }
+        Command::EvalHeadpose { labels } => cli::eval_headpose::run(&cli::eval_headpose::EvalArgs {
+            labels,
+            models: cli.models,
+            pose: cli.pose,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -59,11 +59,7 @@ pub fn rotate_image(img: &RgbImage, deg: f64, mirror: bool) -> RgbImage {
             out.put_pixel(
                 x as u32,
                 y as u32,
-                image::Rgb([
-                    t[i].round() as u8,
-                    t[i + 1].round() as u8,
-                    t[i + 2].round() as u8,
-                ]),
+                image::Rgb([t[i].round() as u8, t[i + 1].round() as u8, t[i + 2].round() as u8]),
             );
         }
     }

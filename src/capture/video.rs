@@ -60,10 +60,7 @@ impl VideoFile {
     pub fn open(path: &Path) -> Result<Self> {
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         if meta.len() == 0 {
-            return Err(bad(
-                path,
-                "empty file (0 bytes); give a video with at least one frame",
-            ));
+            return Err(bad(path, "empty file (0 bytes); give a video with at least one frame"));
         }
         let out = Command::new("ffprobe")
             .args([
@@ -82,10 +79,13 @@ impl VideoFile {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let first_err = stderr.lines().next().unwrap_or("").trim().to_string();
         if !out.status.success() {
-            return Err(bad(path, format!("not a readable video ({first_err}); the file is truncated, corrupt or not a video")));
+            return Err(bad(
+                path,
+                format!("not a readable video ({first_err}); the file is truncated, corrupt or not a video"),
+            ));
         }
-        let probe: Probe = serde_json::from_slice(&out.stdout)
-            .map_err(|e| bad(path, format!("ffprobe output unreadable: {e}")))?;
+        let probe: Probe =
+            serde_json::from_slice(&out.stdout).map_err(|e| bad(path, format!("ffprobe output unreadable: {e}")))?;
         let Some(s) = probe.streams.first() else {
             return Err(bad(path, "contains no video stream"));
         };
@@ -153,11 +153,7 @@ impl VideoFile {
         let status = self.child.wait().map_err(|e| Error::io(&self.path, e))?;
         // Give the stderr thread a moment to collect ffmpeg's last words.
         std::thread::sleep(std::time::Duration::from_millis(20));
-        let tail = self
-            .stderr_tail
-            .lock()
-            .map(|t| t.clone())
-            .unwrap_or_default();
+        let tail = self.stderr_tail.lock().map(|t| t.clone()).unwrap_or_default();
         let last = tail
             .lines()
             .rev()

@@ -89,16 +89,10 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     let summary = summary.finish(start.elapsed().as_secs_f64());
     csv.flush()?;
     jsonl.flush()?;
-    std::fs::write(
-        args.out.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?,
-    )?;
+    std::fs::write(args.out.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     if !args.quiet {
         print!("{}", summary.to_text());
-        println!(
-            "wrote {}/frames.csv, frames.jsonl, summary.json",
-            args.out.display()
-        );
+        println!("wrote {}/frames.csv, frames.jsonl, summary.json", args.out.display());
     }
     if let Some(e) = source_error {
         if summary.frames == 0 {

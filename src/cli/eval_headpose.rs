@@ -24,8 +24,7 @@ struct Label {
 }
 
 fn read_labels(path: &Path) -> Result<Vec<Label>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read labels", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read labels", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines
@@ -42,12 +41,7 @@ fn read_labels(path: &Path) -> Result<Vec<Label>> {
             )
         })
     };
-    let (ci, cy, cp, cr) = (
-        col("image")?,
-        col("yaw_deg")?,
-        col("pitch_deg")?,
-        col("roll_deg")?,
-    );
+    let (ci, cy, cp, cr) = (col("image")?, col("yaw_deg")?, col("pitch_deg")?, col("roll_deg")?);
     let mut labels = Vec::new();
     for (n, line) in lines.enumerate() {
         let f: Vec<&str> = line.split(',').map(str::trim).collect();
@@ -135,7 +129,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         };
         let e = [h.yaw - l.yaw, h.pitch - l.pitch, h.roll - l.roll];
         log::debug!("{name}: body yaw {:?} label {}", m.body_yaw, l.yaw);
-        println!("{name:<28} {:>7.1} {:>7.1} {:>7.1}   {:>7.1} {:>7.1} {:>7.1}   {:>6.1} {:>6.1} {:>6.1}", h.yaw, h.pitch, h.roll, l.yaw, l.pitch, l.roll, e[0], e[1], e[2]);
+        println!(
+            "{name:<28} {:>7.1} {:>7.1} {:>7.1}   {:>7.1} {:>7.1} {:>7.1}   {:>6.1} {:>6.1} {:>6.1}",
+            h.yaw, h.pitch, h.roll, l.yaw, l.pitch, l.roll, e[0], e[1], e[2]
+        );
         all.add(e);
         if l.yaw.abs() <= 45.0 {
             near.add(e)

@@ -10,11 +10,7 @@ use crate::pipeline::{Pipeline, PipelineOptions};
 use std::path::Path;
 
 /// Load the models (once) and build a pipeline, with a message that says where the models were sought.
-pub fn load_pipeline(
-    models: Option<&Path>,
-    pose: PoseVariant,
-    opts: PipelineOptions,
-) -> crate::Result<Pipeline> {
+pub fn load_pipeline(models: Option<&Path>, pose: PoseVariant, opts: PipelineOptions) -> crate::Result<Pipeline> {
     let dir = resolve_model_dir(models);
     let set = ModelSet::load(&dir, pose)?;
     Ok(Pipeline::new(set, opts))

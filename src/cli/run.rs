@@ -26,10 +26,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         Some(p) => capture::open(p)?,
         None => {
             let dir = resolve_model_dir(args.models.as_deref());
-            log::info!(
-                "no input given: playing the demo source ({} frames)",
-                args.demo_frames
-            );
+            log::info!("no input given: playing the demo source ({} frames)", args.demo_frames);
             Box::new(DemoSource::new(&dir, args.demo_frames)?)
         }
     };

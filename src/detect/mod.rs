@@ -77,14 +77,7 @@ impl<'m> Detector<'m> {
 
 /// Decode regressors (`[n, 4 + 2k]`: cx, cy, w, h, keypoints, in input pixels relative to the
 /// anchor) and logits into detections in [0,1] letterbox coordinates.
-fn decode(
-    boxes: &[f32],
-    logits: &[f32],
-    anchors: &[Anchor],
-    scale: f32,
-    kps: usize,
-    min_score: f32,
-) -> Vec<Detection> {
+fn decode(boxes: &[f32], logits: &[f32], anchors: &[Anchor], scale: f32, kps: usize, min_score: f32) -> Vec<Detection> {
     let stride = 4 + 2 * kps;
     let mut dets = Vec::new();
     for (i, a) in anchors.iter().enumerate() {
@@ -110,12 +103,10 @@ fn decode(
 }
 
 fn iou(a: &Detection, b: &Detection) -> f32 {
-    let ix = ((a.cx + a.width / 2.0).min(b.cx + b.width / 2.0)
-        - (a.cx - a.width / 2.0).max(b.cx - b.width / 2.0))
-    .max(0.0);
-    let iy = ((a.cy + a.height / 2.0).min(b.cy + b.height / 2.0)
-        - (a.cy - a.height / 2.0).max(b.cy - b.height / 2.0))
-    .max(0.0);
+    let ix =
+        ((a.cx + a.width / 2.0).min(b.cx + b.width / 2.0) - (a.cx - a.width / 2.0).max(b.cx - b.width / 2.0)).max(0.0);
+    let iy = ((a.cy + a.height / 2.0).min(b.cy + b.height / 2.0) - (a.cy - a.height / 2.0).max(b.cy - b.height / 2.0))
+        .max(0.0);
     let inter = ix * iy;
     let union = a.width * a.height + b.width * b.height - inter;
     if union <= 0.0 {
@@ -139,9 +130,7 @@ pub fn weighted_nms(mut dets: Vec<Detection>, iou_threshold: f32) -> Vec<Detecti
         let total: f32 = cluster.iter().map(|d| d.score).sum();
         let mut merged = top.clone();
         if cluster.len() > 1 && total > 0.0 {
-            let avg = |f: &dyn Fn(&Detection) -> f32| {
-                cluster.iter().map(|d| d.score * f(d)).sum::<f32>() / total
-            };
+            let avg = |f: &dyn Fn(&Detection) -> f32| cluster.iter().map(|d| d.score * f(d)).sum::<f32>() / total;
             merged.cx = avg(&|d| d.cx);
             merged.cy = avg(&|d| d.cy);
             merged.width = avg(&|d| d.width);
@@ -163,11 +152,7 @@ fn to_image(d: &Detection, roi: &Roi) -> Detection {
         cy,
         width: d.width * roi.width,
         height: d.height * roi.height,
-        keypoints: d
-            .keypoints
-            .iter()
-            .map(|&(x, y)| roi.to_image(x, y))
-            .collect(),
+        keypoints: d.keypoints.iter().map(|&(x, y)| roi.to_image(x, y)).collect(),
     }
 }
 

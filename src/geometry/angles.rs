@@ -136,11 +136,7 @@ mod tests {
         for &(yaw, pitch, roll) in &[(10.0, -20.0, 5.0), (-75.0, 12.0, -30.0), (44.0, 44.0, 44.0)] {
             let a = Angles { yaw, pitch, roll };
             let b = Angles::from_matrix(&a.to_matrix());
-            assert!(
-                (a.yaw - b.yaw).abs() < 1e-9
-                    && (a.pitch - b.pitch).abs() < 1e-9
-                    && (a.roll - b.roll).abs() < 1e-9
-            );
+            assert!((a.yaw - b.yaw).abs() < 1e-9 && (a.pitch - b.pitch).abs() < 1e-9 && (a.roll - b.roll).abs() < 1e-9);
         }
     }
 

@@ -68,9 +68,5 @@ pub fn mat_vec(a: &Mat3, v: Vec3) -> Vec3 {
 }
 /// Matrix whose columns are the given vectors.
 pub fn from_columns(c0: Vec3, c1: Vec3, c2: Vec3) -> Mat3 {
-    [
-        [c0[0], c1[0], c2[0]],
-        [c0[1], c1[1], c2[1]],
-        [c0[2], c1[2], c2[2]],
-    ]
+    [[c0[0], c1[0], c2[0]], [c0[1], c1[1], c2[1]], [c0[2], c1[2], c2[2]]]
 }

@@ -70,10 +70,7 @@ pub fn fit(model: &[Vec3], observed: &[Vec3], weights: &[f64]) -> Option<Similar
     let translation = super::sub(co, super::scale(super::mat_vec(&rotation, cm), scale));
     let mut err = 0.0;
     for i in 0..n {
-        let p = super::add(
-            super::scale(super::mat_vec(&rotation, model[i]), scale),
-            translation,
-        );
+        let p = super::add(super::scale(super::mat_vec(&rotation, model[i]), scale), translation);
         let d = super::sub(p, observed[i]);
         err += weights[i] * super::dot(d, d);
     }
@@ -150,9 +147,7 @@ fn largest_eigenvector(mut a: [[f64; 4]; 4]) -> [f64; 4] {
             }
         }
     }
-    let best = (0..4)
-        .max_by(|&i, &j| a[i][i].total_cmp(&a[j][j]))
-        .unwrap_or(0);
+    let best = (0..4).max_by(|&i, &j| a[i][i].total_cmp(&a[j][j])).unwrap_or(0);
     let q = [v[0][best], v[1][best], v[2][best], v[3][best]];
     let n = q.iter().map(|x| x * x).sum::<f64>().sqrt();
     [q[0] / n, q[1] / n, q[2] / n, q[3] / n]
@@ -168,11 +163,7 @@ mod tests {
         let model: Vec<Vec3> = (0..40)
             .map(|i| {
                 let f = i as f64;
-                [
-                    (f * 0.7).sin() * 5.0,
-                    (f * 1.3).cos() * 4.0,
-                    (f * 0.37).sin() * 3.0,
-                ]
+                [(f * 0.7).sin() * 5.0, (f * 1.3).cos() * 4.0, (f * 0.37).sin() * 3.0]
             })
             .collect();
         for truth in [

@@ -47,16 +47,11 @@ impl TrunkFrame {
             return None;
         }
         let shoulder_centre = scale(super::add(input.left_shoulder, input.right_shoulder), 0.5);
-        let spine = input
-            .hip_centre
-            .and_then(|h| normalize(sub(shoulder_centre, h)));
+        let spine = input.hip_centre.and_then(|h| normalize(sub(shoulder_centre, h)));
         let up = spine.unwrap_or([0.0, 1.0, 0.0]);
         let lateral = normalize(sub(shoulder_line, scale(up, dot(shoulder_line, up))))?;
         let forward = cross(lateral, up);
-        let elevation = (dot(shoulder_line, up) / width)
-            .clamp(-1.0, 1.0)
-            .asin()
-            .to_degrees();
+        let elevation = (dot(shoulder_line, up) / width).clamp(-1.0, 1.0).asin().to_degrees();
         let (lateral_shift, sagittal_shift) = match input.head_centre {
             Some(h) => {
                 let d = sub(h, shoulder_centre);

@@ -53,12 +53,7 @@ impl Model {
         let typed = model
             .with_input_fact(0, f32::fact(want.clone()).into())
             .and_then(|m| m.into_optimized())
-            .map_err(|e| {
-                shape_err(format!(
-                    "does not accept a {want:?} input ({})",
-                    first_line(&e)
-                ))
-            })?;
+            .map_err(|e| shape_err(format!("does not accept a {want:?} input ({})", first_line(&e))))?;
         let mut lens = Vec::new();
         for outlet in typed.output_outlets().map_err(corrupt)? {
             let fact = typed.outlet_fact(*outlet).map_err(corrupt)?;
@@ -123,25 +118,11 @@ impl Model {
 }
 
 fn first_line(e: &anyhow::Error) -> String {
-    format!("{e:#}")
-        .lines()
-        .next()
-        .unwrap_or("unknown error")
-        .to_string()
+    format!("{e:#}").lines().next().unwrap_or("unknown error").to_string()
 }
 
 /// Which BlazePose landmark model to run: lite is ~1.6× faster, full is steadier on shoulders.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    serde::Deserialize,
-    serde::Serialize,
-    clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum PoseVariant {
     #[default]
@@ -177,17 +158,9 @@ impl ModelSet {
     pub fn load(dir: &Path, pose: PoseVariant) -> Result<ModelSet> {
         Ok(ModelSet {
             dir: dir.into(),
-            face_detector: Model::load(
-                &dir.join(FACE_DETECTOR_FILE),
-                (128, 128),
-                &[896 * 16, 896],
-            )?,
+            face_detector: Model::load(&dir.join(FACE_DETECTOR_FILE), (128, 128), &[896 * 16, 896])?,
             face_mesh: Model::load(&dir.join(FACE_MESH_FILE), (192, 192), &[1404, 1])?,
-            pose_detector: Model::load(
-                &dir.join(POSE_DETECTOR_FILE),
-                (224, 224),
-                &[2254 * 12, 2254],
-            )?,
+            pose_detector: Model::load(&dir.join(POSE_DETECTOR_FILE), (224, 224), &[2254 * 12, 2254])?,
             pose_landmarks: Model::load(&dir.join(pose.file()), (256, 256), &[195, 1, 117])?,
             canonical_face: CanonicalFace::load(&dir.join(CANONICAL_FACE_FILE))?,
         })

@@ -54,8 +54,7 @@ impl Roi {
     /// A square ROI centred on `centre`, side `2·|centre→scale_point|`, rotated so that
     /// centre → scale_point points up (MediaPipe's AlignmentPointsRects for BlazePose).
     pub fn from_alignment(centre: (f32, f32), scale_point: (f32, f32)) -> Roi {
-        let side =
-            2.0 * ((scale_point.0 - centre.0).powi(2) + (scale_point.1 - centre.1).powi(2)).sqrt();
+        let side = 2.0 * ((scale_point.0 - centre.0).powi(2) + (scale_point.1 - centre.1).powi(2)).sqrt();
         let rotation = Roi::rotation_for(centre, scale_point, std::f32::consts::FRAC_PI_2);
         Roi {
             cx: centre.0,
@@ -140,10 +139,7 @@ mod tests {
         assert!((x - 50.0).abs() < 1e-5 && (y - 40.0).abs() < 1e-5);
         // u = 1 lies half a width along the rotated x axis.
         let (x, y) = roi.to_image(1.0, 0.5);
-        assert!(
-            (x - (50.0 + 10.0 * 0.3f32.cos())).abs() < 1e-4
-                && (y - (40.0 + 10.0 * 0.3f32.sin())).abs() < 1e-4
-        );
+        assert!((x - (50.0 + 10.0 * 0.3f32.cos())).abs() < 1e-4 && (y - (40.0 + 10.0 * 0.3f32.sin())).abs() < 1e-4);
     }
 
     #[test]

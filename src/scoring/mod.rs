@@ -21,6 +21,22 @@
 //! measurement error of σ, times the detection confidence. Near a band edge it is about one half.
 
 use crate::geometry::{Angles, TrunkFrame};
+
+/// The shift estimates to score, shoulder widths.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Shifts {
+    pub lateral: Option<f64>,
+    pub sagittal: Option<f64>,
+}
+
+impl From<&TrunkFrame> for Shifts {
+    fn from(t: &TrunkFrame) -> Self {
+        Shifts {
+            lateral: t.lateral_shift,
+            sagittal: t.sagittal_shift,
+        }
+    }
+}
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -102,8 +118,7 @@ fn normal_cdf(z: f64) -> f64 {
 fn erf(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.3275911 * x.abs());
     let y = 1.0
-        - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t
-            + 0.254829592)
+        - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592)
             * t
             * (-x * x).exp();
     if x >= 0.0 {
@@ -130,12 +145,7 @@ fn sub_score(x: f64, floor: f64, edges: &[f64], sigma: f64, detection: f64) -> S
 
 impl ScoringConfig {
     /// Score a head orientation (already relative to trunk and neutral) and the trunk's shifts.
-    pub fn score(
-        &self,
-        head: Option<&Angles>,
-        trunk: Option<&TrunkFrame>,
-        detection: f64,
-    ) -> Item1 {
+    pub fn score(&self, head: Option<&Angles>, shifts: Shifts, detection: f64) -> Item1 {
         let mut item = Item1::default();
         if let Some(a) = head {
             let sigma_yaw = if a.yaw.abs() <= 45.0 {
@@ -165,26 +175,12 @@ impl ScoringConfig {
                 detection,
             ));
         }
-        if let Some(t) = trunk {
-            item.lateral_shift = t.lateral_shift.map(|s| {
-                sub_score(
-                    s,
-                    self.lateral_shift_threshold,
-                    &[],
-                    self.sigma_shift,
-                    detection,
-                )
-            });
-            item.sagittal_shift = t.sagittal_shift.map(|s| {
-                sub_score(
-                    s,
-                    self.sagittal_shift_threshold,
-                    &[],
-                    self.sigma_shift,
-                    detection,
-                )
-            });
-        }
+        item.lateral_shift = shifts
+            .lateral
+            .map(|s| sub_score(s, self.lateral_shift_threshold, &[], self.sigma_shift, detection));
+        item.sagittal_shift = shifts
+            .sagittal
+            .map(|s| sub_score(s, self.sagittal_shift_threshold, &[], self.sigma_shift, detection));
         item
     }
 }
@@ -201,7 +197,7 @@ mod tests {
                     pitch: 0.0,
                     roll: 0.0,
                 }),
-                None,
+                Shifts::default(),
                 1.0,
             )
             .rotation
@@ -232,19 +228,8 @@ mod tests {
     fn tilt_and_flexion_bands() {
         let c = ScoringConfig::default();
         let s = |roll: f64, pitch: f64| {
-            let i = c.score(
-                Some(&Angles {
-                    yaw: 0.0,
-                    pitch,
-                    roll,
-                }),
-                None,
-                1.0,
-            );
-            (
-                i.laterocollis.unwrap().score,
-                i.antero_retrocollis.unwrap().score,
-            )
+            let i = c.score(Some(&Angles { yaw: 0.0, pitch, roll }), Shifts::default(), 1.0);
+            (i.laterocollis.unwrap().score, i.antero_retrocollis.unwrap().score)
         };
         assert_eq!(s(15.0, 19.0), (1, 1));
         assert_eq!(s(-16.0, -21.0), (2, 2));
@@ -262,7 +247,7 @@ mod tests {
                     pitch: 0.0,
                     roll: 0.0,
                 }),
-                None,
+                Shifts::default(),
                 1.0,
             )
             .rotation
@@ -279,7 +264,7 @@ mod tests {
                     pitch: 0.0,
                     roll: 0.0,
                 }),
-                None,
+                Shifts::default(),
                 0.5,
             )
             .rotation

@@ -1,0 +1,375 @@
+//! Configuration, split like ripgrep's flags: [`raw`] mirrors the TOML file one to one (serde,
+//! unknown keys rejected, every field optional with a default), and [`Settings`] is what the daemon
+//! runs on: validated, resolved (paths checked, secrets read from the environment), with errors that
+//! name the key and say what to do. Nothing downstream ever sees a raw value.
+
+pub mod raw;
+
+use crate::inference::PoseVariant;
+use crate::pipeline::PipelineOptions;
+use crate::scoring::ScoringConfig;
+use crate::smoothing::OneEuroParams;
+use raw::RawConfig;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: `{key}`: {problem}")]
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        problem: String,
+    },
+}
+
+/// Where frames come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceSettings {
+    /// The built-in demo (a real photo tilting its head), `frames` long, looping when `looping`.
+    Demo { frames: u64, looping: bool },
+    /// A video file, paced at its native frame rate.
+    Video { path: PathBuf, looping: bool },
+    /// A still image or a folder of images.
+    Images { path: PathBuf },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsSettings {
+    pub ca: PathBuf,
+    /// Client certificate and key, for brokers that authenticate devices by certificate.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttSettings {
+    pub host: String,
+    pub port: u16,
+    pub client_id: String,
+    /// Topic prefix; the room id follows: `<prefix>/<room>/…`.
+    pub prefix: String,
+    pub username: Option<String>,
+    /// Read from the environment variable named in the config, never from the file itself.
+    pub password: Option<String>,
+    pub tls: Option<TlsSettings>,
+    pub keep_alive: Duration,
+    /// Period of the QoS 0 live `state` messages.
+    pub state_interval: Duration,
+    /// Period of the `stats` messages.
+    pub stats_interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxSettings {
+    pub dir: PathBuf,
+    /// Upper bound on the outbox's size on disk; see `publish::outbox` for what happens when full.
+    pub max_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExamSettings {
+    /// Period of `exam` update events while an exam runs.
+    pub update_interval: Duration,
+    /// How long the neutral-pose capture averages.
+    pub neutral_capture: Duration,
+    /// A frame counts as "deviated" (duration factor) when any head angle exceeds this, degrees.
+    pub deviated_deg: f64,
+}
+
+/// Validated settings for `cdposture run --config`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub room: String,
+    pub source: SourceSettings,
+    pub model_dir: PathBuf,
+    pub pose: PoseVariant,
+    pub pipeline: PipelineOptions,
+    pub smoothing: OneEuroParams,
+    /// Frames whose face presence is below this are not smoothed, scored or published as measurements.
+    pub min_confidence: f32,
+    pub scoring: ScoringConfig,
+    pub exam: ExamSettings,
+    /// `None`: no broker; assessments go to stdout as JSON lines.
+    pub mqtt: Option<MqttSettings>,
+    pub outbox: OutboxSettings,
+}
+
+impl Settings {
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse and validate; `path` is used for messages and to resolve relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        validate(raw, path, base, &|k| std::env::var(k).ok())
+    }
+
+    /// Settings for running without a config file (the demo with stdout output).
+    pub fn demo(model_dir: PathBuf, frames: u64) -> Settings {
+        let raw = RawConfig::default();
+        let mut s = validate(raw, Path::new("<defaults>"), Path::new("."), &|_| None).expect("defaults are valid");
+        s.model_dir = model_dir;
+        s.source = SourceSettings::Demo { frames, looping: false };
+        s
+    }
+}
+
+fn topic_safe(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The validation proper, with the environment passed in so tests can supply one.
+pub fn validate(
+    raw: RawConfig,
+    path: &Path,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
+    let invalid = |key: &'static str, problem: String| ConfigError::Invalid {
+        path: path.into(),
+        key,
+        problem,
+    };
+    let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+
+    if !topic_safe(&raw.room.id) {
+        return Err(invalid(
+            "room.id",
+            format!(
+                "`{}` must be letters, digits, - or _ (it becomes part of MQTT topics)",
+                raw.room.id
+            ),
+        ));
+    }
+    let source = match raw.source.kind.as_str() {
+        "demo" => SourceSettings::Demo {
+            frames: raw.source.demo_frames,
+            looping: raw.source.r#loop,
+        },
+        "video" | "images" => {
+            let Some(p) = raw.source.path.as_deref() else {
+                return Err(invalid(
+                    "source.path",
+                    format!("required when source.kind = \"{}\"", raw.source.kind),
+                ));
+            };
+            let p = resolve(p);
+            if !p.exists() {
+                return Err(invalid("source.path", format!("{} does not exist", p.display())));
+            }
+            if raw.source.kind == "video" {
+                SourceSettings::Video {
+                    path: p,
+                    looping: raw.source.r#loop,
+                }
+            } else {
+                SourceSettings::Images { path: p }
+            }
+        }
+        other => {
+            return Err(invalid(
+                "source.kind",
+                format!("`{other}` is not one of demo, video, images"),
+            ))
+        }
+    };
+    if raw.source.kind == "demo" && raw.source.demo_frames == 0 {
+        return Err(invalid("source.demo_frames", "must be at least 1".into()));
+    }
+    let model_dir = match &raw.models.dir {
+        Some(d) => resolve(d),
+        None => crate::inference::resolve_model_dir(None),
+    };
+    if raw.pipeline.pose_every == 0 {
+        return Err(invalid(
+            "pipeline.pose_every",
+            "must be at least 1 (1 = every frame)".into(),
+        ));
+    }
+    for (key, v) in [
+        ("pipeline.min_face_presence", raw.pipeline.min_face_presence),
+        ("pipeline.min_confidence", raw.pipeline.min_confidence),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(invalid(key, format!("{v} is not a probability in 0..1")));
+        }
+    }
+    let s = &raw.smoothing;
+    if !(s.min_cutoff_hz > 0.0 && s.d_cutoff_hz > 0.0 && s.beta >= 0.0) {
+        return Err(invalid(
+            "smoothing",
+            "min_cutoff_hz and d_cutoff_hz must be > 0, beta >= 0".into(),
+        ));
+    }
+    let secs = |key: &'static str, v: f64| {
+        if v > 0.0 && v.is_finite() {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(invalid(key, format!("{v} must be a positive number of seconds")))
+        }
+    };
+    let exam = ExamSettings {
+        update_interval: secs("exam.update_interval_s", raw.exam.update_interval_s)?,
+        neutral_capture: secs("exam.neutral_capture_s", raw.exam.neutral_capture_s)?,
+        deviated_deg: raw.exam.deviated_deg,
+    };
+    let mqtt = match raw.mqtt {
+        None => None,
+        Some(m) => {
+            if m.password.is_some() {
+                return Err(invalid("mqtt.password", "secrets are not read from the config file: put the password in an environment variable and name it in mqtt.password_env".into()));
+            }
+            let password =
+                match &m.password_env {
+                    Some(var) => Some(env(var).ok_or_else(|| {
+                        invalid("mqtt.password_env", format!("environment variable `{var}` is not set"))
+                    })?),
+                    None => None,
+                };
+            if m.host.is_empty() {
+                return Err(invalid("mqtt.host", "must not be empty".into()));
+            }
+            if m.port == 0 {
+                return Err(invalid("mqtt.port", "must be 1..65535".into()));
+            }
+            if !topic_safe(&m.prefix.replace('/', "_")) {
+                return Err(invalid(
+                    "mqtt.prefix",
+                    format!("`{}` must be letters, digits, -, _ or /", m.prefix),
+                ));
+            }
+            let tls = match &m.tls {
+                None => None,
+                Some(t) => {
+                    let ca = resolve(&t.ca);
+                    if !ca.is_file() {
+                        return Err(invalid("mqtt.tls.ca", format!("{} does not exist", ca.display())));
+                    }
+                    let client_cert = match (&t.client_cert, &t.client_key) {
+                        (Some(c), Some(k)) => Some((resolve(c), resolve(k))),
+                        (None, None) => None,
+                        _ => {
+                            return Err(invalid(
+                                "mqtt.tls.client_cert",
+                                "client_cert and client_key go together".into(),
+                            ))
+                        }
+                    };
+                    Some(TlsSettings { ca, client_cert })
+                }
+            };
+            Some(MqttSettings {
+                host: m.host,
+                port: m.port,
+                client_id: m.client_id.unwrap_or_else(|| format!("cdposture-{}", raw.room.id)),
+                prefix: m.prefix.trim_end_matches('/').to_string(),
+                username: m.username,
+                password,
+                tls,
+                keep_alive: secs("mqtt.keep_alive_s", m.keep_alive_s)?,
+                state_interval: secs("mqtt.state_interval_s", m.state_interval_s)?,
+                stats_interval: secs("mqtt.stats_interval_s", m.stats_interval_s)?,
+            })
+        }
+    };
+    if raw.outbox.max_bytes < 64 * 1024 {
+        return Err(invalid("outbox.max_bytes", "must be at least 65536".into()));
+    }
+    Ok(Settings {
+        room: raw.room.id,
+        source,
+        model_dir,
+        pose: raw.models.pose,
+        pipeline: PipelineOptions {
+            min_face_presence: raw.pipeline.min_face_presence,
+            spine_from_hips: raw.pipeline.spine_from_hips,
+            pose_every: raw.pipeline.pose_every,
+            ..Default::default()
+        },
+        smoothing: OneEuroParams {
+            min_cutoff_hz: s.min_cutoff_hz,
+            beta: s.beta,
+            d_cutoff_hz: s.d_cutoff_hz,
+        },
+        min_confidence: raw.pipeline.min_confidence,
+        scoring: raw.scoring,
+        exam,
+        mqtt,
+        outbox: OutboxSettings {
+            dir: resolve(&raw.outbox.dir),
+            max_bytes: raw.outbox.max_bytes,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "t.toml".into(),
+            message: e.to_string(),
+        })?;
+        validate(raw, Path::new("t.toml"), Path::new("."), &|k| {
+            (k == "PW").then(|| "secret".to_string())
+        })
+    }
+
+    #[test]
+    fn empty_file_is_the_demo_with_defaults() {
+        let s = parse("").unwrap();
+        assert!(matches!(s.source, SourceSettings::Demo { .. }));
+        assert!(s.mqtt.is_none());
+        assert_eq!(s.room, "room1");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let e = parse("[room]\nid = \"a\"\ncolour = 3\n").unwrap_err().to_string();
+        assert!(e.contains("colour"), "{e}");
+        let e = parse("[mqtt]\nhost = \"x\"\nqos = 2\n").unwrap_err().to_string();
+        assert!(e.contains("qos"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let e = parse("[room]\nid = \"room 1/\"\n").unwrap_err().to_string();
+        assert!(e.contains("room.id"), "{e}");
+        let e = parse("[source]\nkind = \"camera2\"\n").unwrap_err().to_string();
+        assert!(e.contains("source.kind") && e.contains("camera2"), "{e}");
+        let e = parse("[source]\nkind = \"video\"\n").unwrap_err().to_string();
+        assert!(e.contains("source.path"), "{e}");
+        let e = parse("[pipeline]\npose_every = 0\n").unwrap_err().to_string();
+        assert!(e.contains("pipeline.pose_every"), "{e}");
+        let e = parse("[mqtt]\nhost = \"h\"\nport = 99999\n").unwrap_err().to_string();
+        assert!(e.contains("port"), "{e}");
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_only() {
+        let e = parse("[mqtt]\nhost = \"h\"\npassword = \"hunter2\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mqtt.password") && e.contains("environment"), "{e}");
+        let s = parse("[mqtt]\nhost = \"h\"\nusername = \"u\"\npassword_env = \"PW\"\n").unwrap();
+        assert_eq!(s.mqtt.unwrap().password.as_deref(), Some("secret"));
+        let e = parse("[mqtt]\nhost = \"h\"\npassword_env = \"NOPE\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("NOPE"), "{e}");
+    }
+}

@@ -1,0 +1,172 @@
+//! The config file as written: one struct per TOML table, every key optional with its default,
+//! unknown keys rejected (a typo must not silently fall back to a default). No validation here.
+
+use crate::inference::PoseVariant;
+use crate::scoring::ScoringConfig;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub room: RawRoom,
+    pub source: RawSource,
+    pub models: RawModels,
+    pub pipeline: RawPipeline,
+    pub smoothing: RawSmoothing,
+    pub scoring: ScoringConfig,
+    pub exam: RawExam,
+    pub mqtt: Option<RawMqtt>,
+    pub outbox: RawOutbox,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRoom {
+    /// Exam-room id, part of every MQTT topic.
+    pub id: String,
+}
+impl Default for RawRoom {
+    fn default() -> Self {
+        RawRoom { id: "room1".into() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSource {
+    /// demo | video | images
+    pub kind: String,
+    pub path: Option<PathBuf>,
+    /// Start again at the end (video, demo).
+    pub r#loop: bool,
+    pub demo_frames: u64,
+}
+impl Default for RawSource {
+    fn default() -> Self {
+        RawSource {
+            kind: "demo".into(),
+            path: None,
+            r#loop: false,
+            demo_frames: 60,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawModels {
+    pub dir: Option<PathBuf>,
+    pub pose: PoseVariant,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPipeline {
+    pub min_face_presence: f32,
+    pub min_confidence: f32,
+    pub spine_from_hips: bool,
+    pub pose_every: u32,
+}
+impl Default for RawPipeline {
+    fn default() -> Self {
+        RawPipeline {
+            min_face_presence: 0.5,
+            min_confidence: 0.7,
+            spine_from_hips: false,
+            pose_every: 1,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSmoothing {
+    pub min_cutoff_hz: f64,
+    pub beta: f64,
+    pub d_cutoff_hz: f64,
+}
+impl Default for RawSmoothing {
+    fn default() -> Self {
+        let p = crate::smoothing::OneEuroParams::default();
+        RawSmoothing {
+            min_cutoff_hz: p.min_cutoff_hz,
+            beta: p.beta,
+            d_cutoff_hz: p.d_cutoff_hz,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawExam {
+    pub update_interval_s: f64,
+    pub neutral_capture_s: f64,
+    pub deviated_deg: f64,
+}
+impl Default for RawExam {
+    fn default() -> Self {
+        RawExam {
+            update_interval_s: 10.0,
+            neutral_capture_s: 3.0,
+            deviated_deg: 10.0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawMqtt {
+    pub host: String,
+    pub port: u16,
+    pub client_id: Option<String>,
+    pub prefix: String,
+    pub username: Option<String>,
+    /// Rejected if present: secrets come from the environment (`password_env`).
+    pub password: Option<String>,
+    pub password_env: Option<String>,
+    pub tls: Option<RawTls>,
+    pub keep_alive_s: f64,
+    pub state_interval_s: f64,
+    pub stats_interval_s: f64,
+}
+impl Default for RawMqtt {
+    fn default() -> Self {
+        RawMqtt {
+            host: String::new(),
+            port: 1883,
+            client_id: None,
+            prefix: "cdposture".into(),
+            username: None,
+            password: None,
+            password_env: None,
+            tls: None,
+            keep_alive_s: 15.0,
+            state_interval_s: 1.0,
+            stats_interval_s: 60.0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub ca: PathBuf,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawOutbox {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+}
+impl Default for RawOutbox {
+    fn default() -> Self {
+        RawOutbox {
+            dir: PathBuf::from("/var/lib/cdposture/outbox"),
+            max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
