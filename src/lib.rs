@@ -16,6 +16,7 @@
 //! * [`exam`] summarises one patient visit in constant memory and captures the neutral pose.
 //! * [`config`] turns the TOML file into validated settings (raw → validated, like ripgrep's flags).
 //! * [`pipeline`] ties the stages together with MediaPipe-style tracking and per-stage timings.
+//! * [`daemon`] is the exam-room service: capture thread, drop-oldest queue, loop, sinks, sd_notify.
 //! * [`report`] writes per-frame records (CSV, JSON lines) and summaries.
 //! * [`cli`] holds one file per subcommand (`analyze`, `eval-headpose`, `run`); the binary in
 //!   `src/bin/cdposture.rs` only parses arguments and dispatches.
@@ -23,6 +24,7 @@
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod detect;
 pub mod error;
 pub mod exam;

@@ -17,24 +17,36 @@ struct Cli {
     /// Folder with the ONNX models (default: $CDPOSTURE_MODELS, models/build, /usr/share/cdposture/models).
     #[arg(long, global = true)]
     models: Option<PathBuf>,
-    /// BlazePose landmark model for the trunk.
-    #[arg(long, global = true, value_enum, default_value_t = PoseVariant::Lite)]
-    pose: PoseVariant,
+    /// BlazePose landmark model for the trunk [default: lite, or the config's models.pose].
+    #[arg(long, global = true, value_enum)]
+    pose: Option<PoseVariant>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Measure every frame and print one JSON assessment per line (demo input when none is given).
+    /// The exam-room daemon. Without --config it plays the built-in demo; without a broker it
+    /// prints every assessment as a JSON line.
     Run {
-        /// Video, image or folder of images instead of the demo.
+        /// TOML config file (see deploy/cdposture.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Video, image or folder of images instead of the configured source.
         #[arg(long)]
         input: Option<PathBuf>,
-        /// Length of the demo in frames.
+        /// Length of the demo in frames (without --config).
         #[arg(long, default_value_t = 60)]
         demo_frames: u64,
+        /// Start an exam at start-up; optional opaque exam id from the clinic.
+        #[arg(long, num_args = 0..=1, default_missing_value = "")]
+        exam: Option<String>,
+        /// Capture the patient's neutral pose at start-up (exam.neutral_capture_s seconds).
+        #[arg(long)]
+        neutral: bool,
     },
+    /// Validate a config file and print the resolved settings.
+    CheckConfig { file: PathBuf },
     /// Analyse an image, a video or a folder of images offline; writes frames.csv, frames.jsonl, summary.json.
     Analyze {
         input: PathBuf,
@@ -68,12 +80,22 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { input, demo_frames } => cli::run::run(&cli::run::RunArgs {
+        Command::Run {
+            config,
+            input,
+            demo_frames,
+            exam,
+            neutral,
+        } => cli::run::run(&cli::run::RunArgs {
+            config,
             input,
             models: cli.models,
             pose: cli.pose,
             demo_frames,
+            exam,
+            neutral,
         }),
+        Command::CheckConfig { file } => cli::run::check_config(&file),
         Command::Analyze {
             input,
             out,
@@ -83,14 +105,14 @@ fn main() -> ExitCode {
             input,
             out,
             models: cli.models,
-            pose: cli.pose,
+            pose: cli.pose.unwrap_or_default(),
             neutral,
             quiet,
         }),
         Command::EvalHeadpose { labels } => cli::eval_headpose::run(&cli::eval_headpose::EvalArgs {
             labels,
             models: cli.models,
-            pose: cli.pose,
+            pose: cli.pose.unwrap_or_default(),
         }),
     };
     match result {

@@ -1,7 +1,7 @@
 //! The demo source: a built-in stand-in for a camera, so `cdposture run` works out of the box. It
 //! plays a real photo (the astronaut from scikit-image, fetched with the models) with the head tilting
-//! side to side (±25° in the image plane, a 4 s cycle) and then the mirror image, at 15 fps. The
-//! expected measurement is therefore known: roll follows the sine, yaw flips sign on the mirror.
+//! side to side (±25° in the image plane, a 4 s cycle) at 15 fps. The expected measurement is
+//! therefore known: roll follows the sine, yaw and pitch stay put.
 
 use super::{load_image, Frame, FrameSource};
 use crate::landmarks::roi::{crop_to_tensor, Roi};
@@ -73,8 +73,7 @@ impl FrameSource for DemoSource {
         }
         let i = self.next;
         self.next += 1;
-        let mirror = i >= self.frames / 2;
-        let image = rotate_image(&self.photo, self.roll_at(i), mirror);
+        let image = rotate_image(&self.photo, self.roll_at(i), false);
         Ok(Some(Frame {
             index: i,
             t_s: i as f64 / self.fps,

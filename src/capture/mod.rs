@@ -29,7 +29,7 @@ pub struct Frame {
 /// A sequence of frames. `Ok(None)` is the clean end. An `Err` on one item is not fatal for image
 /// lists (the caller may report it and go on); sources say in `is_sequence` whether frames are
 /// consecutive moments (tracking applies) or unrelated images.
-pub trait FrameSource {
+pub trait FrameSource: Send {
     fn next_frame(&mut self) -> Result<Option<Frame>>;
     /// Consecutive frames of one scene (video, camera) rather than unrelated images.
     fn is_sequence(&self) -> bool;

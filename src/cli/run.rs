@@ -1,54 +1,105 @@
-//! `cdposture run`: the live job. Reads a frame source (the built-in demo when none is given), runs
-//! the pipeline on every frame and emits one assessment per frame. With no broker configured the
-//! assessments go to stdout as JSON lines, so the output can be piped into any tool.
+//! `cdposture run [--config FILE]`: the exam-room daemon. Without a config it plays the built-in
+//! demo; without a broker in the config, every message goes to stdout as a JSON line.
+//! `--exam ID` / `--neutral` start an exam / a neutral capture at start-up (the CLI's exam control).
 
-use crate::capture::{self, DemoSource, FrameSource};
-use crate::geometry::Angles;
+use crate::config::{Settings, SourceSettings};
+use crate::daemon::capture::{opener, CaptureThread};
+use crate::daemon::sink::StdoutSink;
+use crate::daemon::{Command, Daemon};
 use crate::inference::{resolve_model_dir, PoseVariant};
-use crate::pipeline::PipelineOptions;
-use crate::report::FrameRecord;
-use crate::scoring::ScoringConfig;
-use anyhow::Result;
-use std::io::Write;
+use anyhow::{Context, Result};
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 
 pub struct RunArgs {
-    /// Video, image or folder; `None` = the demo source.
+    pub config: Option<PathBuf>,
+    /// Video, image or folder instead of the configured source.
     pub input: Option<PathBuf>,
     pub models: Option<PathBuf>,
-    pub pose: PoseVariant,
-    /// Demo length in frames.
+    pub pose: Option<PoseVariant>,
+    /// Demo length in frames (no config).
     pub demo_frames: u64,
+    /// Start an exam at start-up, with this id ("" = generated).
+    pub exam: Option<String>,
+    /// Capture the neutral pose at start-up.
+    pub neutral: bool,
+}
+
+/// Settings from the config file (or the demo defaults) with the command line's overrides.
+pub fn settings(args: &RunArgs) -> Result<Settings> {
+    let mut s = match &args.config {
+        Some(p) => Settings::load(p)?,
+        None => Settings::demo(resolve_model_dir(args.models.as_deref()), args.demo_frames),
+    };
+    if let Some(m) = &args.models {
+        s.model_dir = m.clone();
+    }
+    if let Some(p) = args.pose {
+        s.pose = p;
+    }
+    if let Some(input) = &args.input {
+        let is_video = crate::capture::open(input)?.is_sequence();
+        s.source = if is_video {
+            SourceSettings::Video {
+                path: input.clone(),
+                looping: false,
+            }
+        } else {
+            SourceSettings::Images { path: input.clone() }
+        };
+    }
+    Ok(s)
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
-    let mut source: Box<dyn FrameSource> = match &args.input {
-        Some(p) => capture::open(p)?,
-        None => {
-            let dir = resolve_model_dir(args.models.as_deref());
-            log::info!("no input given: playing the demo source ({} frames)", args.demo_frames);
-            Box::new(DemoSource::new(&dir, args.demo_frames)?)
-        }
-    };
-    let opts = PipelineOptions {
-        refine_still: !source.is_sequence(),
-        ..Default::default()
-    };
-    let mut pipeline = super::load_pipeline(args.models.as_deref(), args.pose, opts)?;
-    let scoring = ScoringConfig::default();
-    let neutral = Angles::default();
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    while let Some(frame) = source.next_frame()? {
-        if !source.is_sequence() {
-            pipeline.reset();
-        }
-        let m = pipeline.process(&frame.image)?;
-        let rec = FrameRecord::new(&frame, m, &scoring, &neutral);
-        // A closed pipe (`| head`) is a normal way to stop.
-        if writeln!(out, "{}", serde_json::to_string(&rec)?).is_err() {
-            break;
-        }
+    let settings = settings(args)?;
+    if settings.mqtt.is_some() {
+        anyhow::bail!("MQTT output is not built yet; remove the [mqtt] table to print assessments as JSON lines");
     }
+    if args.config.is_none() && args.input.is_none() {
+        log::info!(
+            "no config and no input: playing the demo source ({} frames)",
+            args.demo_frames
+        );
+    }
+    let models = crate::inference::ModelSet::load(&settings.model_dir, settings.pose)?;
+    let mut opts = settings.pipeline.clone();
+    let (paced, looping) = match &settings.source {
+        SourceSettings::Demo { looping, .. } => (true, *looping),
+        SourceSettings::Video { looping, .. } => (true, *looping),
+        SourceSettings::Images { .. } => (false, false),
+    };
+    // Unrelated still images: no tracking between them, and one refinement pass each.
+    let stills = matches!(settings.source, SourceSettings::Images { .. });
+    opts.refine_still = stills;
+    let capacity = if stills { 64 } else { 2 };
+    let capture = CaptureThread::start(opener(&settings.source, &settings.model_dir), paced, looping, capacity)
+        .context("cannot open the frame source")?;
+    let pipeline = crate::pipeline::Pipeline::new(models, opts);
+    let mut daemon = Daemon::new(settings, pipeline, StdoutSink::default());
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, daemon.stop.clone()).context("cannot install signal handlers")?;
+    }
+    let mut startup = Vec::new();
+    if args.neutral {
+        startup.push(Command::CaptureNeutral);
+    }
+    if let Some(id) = &args.exam {
+        startup.push(Command::StartExam {
+            id: (!id.is_empty()).then(|| id.clone()),
+        });
+    }
+    let result = daemon.run(capture, startup);
+    if daemon.stop.load(Ordering::Relaxed) {
+        log::info!("stopped by signal");
+    }
+    Ok(result?)
+}
+
+/// `cdposture check-config FILE`: validate and print the resolved settings.
+pub fn check_config(path: &std::path::Path) -> Result<()> {
+    let s = Settings::load(path)?;
+    println!("{}: OK", path.display());
+    println!("{s:#?}");
     Ok(())
 }

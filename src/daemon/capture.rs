@@ -1,0 +1,237 @@
+//! The capture thread and its queue. The queue holds at most a couple of frames and drops the
+//! OLDEST when full: a measuring instrument wants the newest posture, and a slow frame must never
+//! make capture (or a camera driver's buffers) wait. Drops are counted and reported in `stats`.
+//! Files are paced at their native frame rate so that a video behaves like the camera it stands for.
+
+use crate::capture::{Frame, FrameSource};
+use crate::config::SourceSettings;
+use crate::Error;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub enum Pop {
+    Frame(Frame),
+    /// Nothing arrived within the timeout.
+    Empty,
+    /// The source ended; with the error that ended it, if any.
+    Closed(Option<Error>),
+}
+
+struct Inner {
+    frames: VecDeque<Frame>,
+    closed: Option<Option<Error>>,
+}
+
+pub struct FrameQueue {
+    inner: Mutex<Inner>,
+    ready: Condvar,
+    capacity: usize,
+    dropped: AtomicU64,
+}
+
+impl FrameQueue {
+    pub fn new(capacity: usize) -> Self {
+        FrameQueue {
+            inner: Mutex::new(Inner {
+                frames: VecDeque::new(),
+                closed: None,
+            }),
+            ready: Condvar::new(),
+            capacity: capacity.max(1),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    pub fn push(&self, f: Frame) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if g.frames.len() >= self.capacity {
+            g.frames.pop_front();
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        g.frames.push_back(f);
+        self.ready.notify_one();
+    }
+
+    pub fn close(&self, err: Option<Error>) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.closed = Some(err);
+        self.ready.notify_all();
+    }
+
+    pub fn pop(&self, timeout: Duration) -> Pop {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(f) = g.frames.pop_front() {
+                return Pop::Frame(f);
+            }
+            if let Some(err) = g.closed.as_mut() {
+                return Pop::Closed(err.take());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Pop::Empty;
+            }
+            g = self
+                .ready
+                .wait_timeout(g, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Default)]
+pub struct CaptureStats {
+    captured: AtomicU64,
+}
+impl CaptureStats {
+    pub fn captured(&self) -> u64 {
+        self.captured.load(Ordering::Relaxed)
+    }
+}
+
+pub struct CaptureThread {
+    pub queue: Arc<FrameQueue>,
+    pub stats: Arc<CaptureStats>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// Opens sources; called again to restart a looping source.
+pub type Opener = Box<dyn Fn() -> crate::Result<Box<dyn FrameSource>> + Send>;
+
+pub fn opener(settings: &SourceSettings, model_dir: &std::path::Path) -> Opener {
+    let model_dir = model_dir.to_path_buf();
+    match settings.clone() {
+        SourceSettings::Demo { frames, .. } => {
+            Box::new(move || Ok(Box::new(crate::capture::DemoSource::new(&model_dir, frames)?) as Box<dyn FrameSource>))
+        }
+        SourceSettings::Video { path, .. } => {
+            Box::new(move || Ok(Box::new(crate::capture::VideoFile::open(&path)?) as Box<dyn FrameSource>))
+        }
+        SourceSettings::Images { path } => Box::new(move || crate::capture::open(&path)),
+    }
+}
+
+impl CaptureThread {
+    /// Start capturing. `paced`: sleep to the source's frame rate (files); `looping`: reopen at the end.
+    pub fn start(open: Opener, paced: bool, looping: bool, capacity: usize) -> crate::Result<CaptureThread> {
+        let first = open()?;
+        let queue = Arc::new(FrameQueue::new(capacity));
+        let stats = Arc::new(CaptureStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (q, s, st) = (queue.clone(), stats.clone(), stop.clone());
+        let handle = std::thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || {
+                let mut source = first;
+                // Time offset so timestamps keep increasing across loops.
+                let mut offset = 0.0;
+                let mut last_t = 0.0;
+                let mut start = Instant::now();
+                loop {
+                    if st.load(Ordering::Relaxed) {
+                        q.close(None);
+                        return;
+                    }
+                    match source.next_frame() {
+                        Ok(Some(mut f)) => {
+                            if paced {
+                                let due = start + Duration::from_secs_f64(f.t_s.max(0.0));
+                                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                                    std::thread::sleep(wait);
+                                }
+                            }
+                            last_t = f.t_s;
+                            f.t_s += offset;
+                            s.captured.fetch_add(1, Ordering::Relaxed);
+                            q.push(f);
+                        }
+                        Ok(None) if looping => {
+                            let step = source.fps().map(|r| 1.0 / r).unwrap_or(0.0);
+                            offset += last_t + step;
+                            start = Instant::now();
+                            match open() {
+                                Ok(src) => source = src,
+                                Err(e) => {
+                                    q.close(Some(e));
+                                    return;
+                                }
+                            }
+                        }
+                        Ok(None) => {
+                            q.close(None);
+                            return;
+                        }
+                        Err(e) => {
+                            q.close(Some(e));
+                            return;
+                        }
+                    }
+                }
+            })
+            .map_err(|e| Error::Other(format!("cannot start the capture thread: {e}")))?;
+        Ok(CaptureThread {
+            queue,
+            stats,
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Drain so a paced source blocked on nothing can see the flag; join briefly.
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for CaptureThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(i: u64) -> Frame {
+        Frame {
+            index: i,
+            t_s: i as f64,
+            image: image::RgbImage::new(1, 1),
+            path: None,
+        }
+    }
+
+    #[test]
+    fn full_queue_drops_the_oldest_and_counts() {
+        let q = FrameQueue::new(2);
+        for i in 0..5 {
+            q.push(frame(i));
+        }
+        assert_eq!(q.dropped(), 3);
+        let Pop::Frame(f) = q.pop(Duration::from_millis(1)) else {
+            panic!()
+        };
+        assert_eq!(f.index, 3, "the newest frames survive");
+        let Pop::Frame(f) = q.pop(Duration::from_millis(1)) else {
+            panic!()
+        };
+        assert_eq!(f.index, 4);
+        assert!(matches!(q.pop(Duration::from_millis(1)), Pop::Empty));
+        q.close(None);
+        assert!(matches!(q.pop(Duration::from_millis(1)), Pop::Closed(None)));
+    }
+}

@@ -1,0 +1,107 @@
+//! The JSON payloads the daemon publishes, one struct per message kind. `schema` is bumped on any
+//! incompatible change; `docs/schema.json` is the JSON Schema a gateway can validate against.
+
+use crate::exam::ExamSummary;
+use crate::geometry::Angles;
+use crate::pipeline::StageTimes;
+use crate::scoring::Item1;
+use serde::Serialize;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Live assessment of one frame (`<prefix>/<room>/state`, QoS 0; stdout without a broker).
+#[derive(Debug, Clone, Serialize)]
+pub struct StateMessage {
+    pub schema: u32,
+    pub room: String,
+    /// Wall-clock time, Unix seconds.
+    pub time: f64,
+    /// Source time, seconds since the source started.
+    pub t_s: f64,
+    pub frame: u64,
+    /// False when the frame was not usable (no face, or face confidence below the minimum); such
+    /// frames carry no smoothed angles and no scores.
+    pub quality_ok: bool,
+    pub face_found: bool,
+    pub face_confidence: f32,
+    pub pose_found: bool,
+    /// `trunk` when the angles are relative to the trunk, `camera` when no shoulders were seen.
+    pub scored_in: &'static str,
+    /// Unsmoothed head angles in the camera frame, degrees.
+    pub raw_head: Option<Angles>,
+    /// Unsmoothed head angles relative to the trunk, degrees.
+    pub raw_relative: Option<Angles>,
+    /// Smoothed angles relative to the trunk (or camera) and the neutral pose: what is scored.
+    pub angles: Option<Angles>,
+    pub shoulder_elevation: Option<f64>,
+    pub lateral_shift: Option<f64>,
+    pub sagittal_shift: Option<f64>,
+    pub scores: Item1,
+    pub exam_id: Option<String>,
+    pub neutral_capturing: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExamEventKind {
+    New,
+    Update,
+    End,
+}
+
+/// `<prefix>/<room>/exam` (QoS 1, through the outbox).
+#[derive(Debug, Clone, Serialize)]
+pub struct ExamEvent {
+    pub schema: u32,
+    pub room: String,
+    pub exam_id: String,
+    #[serde(rename = "type")]
+    pub kind: ExamEventKind,
+    pub time: f64,
+    /// The neutral pose in force, degrees (zero until calibrated).
+    pub neutral: Angles,
+    pub summary: ExamSummary,
+}
+
+/// Mean per-stage milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StageMs {
+    pub detector: f64,
+    pub face_landmarks: f64,
+    pub pose: f64,
+    pub geometry: f64,
+}
+
+impl StageMs {
+    pub fn add(&mut self, t: &StageTimes) {
+        self.detector += t.detector_ms;
+        self.face_landmarks += t.face_landmarks_ms;
+        self.pose += t.pose_ms;
+        self.geometry += t.geometry_ms;
+    }
+    pub fn scaled(&self, k: f64) -> StageMs {
+        StageMs {
+            detector: self.detector * k,
+            face_landmarks: self.face_landmarks * k,
+            pose: self.pose * k,
+            geometry: self.geometry * k,
+        }
+    }
+}
+
+/// `<prefix>/<room>/stats`, periodic.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatsMessage {
+    pub schema: u32,
+    pub room: String,
+    pub time: f64,
+    pub uptime_s: f64,
+    pub camera_fps: f64,
+    pub processed_fps: f64,
+    pub frames_captured: u64,
+    pub frames_processed: u64,
+    pub frames_measured: u64,
+    pub frames_dropped: u64,
+    pub stage_ms: StageMs,
+    pub model_dir: String,
+}
