@@ -8,6 +8,9 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cdposture/target}
 missing=()
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)          # video decoding (analyze, tests)
 command -v npm >/dev/null 2>&1 || missing+=(npm)                # npm pack for the pinned MediaPipe packages
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)   # real broker for the MQTT tests
+command -v mosquitto_passwd >/dev/null 2>&1 || missing+=(mosquitto-clients)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)        # test certificates for the TLS tests
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then

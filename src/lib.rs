@@ -17,6 +17,7 @@
 //! * [`config`] turns the TOML file into validated settings (raw → validated, like ripgrep's flags).
 //! * [`pipeline`] ties the stages together with MediaPipe-style tracking and per-stage timings.
 //! * [`daemon`] is the exam-room service: capture thread, drop-oldest queue, loop, sinks, sd_notify.
+//! * [`publish`] sends everything to the clinic over MQTT, through a durable outbox for QoS 1.
 //! * [`report`] writes per-frame records (CSV, JSON lines) and summaries.
 //! * [`cli`] holds one file per subcommand (`analyze`, `eval-headpose`, `run`); the binary in
 //!   `src/bin/cdposture.rs` only parses arguments and dispatches.
@@ -32,6 +33,7 @@ pub mod geometry;
 pub mod inference;
 pub mod landmarks;
 pub mod pipeline;
+pub mod publish;
 pub mod report;
 pub mod scoring;
 pub mod smoothing;

@@ -4,12 +4,16 @@
 
 use crate::config::{Settings, SourceSettings};
 use crate::daemon::capture::{opener, CaptureThread};
-use crate::daemon::sink::StdoutSink;
+use crate::daemon::sink::{Sink, StdoutSink};
 use crate::daemon::{Command, Daemon};
 use crate::inference::{resolve_model_dir, PoseVariant};
+use crate::publish::mqtt::MqttTask;
+use crate::publish::outbox::Outbox;
+use crate::publish::{LinkStatus, MqttSink, Topics};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 pub struct RunArgs {
     pub config: Option<PathBuf>,
@@ -53,9 +57,6 @@ pub fn settings(args: &RunArgs) -> Result<Settings> {
 
 pub fn run(args: &RunArgs) -> Result<()> {
     let settings = settings(args)?;
-    if settings.mqtt.is_some() {
-        anyhow::bail!("MQTT output is not built yet; remove the [mqtt] table to print assessments as JSON lines");
-    }
     if args.config.is_none() && args.input.is_none() {
         log::info!(
             "no config and no input: playing the demo source ({} frames)",
@@ -76,10 +77,6 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let capture = CaptureThread::start(opener(&settings.source, &settings.model_dir), paced, looping, capacity)
         .context("cannot open the frame source")?;
     let pipeline = crate::pipeline::Pipeline::new(models, opts);
-    let mut daemon = Daemon::new(settings, pipeline, StdoutSink::default());
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, daemon.stop.clone()).context("cannot install signal handlers")?;
-    }
     let mut startup = Vec::new();
     if args.neutral {
         startup.push(Command::CaptureNeutral);
@@ -88,6 +85,48 @@ pub fn run(args: &RunArgs) -> Result<()> {
         startup.push(Command::StartExam {
             id: (!id.is_empty()).then(|| id.clone()),
         });
+    }
+    match settings.mqtt.clone() {
+        None => drive(Daemon::new(settings, pipeline, StdoutSink::default()), capture, startup),
+        Some(mqtt) => {
+            let outbox = Outbox::open(&settings.outbox.dir, settings.outbox.max_bytes)?;
+            let outbox = Arc::new(Mutex::new(outbox));
+            let wake = Arc::new(tokio::sync::Notify::new());
+            let shutdown = Arc::new(tokio::sync::Notify::new());
+            let status = Arc::new(LinkStatus::default());
+            let (live_tx, live_rx) = tokio::sync::mpsc::channel(64);
+            let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
+            let topics = || Topics::new(&mqtt.prefix, &settings.room);
+            let task = MqttTask {
+                settings: mqtt.clone(),
+                topics: topics(),
+                outbox: outbox.clone(),
+                wake: wake.clone(),
+                live: live_rx,
+                commands: cmd_tx,
+                status: status.clone(),
+                shutdown: shutdown.clone(),
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let net = std::thread::Builder::new()
+                .name("mqtt".into())
+                .spawn(move || runtime.block_on(task.run()))?;
+            let sink = MqttSink::new(topics(), outbox, wake, live_tx, status);
+            let result = drive(
+                Daemon::new(settings, pipeline, sink).with_commands(cmd_rx),
+                capture,
+                startup,
+            );
+            shutdown.notify_one();
+            let _ = net.join();
+            result
+        }
+    }
+}
+
+fn drive<S: Sink>(mut daemon: Daemon<S>, capture: CaptureThread, startup: Vec<Command>) -> Result<()> {
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, daemon.stop.clone()).context("cannot install signal handlers")?;
     }
     let result = daemon.run(capture, startup);
     if daemon.stop.load(Ordering::Relaxed) {

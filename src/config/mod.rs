@@ -59,6 +59,8 @@ pub struct MqttSettings {
     pub keep_alive: Duration,
     /// Period of the QoS 0 live `state` messages.
     pub state_interval: Duration,
+    /// Period of the durable QoS 1 `assessment` messages (through the outbox).
+    pub assessment_interval: Duration,
     /// Period of the `stats` messages.
     pub stats_interval: Duration,
 }
@@ -281,6 +283,7 @@ pub fn validate(
                 tls,
                 keep_alive: secs("mqtt.keep_alive_s", m.keep_alive_s)?,
                 state_interval: secs("mqtt.state_interval_s", m.state_interval_s)?,
+                assessment_interval: secs("mqtt.assessment_interval_s", m.assessment_interval_s)?,
                 stats_interval: secs("mqtt.stats_interval_s", m.stats_interval_s)?,
             })
         }

@@ -128,6 +128,7 @@ pub struct RawMqtt {
     pub tls: Option<RawTls>,
     pub keep_alive_s: f64,
     pub state_interval_s: f64,
+    pub assessment_interval_s: f64,
     pub stats_interval_s: f64,
 }
 impl Default for RawMqtt {
@@ -143,6 +144,7 @@ impl Default for RawMqtt {
             tls: None,
             keep_alive_s: 15.0,
             state_interval_s: 1.0,
+            assessment_interval_s: 1.0,
             stats_interval_s: 60.0,
         }
     }

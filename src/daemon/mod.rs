@@ -58,10 +58,14 @@ pub struct Daemon<S: Sink> {
     neutral_capture: Option<NeutralCapture>,
     exam: Option<ExamStats>,
     exam_counter: u64,
+    /// Source time of the last frame, for commands that arrive between frames.
+    last_t: f64,
     counters: Counters,
     started: Instant,
     /// Set by SIGTERM/SIGINT (or a test) to stop after the current frame.
     pub stop: Arc<AtomicBool>,
+    /// Commands arriving while running (MQTT `cmd/…`, later GPIO).
+    commands: Option<std::sync::mpsc::Receiver<Command>>,
 }
 
 impl<S: Sink> Daemon<S> {
@@ -76,10 +80,18 @@ impl<S: Sink> Daemon<S> {
             neutral_capture: None,
             exam: None,
             exam_counter: 0,
+            last_t: 0.0,
             counters: Counters::default(),
             started: Instant::now(),
             stop: Arc::new(AtomicBool::new(false)),
+            commands: None,
         }
+    }
+
+    /// Accept commands from this channel while running.
+    pub fn with_commands(mut self, rx: std::sync::mpsc::Receiver<Command>) -> Self {
+        self.commands = Some(rx);
+        self
     }
 
     pub fn sink(&self) -> &S {
@@ -139,6 +151,8 @@ impl<S: Sink> Daemon<S> {
         let mut last_update = Instant::now();
         let mut last_stats = Instant::now();
         let mut last_state = None::<Instant>;
+        let mut last_assessment = None::<Instant>;
+        let assessment_every = self.settings.mqtt.as_ref().map(|m| m.assessment_interval);
         let state_every = self.settings.mqtt.as_ref().map(|m| m.state_interval);
         let stats_every = self
             .settings
@@ -161,6 +175,12 @@ impl<S: Sink> Daemon<S> {
                         self.sink.state(&msg);
                         last_state = Some(Instant::now());
                     }
+                    if let Some(every) = assessment_every {
+                        if last_assessment.is_none_or(|l| l.elapsed() >= every) {
+                            self.sink.assessment(&msg);
+                            last_assessment = Some(Instant::now());
+                        }
+                    }
                     notifier.frame_processed();
                     if self.exam.is_some() && last_update.elapsed() >= self.settings.exam.update_interval {
                         let exam = self.exam.take().expect("checked");
@@ -168,7 +188,7 @@ impl<S: Sink> Daemon<S> {
                         self.exam = Some(exam);
                         last_update = Instant::now();
                     }
-                    let _ = t;
+                    self.last_t = t;
                 }
                 Pop::Empty => {}
                 Pop::Closed(err) => {
@@ -178,6 +198,9 @@ impl<S: Sink> Daemon<S> {
                     }
                     break;
                 }
+            }
+            while let Some(cmd) = self.commands.as_ref().and_then(|rx| rx.try_recv().ok()) {
+                self.handle(cmd, self.last_t);
             }
             notifier.tick();
             if last_stats.elapsed() >= stats_every {

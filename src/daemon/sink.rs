@@ -6,6 +6,8 @@ use std::io::Write;
 
 pub trait Sink {
     fn state(&mut self, msg: &StateMessage);
+    /// The durable per-interval record (MQTT `assessment`); stdout already has every state.
+    fn assessment(&mut self, _msg: &StateMessage) {}
     fn exam(&mut self, ev: &ExamEvent);
     fn stats(&mut self, msg: &StatsMessage);
     fn flush(&mut self) {}

@@ -1,0 +1,131 @@
+//! Publishing to the clinic over MQTT (rumqttc), with the conventions edge daemons use:
+//!
+//! | topic (under `<prefix>/<room>/`) | QoS | what |
+//! |---|---|---|
+//! | `available` | 1, retained | `online` on every connect, `stopped` on clean exit, `offline` as the will |
+//! | `state` | 0 | live smoothed angles and scores at `mqtt.state_interval_s` |
+//! | `assessment` | 1, outbox | the same, at `mqtt.assessment_interval_s`: the durable record |
+//! | `exam` | 1, outbox | exam events `new` / `update` / `end` with the summary |
+//! | `stats` | 0 | fps, drops, stage timings, reconnects, outbox size, at `mqtt.stats_interval_s` |
+//! | `cmd/<name>` | in | `exam_start`, `exam_end`, `neutral`; answered on `reply` |
+//!
+//! Durable messages carry `msg_id` (stable across retries, for de-duplication) and `replayed: true`
+//! when sent again after a reconnect or restart. See [`outbox`] for durability and bounds.
+
+pub mod commands;
+pub mod mqtt;
+pub mod outbox;
+
+use crate::daemon::messages::{ExamEvent, ExamEventKind, StateMessage, StatsMessage};
+use crate::daemon::sink::Sink;
+use outbox::{Outbox, Priority};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Shared between the MQTT task and the daemon loop (stats).
+#[derive(Default)]
+pub struct LinkStatus {
+    pub connected: AtomicBool,
+    /// Successful connections since start (the first one included).
+    pub connects: AtomicU64,
+}
+
+pub struct Topics {
+    pub base: String,
+}
+
+impl Topics {
+    pub fn new(prefix: &str, room: &str) -> Self {
+        Topics {
+            base: format!("{prefix}/{room}"),
+        }
+    }
+    pub fn get(&self, leaf: &str) -> String {
+        format!("{}/{leaf}", self.base)
+    }
+}
+
+/// The daemon's sink when a broker is configured. Never blocks on the network: QoS 0 messages
+/// go through a bounded channel (dropped when full), durable ones into the outbox.
+pub struct MqttSink {
+    topics: Topics,
+    outbox: Arc<Mutex<Outbox>>,
+    wake: Arc<tokio::sync::Notify>,
+    live: tokio::sync::mpsc::Sender<(String, String)>,
+    status: Arc<LinkStatus>,
+    live_dropped: u64,
+}
+
+impl MqttSink {
+    pub fn new(
+        topics: Topics,
+        outbox: Arc<Mutex<Outbox>>,
+        wake: Arc<tokio::sync::Notify>,
+        live: tokio::sync::mpsc::Sender<(String, String)>,
+        status: Arc<LinkStatus>,
+    ) -> Self {
+        MqttSink {
+            topics,
+            outbox,
+            wake,
+            live,
+            status,
+            live_dropped: 0,
+        }
+    }
+
+    fn live(&mut self, leaf: &str, payload: String) {
+        if self.live.try_send((self.topics.get(leaf), payload)).is_err() {
+            self.live_dropped += 1;
+        }
+    }
+
+    fn durable(&mut self, leaf: &str, payload: String, p: Priority) {
+        let topic = self.topics.get(leaf);
+        self.outbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(&topic, &payload, p);
+        self.wake.notify_one();
+    }
+}
+
+impl Sink for MqttSink {
+    fn state(&mut self, msg: &StateMessage) {
+        self.live("state", serde_json::to_string(msg).unwrap_or_default());
+    }
+    fn assessment(&mut self, msg: &StateMessage) {
+        self.durable(
+            "assessment",
+            serde_json::to_string(msg).unwrap_or_default(),
+            Priority::Assessment,
+        );
+    }
+    fn exam(&mut self, ev: &ExamEvent) {
+        let p = if ev.kind == ExamEventKind::Update {
+            Priority::ExamUpdate
+        } else {
+            Priority::Keep
+        };
+        self.durable("exam", serde_json::to_string(ev).unwrap_or_default(), p);
+    }
+    fn stats(&mut self, msg: &StatsMessage) {
+        let mut v = serde_json::to_value(msg).unwrap_or_default();
+        let o = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
+        let mqtt = serde_json::json!({
+            "connected": self.status.connected.load(Ordering::Relaxed),
+            "reconnects": self.status.connects.load(Ordering::Relaxed).saturating_sub(1),
+            "outbox_messages": o.len(),
+            "outbox_bytes": o.bytes(),
+            "outbox_high_water": o.high_water,
+            "outbox_evicted": o.evicted,
+            "outbox_write_failures": o.write_failures,
+            "live_dropped": self.live_dropped,
+        });
+        drop(o);
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("mqtt".into(), mqtt);
+        }
+        self.live("stats", v.to_string());
+    }
+}

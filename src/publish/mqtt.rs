@@ -1,0 +1,279 @@
+//! The MQTT connection: a tokio current-thread runtime on its own OS thread, so that the network
+//! never blocks the measuring loop. Owns connecting (TLS, credentials, last will), backoff while the
+//! broker is away, re-subscribing and re-announcing `online` after every reconnect, replaying the
+//! outbox, mapping PUBACKs back to outbox entries, and turning `cmd/…` messages into commands.
+//!
+//! PUBACK bookkeeping: rumqttc reports each publish it writes as `Outgoing::Publish(pkid)` in the
+//! order we submitted them, so a FIFO of "which outbox entry was that" maps pkid → entry. On a
+//! connection error rumqttc discards everything queued (we use clean sessions), so the FIFO and the
+//! pkid map are cleared too; the outbox, which still holds every un-acked message, is replayed.
+
+use super::commands;
+use super::outbox::Outbox;
+use super::{LinkStatus, Topics};
+use crate::config::MqttSettings;
+use crate::daemon::Command;
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, LastWill, MqttOptions, Outgoing, Packet, QoS,
+    TlsConfiguration, Transport,
+};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+/// Durable messages in flight at once (below rumqttc's default of 100).
+const WINDOW: usize = 64;
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+pub struct MqttTask {
+    pub settings: MqttSettings,
+    pub topics: Topics,
+    pub outbox: Arc<Mutex<Outbox>>,
+    pub wake: Arc<tokio::sync::Notify>,
+    pub live: tokio::sync::mpsc::Receiver<(String, String)>,
+    pub commands: mpsc::Sender<Command>,
+    pub status: Arc<LinkStatus>,
+    pub shutdown: Arc<tokio::sync::Notify>,
+}
+
+fn read(path: &std::path::Path, key: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{key} {}: {e}", path.display()))
+}
+
+pub fn options(s: &MqttSettings, topics: &Topics) -> Result<MqttOptions, String> {
+    let mut o = MqttOptions::new(&s.client_id, &s.host, s.port);
+    o.set_keep_alive(s.keep_alive);
+    o.set_clean_session(true);
+    o.set_last_will(LastWill::new(
+        topics.get("available"),
+        "offline",
+        QoS::AtLeastOnce,
+        true,
+    ));
+    o.set_max_packet_size(1 << 20, 1 << 20);
+    if let Some(user) = &s.username {
+        o.set_credentials(user, s.password.clone().unwrap_or_default());
+    }
+    if let Some(tls) = &s.tls {
+        let ca = read(&tls.ca, "mqtt.tls.ca")?;
+        let client_auth = match &tls.client_cert {
+            Some((c, k)) => Some((read(c, "mqtt.tls.client_cert")?, read(k, "mqtt.tls.client_key")?)),
+            None => None,
+        };
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
+            ca,
+            alpn: None,
+            client_auth,
+        }));
+    }
+    Ok(o)
+}
+
+/// One line a technician can act on.
+pub fn explain(e: &ConnectionError, s: &MqttSettings) -> String {
+    let target = format!("{}:{}", s.host, s.port);
+    match e {
+        ConnectionError::ConnectionRefused(
+            ConnectReturnCode::NotAuthorized | ConnectReturnCode::BadUserNamePassword,
+        ) => {
+            format!("broker {target} refused the login (not authorized): check mqtt.username and the password in mqtt.password_env")
+        }
+        ConnectionError::ConnectionRefused(code) => format!("broker {target} refused the connection ({code:?})"),
+        ConnectionError::Tls(t) => format!(
+            "TLS with {target} failed ({t}): check mqtt.tls.ca (and the broker's certificate names {})",
+            s.host
+        ),
+        ConnectionError::Io(io) => format!("cannot reach broker {target} ({io}); retrying"),
+        other => format!("broker {target}: {other}; retrying"),
+    }
+}
+
+impl MqttTask {
+    pub async fn run(mut self) {
+        let opts = match options(&self.settings, &self.topics) {
+            Ok(o) => o,
+            Err(e) => {
+                log::error!("MQTT disabled: {e}");
+                return;
+            }
+        };
+        let (client, mut events) = AsyncClient::new(opts, 512);
+        let mut fifo: VecDeque<Option<u64>> = VecDeque::new();
+        let mut pkids: HashMap<u16, u64> = HashMap::new();
+        let mut connected = false;
+        let mut backoff = Duration::from_millis(500);
+        let mut last_error = String::new();
+        let available = self.topics.get("available");
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.shutdown.notified() => {
+                    if connected {
+                        self.drain(&client, &mut events, &mut fifo, &mut pkids, &available).await;
+                    }
+                    return;
+                }
+                ev = events.poll() => match ev {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        connected = true;
+                        self.status.connected.store(true, Ordering::Relaxed);
+                        let n = self.status.connects.fetch_add(1, Ordering::Relaxed) + 1;
+                        let pending = self.outbox.lock().unwrap_or_else(|e| e.into_inner()).len();
+                        log::info!("connected to broker {}:{} (connection {n}); {pending} messages in the outbox", self.settings.host, self.settings.port);
+                        backoff = Duration::from_millis(500);
+                        last_error.clear();
+                        if client.try_subscribe(self.topics.get("cmd/+"), QoS::AtLeastOnce).is_err() {
+                            log::warn!("could not subscribe to commands");
+                        }
+                        if client.try_publish(&available, QoS::AtLeastOnce, true, "online").is_ok() {
+                            fifo.push_back(None);
+                        }
+                        self.outbox.lock().unwrap_or_else(|e| e.into_inner()).reconnected();
+                        self.pump(&client, &mut fifo, &pkids);
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(a))) => {
+                        if let Some(seq) = pkids.remove(&a.pkid) {
+                            self.outbox.lock().unwrap_or_else(|e| e.into_inner()).remove(seq);
+                        }
+                        self.pump(&client, &mut fifo, &pkids);
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let name = p.topic.rsplit('/').next().unwrap_or("").to_string();
+                        let reply = match commands::parse(&name, &p.payload) {
+                            Ok((cmd, reply)) => {
+                                log::info!("command {name} received");
+                                let _ = self.commands.send(cmd);
+                                reply
+                            }
+                            Err(reply) => {
+                                log::warn!("command {name} rejected: {}", reply.error.as_deref().unwrap_or(""));
+                                reply
+                            }
+                        };
+                        let body = serde_json::to_string(&reply).unwrap_or_default();
+                        if client.try_publish(self.topics.get("reply"), QoS::AtLeastOnce, false, body).is_ok() {
+                            fifo.push_back(None);
+                        }
+                    }
+                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                        if let Some(Some(seq)) = fifo.pop_front() {
+                            pkids.insert(pkid, seq);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let msg = explain(&e, &self.settings);
+                        if connected {
+                            log::warn!("lost the broker: {msg}");
+                        } else if msg != last_error {
+                            log::error!("{msg}");
+                        }
+                        last_error = msg;
+                        connected = false;
+                        self.status.connected.store(false, Ordering::Relaxed);
+                        // rumqttc dropped whatever was queued (clean session): start the books afresh.
+                        fifo.clear();
+                        pkids.clear();
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = self.shutdown.notified() => { return; }
+                        }
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                    }
+                },
+                _ = self.wake.notified(), if connected => self.pump(&client, &mut fifo, &pkids),
+                Some((topic, payload)) = self.live.recv(), if connected => {
+                    if client.try_publish(topic, QoS::AtMostOnce, false, payload).is_ok() {
+                        fifo.push_back(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Clean exit: send what the outbox holds (up to 3 s), then `stopped` (which replaces the will),
+    /// then disconnect. Whatever is still un-acked stays on disk for the next start.
+    async fn drain(
+        &self,
+        client: &AsyncClient,
+        events: &mut rumqttc::EventLoop,
+        fifo: &mut VecDeque<Option<u64>>,
+        pkids: &mut HashMap<u16, u64>,
+        available: &str,
+    ) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        let mut stopped_sent = false;
+        loop {
+            let outbox_empty = self.outbox.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+            if outbox_empty && !stopped_sent {
+                if client.try_publish(available, QoS::AtLeastOnce, true, "stopped").is_ok() {
+                    fifo.push_back(None);
+                }
+                stopped_sent = true;
+            }
+            if stopped_sent && fifo.is_empty() && pkids.is_empty() {
+                break;
+            }
+            self.pump(client, fifo, pkids);
+            match tokio::time::timeout_at(deadline, events.poll()).await {
+                Ok(Ok(Event::Incoming(Packet::PubAck(a)))) => {
+                    if let Some(seq) = pkids.remove(&a.pkid) {
+                        self.outbox.lock().unwrap_or_else(|e| e.into_inner()).remove(seq);
+                    }
+                }
+                Ok(Ok(Event::Outgoing(Outgoing::Publish(p)))) => {
+                    if let Some(Some(seq)) = fifo.pop_front() {
+                        pkids.insert(p, seq);
+                    }
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) | Err(_) => {
+                    if !stopped_sent {
+                        let _ = client.try_publish(available, QoS::AtLeastOnce, true, "stopped");
+                    }
+                    break;
+                }
+            }
+        }
+        let left = self.outbox.lock().unwrap_or_else(|e| e.into_inner()).len();
+        if left > 0 {
+            log::warn!(
+                "{left} messages not acknowledged at exit; they stay in the outbox and are sent at the next start"
+            );
+        }
+        let _ = client.try_disconnect();
+        let _ = tokio::time::timeout(Duration::from_millis(500), events.poll()).await;
+    }
+
+    /// Send outbox messages not yet sent on this connection, keeping at most WINDOW in flight.
+    fn pump(&self, client: &AsyncClient, fifo: &mut VecDeque<Option<u64>>, pkids: &HashMap<u16, u64>) {
+        let in_flight = pkids.len() + fifo.iter().filter(|x| x.is_some()).count();
+        if in_flight >= WINDOW {
+            return;
+        }
+        let mut outbox = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
+        for (seq, topic, replayed) in outbox.take_unsent(WINDOW - in_flight) {
+            let Some(payload) = outbox.payload(seq) else { continue };
+            let body = match serde_json::from_str::<serde_json::Value>(&payload) {
+                Ok(mut v) => {
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("msg_id".into(), seq.into());
+                        if replayed {
+                            o.insert("replayed".into(), true.into());
+                        }
+                    }
+                    v.to_string()
+                }
+                Err(_) => payload,
+            };
+            if client.try_publish(topic, QoS::AtLeastOnce, false, body).is_ok() {
+                fifo.push_back(Some(seq));
+            } else {
+                // Channel full: leave it for the next pump after a reconnect or ack.
+                outbox.reconnected_one(seq);
+                break;
+            }
+        }
+    }
+}
