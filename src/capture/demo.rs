@@ -30,6 +30,12 @@ impl DemoSource {
         })
     }
 
+    /// Play at another frame rate (the tilt keeps its 4 s cycle in source time).
+    pub fn with_fps(mut self, fps: f64) -> Self {
+        self.fps = fps;
+        self
+    }
+
     /// Roll applied to frame `i`, degrees (+ = top of the head toward image right).
     pub fn roll_at(&self, i: u64) -> f64 {
         25.0 * (2.0 * std::f64::consts::PI * (i as f64 / self.fps) / 4.0).sin()

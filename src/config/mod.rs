@@ -31,7 +31,7 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSettings {
     /// The built-in demo (a real photo tilting its head), `frames` long, looping when `looping`.
-    Demo { frames: u64, looping: bool },
+    Demo { frames: u64, fps: f64, looping: bool },
     /// A video file, paced at its native frame rate.
     Video { path: PathBuf, looping: bool },
     /// A still image or a folder of images.
@@ -124,7 +124,11 @@ impl Settings {
         let raw = RawConfig::default();
         let mut s = validate(raw, Path::new("<defaults>"), Path::new("."), &|_| None).expect("defaults are valid");
         s.model_dir = model_dir;
-        s.source = SourceSettings::Demo { frames, looping: false };
+        s.source = SourceSettings::Demo {
+            frames,
+            fps: 15.0,
+            looping: false,
+        };
         s
     }
 }
@@ -159,6 +163,7 @@ pub fn validate(
     let source = match raw.source.kind.as_str() {
         "demo" => SourceSettings::Demo {
             frames: raw.source.demo_frames,
+            fps: raw.source.demo_fps,
             looping: raw.source.r#loop,
         },
         "video" | "images" => {
@@ -188,6 +193,12 @@ pub fn validate(
             ))
         }
     };
+    if !(raw.source.demo_fps > 0.0 && raw.source.demo_fps <= 1000.0) {
+        return Err(invalid(
+            "source.demo_fps",
+            format!("{} must be in (0, 1000]", raw.source.demo_fps),
+        ));
+    }
     if raw.source.kind == "demo" && raw.source.demo_frames == 0 {
         return Err(invalid("source.demo_frames", "must be at least 1".into()));
     }

@@ -41,6 +41,8 @@ pub struct RawSource {
     /// Start again at the end (video, demo).
     pub r#loop: bool,
     pub demo_frames: u64,
+    /// Frame rate of the demo source.
+    pub demo_fps: f64,
 }
 impl Default for RawSource {
     fn default() -> Self {
@@ -49,6 +51,7 @@ impl Default for RawSource {
             path: None,
             r#loop: false,
             demo_frames: 60,
+            demo_fps: 15.0,
         }
     }
 }

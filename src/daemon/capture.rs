@@ -111,9 +111,9 @@ pub type Opener = Box<dyn Fn() -> crate::Result<Box<dyn FrameSource>> + Send>;
 pub fn opener(settings: &SourceSettings, model_dir: &std::path::Path) -> Opener {
     let model_dir = model_dir.to_path_buf();
     match settings.clone() {
-        SourceSettings::Demo { frames, .. } => {
-            Box::new(move || Ok(Box::new(crate::capture::DemoSource::new(&model_dir, frames)?) as Box<dyn FrameSource>))
-        }
+        SourceSettings::Demo { frames, fps, .. } => Box::new(move || {
+            Ok(Box::new(crate::capture::DemoSource::new(&model_dir, frames)?.with_fps(fps)) as Box<dyn FrameSource>)
+        }),
         SourceSettings::Video { path, .. } => {
             Box::new(move || Ok(Box::new(crate::capture::VideoFile::open(&path)?) as Box<dyn FrameSource>))
         }

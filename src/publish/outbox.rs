@@ -19,6 +19,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// File holding the last message id issued.
+const LAST_ID: &str = "last_id";
+
 /// How a message may be evicted when the outbox is full (lower goes first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Priority {
@@ -128,7 +131,15 @@ impl Outbox {
         let probe = dir.join(".probe.tmp");
         fs::write(&probe, b"").map_err(|e| err(format!("not writable: {e}")))?;
         let _ = fs::remove_file(probe);
-        let next_seq = entries.keys().next_back().map(|s| s + 1).unwrap_or(1);
+        // Message ids must never repeat, even after every message was acked and deleted: the last
+        // issued id is kept in `last_id` (renamed into place together with each message).
+        let from_files = entries.keys().next_back().map(|s| s + 1).unwrap_or(1);
+        let from_counter = fs::read_to_string(dir.join(LAST_ID))
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .map(|s| s + 1)
+            .unwrap_or(1);
+        let next_seq = from_files.max(from_counter);
         if !entries.is_empty() {
             log::info!(
                 "outbox {}: {} messages from a previous run will be replayed",
@@ -198,6 +209,10 @@ impl Outbox {
         fs::rename(&tmp, &path).inspect_err(|_| {
             let _ = fs::remove_file(&tmp);
         })?;
+        let counter = self.dir.join(format!("{LAST_ID}.tmp"));
+        fs::write(&counter, seq.to_string())?;
+        fs::rename(&counter, self.dir.join(LAST_ID))?;
+        // One directory fsync makes both renames durable.
         fs::File::open(&self.dir)?.sync_all()
     }
 

@@ -1,6 +1,8 @@
 //! Shared test helpers: where the fetched models and photos are, and how to run the binary.
 #![allow(dead_code)]
 
+pub mod broker;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

@@ -1,0 +1,308 @@
+//! The daemon against a REAL mosquitto started by the test on a free port: availability and will,
+//! exam events on a video source, commands and replies, TLS with a password, clear errors for a
+//! wrong password and a wrong CA, and a broker that is not there at start.
+
+mod common;
+use cdposture::capture::demo::rotate_image;
+use cdposture::capture::load_image;
+use common::broker::{free_port, Broker, DaemonProcess, Subscriber};
+use std::path::Path;
+use std::time::Duration;
+
+fn config(dir: &Path, port: u16, source: &str, mqtt_extra: &str) -> std::path::PathBuf {
+    let p = dir.join("cdposture.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[room]\nid = \"r1\"\n{source}\n[exam]\nupdate_interval_s = 0.5\nneutral_capture_s = 0.3\n\
+             [mqtt]\nhost = \"127.0.0.1\"\nport = {port}\nstate_interval_s = 0.2\nassessment_interval_s = 0.5\n\
+             stats_interval_s = 1\nkeep_alive_s = 5\n{mqtt_extra}\n[outbox]\ndir = \"{}\"\n",
+            dir.join("outbox").display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn availability_exam_events_on_a_video_and_the_will() {
+    let dir = common::tmp("mqtt-exam");
+    let broker = Broker::start(&dir.join("broker"), free_port(), "");
+    let sub = Subscriber::connect(broker.port, "t-exam");
+    let face = load_image(&common::photo("astronaut.png")).unwrap();
+    let frames: Vec<_> = (0..30)
+        .map(|i| rotate_image(&face, 25.0 * (i as f64 / 29.0), false))
+        .collect();
+    let video = common::make_video(&dir, &frames, 1, "tilt.mp4", "512:512");
+    let cfg = config(
+        &dir,
+        broker.port,
+        &format!("[source]\nkind = \"video\"\npath = \"{}\"", video.display()),
+        "",
+    );
+    let mut d = DaemonProcess::start(&cfg, &["--exam", "clinic-1"], &[]);
+    assert!(d.stop_when_done(30).success(), "{}", d.log());
+    sub.wait_for(10, "available=stopped", |s| {
+        s.on("available").last().is_some_and(|v| v == "stopped")
+    });
+    let avail: Vec<String> = sub
+        .on("available")
+        .iter()
+        .map(|v| v.as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(avail, ["online", "stopped"], "{avail:?}");
+    sub.wait_for(10, "exam end", |s| s.on("exam").iter().any(|e| e["type"] == "end"));
+    let exams = sub.on("exam");
+    let kinds: Vec<&str> = exams.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    println!("exam events: {kinds:?}");
+    assert_eq!(kinds.first(), Some(&"new"));
+    assert_eq!(kinds.last(), Some(&"end"));
+    assert!(kinds.contains(&"update"), "2 s of video with 0.5 s updates: {kinds:?}");
+    assert!(exams
+        .iter()
+        .all(|e| e["exam_id"] == "clinic-1" && e["schema"] == 1 && e["msg_id"].is_u64()));
+    let end = exams.last().unwrap();
+    // Paced at the video's 15 fps: a frame that arrives while the previous one is still being
+    // measured replaces the queued one (drop-oldest), so processed + dropped = 30.
+    let stats = sub.on("stats");
+    let last = stats.last().unwrap();
+    let (processed, dropped) = (
+        last["frames_processed"].as_u64().unwrap(),
+        last["frames_dropped"].as_u64().unwrap(),
+    );
+    assert_eq!(processed + dropped, 30, "{last}");
+    assert_eq!(end["summary"]["frames"].as_u64().unwrap(), processed, "{end}");
+    let tilt = end["summary"]["laterocollis"]["max_excursion"].as_f64().unwrap();
+    assert!(
+        (tilt - 27.0).abs() < 5.0,
+        "the video tilts the head to ~25° (+3° in the photo): {tilt}"
+    );
+    assert_eq!(end["summary"]["item1"]["laterocollis"]["score"], 2);
+    assert!(!sub.on("state").is_empty() && !sub.on("assessment").is_empty() && !sub.on("stats").is_empty());
+    assert!(last["mqtt"]["connected"].as_bool().unwrap());
+
+    // The will: a daemon that dies is announced `offline` by the broker.
+    let cfg = config(&dir, broker.port, "[source]\nloop = true", "");
+    let d = DaemonProcess::start(&cfg, &[], &[]);
+    sub.wait_for(30, "online", |s| {
+        s.on("available").last().is_some_and(|v| v == "online")
+    });
+    d.signal("-KILL");
+    sub.wait_for(15, "will", |s| s.on("available").last().is_some_and(|v| v == "offline"));
+}
+
+#[test]
+fn commands_start_and_end_exams_and_bad_ones_get_a_reply() {
+    let dir = common::tmp("mqtt-cmd");
+    let broker = Broker::start(&dir.join("broker"), free_port(), "");
+    let sub = Subscriber::connect(broker.port, "t-cmd");
+    let cfg = config(&dir, broker.port, "[source]\nloop = true", "");
+    let mut d = DaemonProcess::start(&cfg, &[], &[]);
+    sub.wait_for(30, "online", |s| s.on("available").iter().any(|v| v == "online"));
+    let send = |name: &str, body: &str| {
+        sub.client
+            .publish(
+                format!("cdposture/r1/cmd/{name}"),
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                body.as_bytes().to_vec(),
+            )
+            .unwrap();
+    };
+    send("neutral", r#"{"request_id": 1}"#);
+    send("exam_start", r#"{"request_id": 2, "exam_id": "v-9"}"#);
+    send("reboot", r#"{"request_id": 3}"#);
+    send("exam_start", "{not json");
+    sub.wait_for(20, "4 replies", |s| s.on("reply").len() >= 4);
+    std::thread::sleep(Duration::from_millis(1500));
+    send("exam_end", r#"{"request_id": 5}"#);
+    sub.wait_for(20, "exam end", |s| s.on("exam").iter().any(|e| e["type"] == "end"));
+    let replies = sub.on("reply");
+    let by_id = |id: i64| {
+        replies
+            .iter()
+            .find(|r| r["request_id"] == id)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(by_id(1)["ok"], true);
+    assert_eq!(by_id(2)["ok"], true);
+    assert_eq!(by_id(3)["ok"], false);
+    assert!(by_id(3)["error"].as_str().unwrap().contains("unknown command"));
+    assert!(replies
+        .iter()
+        .any(|r| r["ok"] == false && r["error"].as_str().unwrap_or("").contains("not valid")));
+    let exams = sub.on("exam");
+    assert!(exams.iter().any(|e| e["type"] == "new" && e["exam_id"] == "v-9"));
+    let end = exams.iter().find(|e| e["type"] == "end").unwrap();
+    assert!(
+        end["neutral"]["roll"].as_f64().unwrap().abs() > 0.1,
+        "neutral captured before the exam: {end}"
+    );
+    assert!(d.stop().success(), "still healthy after bad commands: {}", d.log());
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let s = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(s.success(), "openssl {args:?}");
+}
+
+/// A CA, a server certificate for localhost/127.0.0.1 signed by it, and an unrelated second CA.
+fn certificates(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for ca in ["ca", "other-ca"] {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={ca}"),
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+            ],
+        );
+    }
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "server.pem",
+        ],
+    );
+}
+
+#[test]
+fn tls_with_password_and_clear_errors_for_wrong_password_and_wrong_ca() {
+    let dir = common::tmp("mqtt-tls");
+    let certs = dir.join("certs");
+    certificates(&certs);
+    let pw = certs.join("passwd");
+    std::fs::write(&pw, "").unwrap();
+    let s = std::process::Command::new("mosquitto_passwd")
+        .arg("-b")
+        .arg(&pw)
+        .args(["device", "s3cret"])
+        .status()
+        .unwrap();
+    assert!(s.success());
+    let c = |f: &str| certs.join(f).display().to_string();
+    let broker = Broker::start(
+        &dir.join("broker"),
+        free_port(),
+        &format!(
+            "cafile {}\ncertfile {}\nkeyfile {}\npassword_file {}\n",
+            c("ca.pem"),
+            c("server.pem"),
+            c("server.key"),
+            pw.display()
+        ),
+    );
+    let port = broker.port;
+    let tls = |ca: &str| {
+        format!(
+            "username = \"device\"\npassword_env = \"MQTT_PW\"\n[mqtt.tls]\nca = \"{}\"\n",
+            c(ca)
+        )
+    };
+    let src = "[source]\nloop = true";
+
+    // Right CA, right password: connected, messages flow (seen through the daemon's own log).
+    let cfg = config(&dir, port, src, &tls("ca.pem"));
+    let mut d = DaemonProcess::start(&cfg, &[], &[("MQTT_PW", "s3cret")]);
+    d.wait_log(30, "connected to broker");
+    assert!(d.stop().success());
+
+    let dir2 = dir.join("wrong-pw");
+    std::fs::create_dir_all(&dir2).unwrap();
+    let cfg = config(&dir2, port, src, &tls("ca.pem"));
+    let mut d = DaemonProcess::start(&cfg, &[], &[("MQTT_PW", "wrong")]);
+    d.wait_log(30, "refused the login");
+    println!("{}", d.log().lines().find(|l| l.contains("refused")).unwrap());
+    assert!(d.log().contains("mqtt.password_env"));
+    assert!(
+        d.stop().success(),
+        "a wrong password is not fatal: the daemon keeps measuring and retrying"
+    );
+
+    let dir3 = dir.join("wrong-ca");
+    std::fs::create_dir_all(&dir3).unwrap();
+    let cfg = config(&dir3, port, src, &tls("other-ca.pem"));
+    let mut d = DaemonProcess::start(&cfg, &[], &[("MQTT_PW", "s3cret")]);
+    d.wait_log(30, "mqtt.tls.ca");
+    println!("{}", d.log().lines().find(|l| l.contains("TLS")).unwrap());
+    assert!(
+        d.log().to_lowercase().contains("unknownissuer") || d.log().contains("certificate"),
+        "{}",
+        d.log()
+    );
+    assert!(d.stop().success());
+}
+
+#[test]
+fn broker_down_at_start_buffers_and_delivers_later() {
+    let dir = common::tmp("mqtt-late");
+    let port = free_port();
+    let cfg = config(&dir, port, "[source]\nloop = true", "");
+    let mut d = DaemonProcess::start(&cfg, &["--exam", "early"], &[]);
+    d.wait_log(30, "cannot reach broker");
+    std::thread::sleep(Duration::from_secs(2));
+    let broker = Broker::start(&dir.join("broker"), port, "");
+    let sub = Subscriber::connect(broker.port, "t-late");
+    // The exam started while the broker was away; its `new` event waited in the outbox.
+    sub.wait_for(60, "buffered exam new", |s| {
+        s.on("exam")
+            .iter()
+            .any(|e| e["type"] == "new" && e["exam_id"] == "early")
+    });
+    assert!(d.stop().success());
+    sub.wait_for(10, "exam end", |s| s.on("exam").iter().any(|e| e["type"] == "end"));
+    let log = d.log();
+    assert_eq!(
+        log.matches("cannot reach broker").count(),
+        1,
+        "one error line per streak, not spam:\n{log}"
+    );
+}
