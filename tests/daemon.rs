@@ -2,7 +2,7 @@
 //! config errors a technician would see.
 
 mod common;
-use cdposture::config::{Settings, SourceSettings};
+use cdposture::config::Settings;
 use cdposture::daemon::capture::{opener, CaptureThread};
 use cdposture::daemon::messages::ExamEventKind;
 use cdposture::daemon::sink::MemorySink;
@@ -134,8 +134,4 @@ fn bad_configs_name_the_key() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let _ = SourceSettings::Demo {
-        frames: 1,
-        looping: false,
-    };
 }
