@@ -306,3 +306,106 @@ fn broker_down_at_start_buffers_and_delivers_later() {
         "one error line per streak, not spam:\n{log}"
     );
 }
+
+/// Full disk under the outbox: a clear error in the log, the daemon keeps measuring, messages are
+/// still delivered from memory (not durable), and stats count the failures. Needs root to mount a
+/// tiny tmpfs (CI runs as root).
+#[test]
+fn full_disk_for_the_outbox_is_reported_and_survived() {
+    let dir = common::tmp("mqtt-full");
+    let outbox = dir.join("outbox");
+    std::fs::create_dir_all(&outbox).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8k"])
+        .arg("tmpfs")
+        .arg(&outbox)
+        .status();
+    assert!(
+        mounted.is_ok_and(|s| s.success()),
+        "this test mounts a tiny tmpfs: run it as root"
+    );
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(outbox.clone());
+    let broker = Broker::start(&dir.join("broker"), free_port(), "");
+    let sub = Subscriber::connect(broker.port, "t-full");
+    let cfg = config(&dir, broker.port, "[source]\nloop = true", "");
+    // assessments every frame fill 8 KiB within a second or two.
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("assessment_interval_s = 0.5", "assessment_interval_s = 0.001"),
+    )
+    .unwrap();
+    let mut d = DaemonProcess::start(&cfg, &["--exam", "full"], &[]);
+    d.wait_log(60, "NOT durable");
+    println!("{}", d.log().lines().find(|l| l.contains("NOT durable")).unwrap());
+    sub.wait_for(30, "stats with write failures", |s| {
+        s.on("stats")
+            .iter()
+            .any(|m| m["mqtt"]["outbox_write_failures"].as_u64().unwrap_or(0) > 0)
+    });
+    let before = sub.on("assessment").len();
+    sub.wait_for(30, "assessments still flowing", |s| {
+        s.on("assessment").len() > before + 20
+    });
+    assert!(d.stop().success(), "{}", d.log());
+    assert_eq!(
+        d.log().matches("NOT durable").count(),
+        1,
+        "logged once a minute, not per message"
+    );
+}
+
+/// Every key a real message carries is declared in docs/schema.json (and nothing declared is
+/// misspelled): the schema a gateway is written against stays true to the code.
+#[test]
+fn published_messages_match_the_documented_schema() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = common::tmp("mqtt-schema");
+    let broker = Broker::start(&dir.join("broker"), free_port(), "");
+    let sub = Subscriber::connect(broker.port, "t-schema");
+    let cfg = config(&dir, broker.port, "[source]\ndemo_frames = 20", "");
+    let mut d = DaemonProcess::start(&cfg, &["--exam", "s"], &[]);
+    assert!(d.stop_when_done(60).success());
+    sub.wait_for(10, "stopped", |s| {
+        s.on("available").last().is_some_and(|v| v == "stopped")
+    });
+    fn check(v: &serde_json::Value, s: &serde_json::Value, defs: &serde_json::Value, path: &str) {
+        let s = match s.get("$ref").and_then(|r| r.as_str()) {
+            Some(r) => r.trim_start_matches("#/$defs/").split('/').fold(defs, |acc, k| &acc[k]),
+            None => s,
+        };
+        let (Some(obj), Some(props)) = (v.as_object(), s.get("properties").and_then(|p| p.as_object())) else {
+            return;
+        };
+        for (k, val) in obj {
+            let sub = props
+                .get(k)
+                .unwrap_or_else(|| panic!("{path}.{k} is published but not in docs/schema.json"));
+            let sub = sub.get("oneOf").and_then(|o| o.get(0)).unwrap_or(sub);
+            check(val, sub, defs, &format!("{path}.{k}"));
+        }
+    }
+    let defs = &schema["$defs"];
+    for (leaf, def) in [
+        ("state", "state"),
+        ("assessment", "state"),
+        ("exam", "exam"),
+        ("stats", "stats"),
+    ] {
+        let msgs = sub.on(leaf);
+        assert!(!msgs.is_empty(), "no {leaf} message");
+        for m in &msgs {
+            check(m, &defs[def], defs, leaf);
+        }
+    }
+}

@@ -23,7 +23,11 @@ fn ids(sub: &Subscriber) -> BTreeMap<u64, u32> {
 #[test]
 fn no_assessment_is_lost_when_broker_or_daemon_die() {
     let dir = common::tmp("mqtt-loss");
-    let mut broker = Broker::start(&dir.join("broker"), free_port(), "max_queued_messages 0\nmax_inflight_messages 0\n");
+    let mut broker = Broker::start(
+        &dir.join("broker"),
+        free_port(),
+        "max_queued_messages 0\nmax_inflight_messages 0\n",
+    );
     let sub = Subscriber::connect(broker.port, "loss-subscriber");
     let cfg = dir.join("cdposture.toml");
     std::fs::write(
@@ -49,23 +53,45 @@ fn no_assessment_is_lost_when_broker_or_daemon_die() {
     std::thread::sleep(Duration::from_secs(1));
     broker.restart();
     sub.wait_for(180, "600 ids after the broker came back", |s| distinct(s) >= 600);
-    println!("phase 2: {} ids after pause + kill + restart of the broker", distinct(&sub));
+    println!(
+        "phase 2: {} ids after pause + kill + restart of the broker",
+        distinct(&sub)
+    );
 
     d1.signal("-KILL");
     drop(d1);
     let mut d2 = DaemonProcess::start(&cfg, &[], &[]);
     sub.wait_for(180, "1100 ids after the daemon restart", |s| distinct(s) >= 1100);
     assert!(d2.stop().success(), "{}", d2.log());
-    sub.wait_for(20, "stopped", |s| s.on("available").last().is_some_and(|v| v == "stopped"));
+    sub.wait_for(20, "stopped", |s| {
+        s.on("available").last().is_some_and(|v| v == "stopped")
+    });
 
     let seen = ids(&sub);
     let max = *seen.keys().next_back().unwrap();
     let missing: Vec<u64> = (1..=max).filter(|i| !seen.contains_key(i)).collect();
     let duplicates: u32 = seen.values().map(|c| c - 1).sum();
-    let replayed = ["assessment", "exam"].iter().flat_map(|l| sub.on(l)).filter(|m| m["replayed"] == true).count();
-    let high_water = sub.on("stats").iter().filter_map(|s| s["mqtt"]["outbox_high_water"].as_u64()).max().unwrap_or(0);
-    let reconnects = sub.on("stats").iter().filter_map(|s| s["mqtt"]["reconnects"].as_u64()).max().unwrap_or(0);
-    let left = std::fs::read_dir(dir.join("outbox")).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "msg")).count();
+    let replayed = ["assessment", "exam"]
+        .iter()
+        .flat_map(|l| sub.on(l))
+        .filter(|m| m["replayed"] == true)
+        .count();
+    let high_water = sub
+        .on("stats")
+        .iter()
+        .filter_map(|s| s["mqtt"]["outbox_high_water"].as_u64())
+        .max()
+        .unwrap_or(0);
+    let reconnects = sub
+        .on("stats")
+        .iter()
+        .filter_map(|s| s["mqtt"]["reconnects"].as_u64())
+        .max()
+        .unwrap_or(0);
+    let left = std::fs::read_dir(dir.join("outbox"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "msg"))
+        .count();
     println!(
         "loss test: issued {max} durable messages, received {} distinct, missing {}, duplicates {duplicates}, \
          replayed copies {replayed}, outbox high-water {high_water}, reconnects {reconnects}, left in outbox {left}",
@@ -73,6 +99,10 @@ fn no_assessment_is_lost_when_broker_or_daemon_die() {
         missing.len()
     );
     assert!(max >= 1000);
-    assert!(missing.is_empty(), "lost message ids: {:?}", &missing[..missing.len().min(20)]);
+    assert!(
+        missing.is_empty(),
+        "lost message ids: {:?}",
+        &missing[..missing.len().min(20)]
+    );
     assert_eq!(left, 0, "a clean stop drains the outbox");
 }

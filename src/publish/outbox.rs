@@ -203,12 +203,17 @@ impl Outbox {
     fn write(&self, seq: u64, priority: Priority, body: &str) -> std::io::Result<()> {
         let path = self.path(seq, priority);
         let tmp = path.with_extension("tmp");
-        let mut f = fs::File::create(&tmp)?;
+        // A failed write (full disk) must not leave a partial file eating the little space left.
+        self.write_inner(seq, &path, &tmp, body).inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
+    }
+
+    fn write_inner(&self, seq: u64, path: &Path, tmp: &Path, body: &str) -> std::io::Result<()> {
+        let mut f = fs::File::create(tmp)?;
         f.write_all(body.as_bytes())?;
         f.sync_all()?;
-        fs::rename(&tmp, &path).inspect_err(|_| {
-            let _ = fs::remove_file(&tmp);
-        })?;
+        fs::rename(tmp, path)?;
         let counter = self.dir.join(format!("{LAST_ID}.tmp"));
         fs::write(&counter, seq.to_string())?;
         fs::rename(&counter, self.dir.join(LAST_ID))?;
