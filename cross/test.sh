@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Run the test suite on aarch64 under qemu-user, then check that the aarch64 binary measures a real
+# photo exactly like the x86_64 one (within 0.1°). Called by .ci/run.
+#
+# Subset: every test binary except tests/mqtt_loss.rs, whose 1100 messages at emulated speed (~10x
+# slower inference) would take ~10 minutes; the loss logic is architecture-independent and runs natively.
+# Tests that start the cdposture binary need the kernel to run aarch64 executables: we register
+# qemu-aarch64 with binfmt_misc (root); without root, only the library-level tests run.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/cross/build.sh" >/dev/null
+export CARGO_TARGET_DIR=${CDPOSTURE_CROSS_TARGET:-$HOME/.cache/cdposture/target-aarch64}
+export RUSTC=/usr/bin/rustc
+export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
+export CDPOSTURE_MODELS=${CDPOSTURE_MODELS:-$root/models/build}
+cd "$root"
+
+binfmt=/proc/sys/fs/binfmt_misc
+if [ "$(id -u)" -eq 0 ]; then
+  [ -e "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt" 2>/dev/null || true
+  if [ -e "$binfmt/register" ] && [ ! -e "$binfmt/qemu-aarch64" ]; then
+    printf '%s' ':qemu-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64:' > "$binfmt/register"
+  fi
+fi
+if [ -e "$binfmt/qemu-aarch64" ]; then
+  tests=(--lib --test golden --test photos --test cli --test daemon --test sd_notify --test mqtt)
+else
+  echo "[cross] cannot register qemu-aarch64 with binfmt_misc (needs root): running library-level tests only"
+  tests=(--lib --test golden --test photos --test daemon --test sd_notify)
+fi
+echo "[cross] cargo test on aarch64 under qemu-user: ${tests[*]}"
+/usr/bin/cargo test --release --target aarch64-unknown-linux-gnu "${tests[@]}"
+
+# Same photo, both architectures: angles must agree within 0.1°.
+host_bin=${CARGO_TARGET_DIR_HOST:-$HOME/.cache/cdposture/target}/release/cdposture
+arm_bin=$CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/release/cdposture
+photo=$CDPOSTURE_MODELS/photos/astronaut.png
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+"$host_bin" analyze "$photo" --out "$out/x86" --quiet
+qemu-aarch64 "$arm_bin" analyze "$photo" --out "$out/arm" --quiet
+python3 - "$out/x86/frames.csv" "$out/arm/frames.csv" <<'PY'
+import csv, sys
+a, b = (next(csv.DictReader(open(p))) for p in sys.argv[1:3])
+worst = 0.0
+for k in ["yaw", "pitch", "roll", "rel_yaw", "rel_pitch", "rel_roll"]:
+    d = abs(float(a[k]) - float(b[k]))
+    worst = max(worst, d)
+    print(f"[cross] {k:9} x86_64 {float(a[k]):8.3f}  aarch64 {float(b[k]):8.3f}  diff {d:.4f}")
+if worst > 0.1:
+    sys.exit(f"[cross] aarch64 and x86_64 disagree by {worst:.3f} deg (> 0.1)")
+print(f"[cross] aarch64 matches x86_64 within {worst:.4f} deg")
+PY
