@@ -110,6 +110,12 @@ impl MqttTask {
                 biased;
                 _ = self.shutdown.notified() => {
                     if connected {
+                        // The final stats and state were queued just before the shutdown: send them too.
+                        while let Ok((topic, payload)) = self.live.try_recv() {
+                            if client.try_publish(topic, QoS::AtMostOnce, false, payload).is_ok() {
+                                fifo.push_back(None);
+                            }
+                        }
                         self.drain(&client, &mut events, &mut fifo, &mut pkids, &available).await;
                     }
                     return;
