@@ -17,7 +17,11 @@ use std::time::{Duration, Instant};
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -36,12 +40,22 @@ impl Sink for Latest {
 }
 
 fn main() {
-    let minutes: f64 = std::env::var("LONG_RUN_MINUTES").ok().and_then(|s| s.parse().ok()).unwrap_or(10.0);
+    let minutes: f64 = std::env::var("LONG_RUN_MINUTES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10.0);
     let dir = resolve_model_dir(None);
     let mut settings = Settings::demo(dir.clone(), 60);
     settings.source = match std::env::var("LONG_RUN_VIDEO") {
-        Ok(p) => SourceSettings::Video { path: p.into(), looping: true },
-        Err(_) => SourceSettings::Demo { frames: 60, fps: 30.0, looping: true },
+        Ok(p) => SourceSettings::Video {
+            path: p.into(),
+            looping: true,
+        },
+        Err(_) => SourceSettings::Demo {
+            frames: 60,
+            fps: 30.0,
+            looping: true,
+        },
     };
     settings.exam.update_interval = Duration::from_secs(5);
     let models = ModelSet::load(&dir, settings.pose).expect("models: run models/fetch.sh");
@@ -59,24 +73,53 @@ fn main() {
             std::thread::sleep(step);
             let frames = seen.0.lock().unwrap().0;
             samples.push((start.elapsed().as_secs_f64(), rss_kib(), frames));
-            println!("{:7.1} s  RSS {:7} KiB  frames {frames}", start.elapsed().as_secs_f64(), rss_kib());
+            println!(
+                "{:7.1} s  RSS {:7} KiB  frames {frames}",
+                start.elapsed().as_secs_f64(),
+                rss_kib()
+            );
         }
         stop.store(true, Ordering::Relaxed);
         (samples, seen)
     });
-    daemon.run(capture, vec![Command::StartExam { id: Some("long-run".into()) }]).expect("daemon loop");
+    daemon
+        .run(
+            capture,
+            vec![Command::StartExam {
+                id: Some("long-run".into()),
+            }],
+        )
+        .expect("daemon loop");
     let (samples, seen) = sampler.join().unwrap();
     let first = samples.first().copied().unwrap_or_default();
     let last = samples.last().copied().unwrap_or_default();
     let growth = (last.1 as f64 - first.1 as f64) / first.1.max(1) as f64 * 100.0;
     let guard = seen.0.lock().unwrap();
     let stats = guard.1.as_ref().expect("stats at exit");
-    println!("\nlong run: {:.1} min, {} frames processed, {} dropped", last.0 / 60.0, stats.frames_processed, stats.frames_dropped);
-    println!("processed fps {:.1} (source 30 fps)", stats.frames_processed as f64 / last.0.max(1e-9));
+    println!(
+        "\nlong run: {:.1} min, {} frames processed, {} dropped",
+        last.0 / 60.0,
+        stats.frames_processed,
+        stats.frames_dropped
+    );
+    println!(
+        "processed fps {:.1} (source 30 fps)",
+        stats.frames_processed as f64 / last.0.max(1e-9)
+    );
     println!(
         "stage ms over the last interval: detector {:.2}  face landmarks {:.2}  pose {:.2}  geometry {:.3}",
         stats.stage_ms.detector, stats.stage_ms.face_landmarks, stats.stage_ms.pose, stats.stage_ms.geometry
     );
-    println!("RSS after {:.0} s: {} KiB; at the end ({:.0} s): {} KiB; growth {growth:+.2} %", first.0, first.1, last.0, last.1);
-    println!("{}", if growth.abs() <= 5.0 { "PASS: within 5 %" } else { "FAIL: RSS grew more than 5 %" });
+    println!(
+        "RSS after {:.0} s: {} KiB; at the end ({:.0} s): {} KiB; growth {growth:+.2} %",
+        first.0, first.1, last.0, last.1
+    );
+    println!(
+        "{}",
+        if growth.abs() <= 5.0 {
+            "PASS: within 5 %"
+        } else {
+            "FAIL: RSS grew more than 5 %"
+        }
+    );
 }

@@ -10,7 +10,7 @@ use image::RgbImage;
 use std::path::Path;
 
 pub struct DemoSource {
-    photo: RgbImage,
+    photo: std::sync::Arc<RgbImage>,
     next: u64,
     frames: u64,
     fps: f64,
@@ -21,13 +21,18 @@ pub const DEMO_PHOTO: &str = "photos/astronaut.png";
 impl DemoSource {
     /// `model_dir/photos/astronaut.png`, `frames` frames long.
     pub fn new(model_dir: &Path, frames: u64) -> Result<Self> {
-        let photo = load_image(&model_dir.join(DEMO_PHOTO))?;
-        Ok(DemoSource {
+        let photo = std::sync::Arc::new(load_image(&model_dir.join(DEMO_PHOTO))?);
+        Ok(Self::from_photo(photo, frames))
+    }
+
+    /// From an already loaded photo (a looping demo reuses it instead of reading the file again).
+    pub fn from_photo(photo: std::sync::Arc<RgbImage>, frames: u64) -> Self {
+        DemoSource {
             photo,
             next: 0,
             frames,
             fps: 15.0,
-        })
+        }
     }
 
     /// Play at another frame rate (the tilt keeps its 4 s cycle in source time).

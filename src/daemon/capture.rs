@@ -111,9 +111,22 @@ pub type Opener = Box<dyn Fn() -> crate::Result<Box<dyn FrameSource>> + Send>;
 pub fn opener(settings: &SourceSettings, model_dir: &std::path::Path) -> Opener {
     let model_dir = model_dir.to_path_buf();
     match settings.clone() {
-        SourceSettings::Demo { frames, fps, .. } => Box::new(move || {
-            Ok(Box::new(crate::capture::DemoSource::new(&model_dir, frames)?.with_fps(fps)) as Box<dyn FrameSource>)
-        }),
+        SourceSettings::Demo { frames, fps, .. } => {
+            // Read the photo once; a looping demo must not depend on the file staying put.
+            let photo = std::sync::OnceLock::new();
+            Box::new(move || {
+                let img = match photo.get() {
+                    Some(p) => std::sync::Arc::clone(p),
+                    None => {
+                        let p = std::sync::Arc::new(crate::capture::load_image(
+                            &model_dir.join(crate::capture::demo::DEMO_PHOTO),
+                        )?);
+                        photo.get_or_init(|| p).clone()
+                    }
+                };
+                Ok(Box::new(crate::capture::DemoSource::from_photo(img, frames).with_fps(fps)) as Box<dyn FrameSource>)
+            })
+        }
         SourceSettings::Video { path, .. } => {
             Box::new(move || Ok(Box::new(crate::capture::VideoFile::open(&path)?) as Box<dyn FrameSource>))
         }

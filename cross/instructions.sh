@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Per-frame instruction counts of the TRACKED path (what a camera pays per frame), x86_64 vs aarch64,
+# with callgrind: natively on x86_64, and Debian's valgrind:arm64 run under qemu-user on aarch64
+# (binfmt_misc registration, root). The bench binary runs N1 and N2 frames; the difference divided
+# by N2 - N1 cancels model loading and the first (detection) frame.
+# Usage: cross/instructions.sh [N1 N2]   (default 2 6)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+n1=${1:-2}; n2=${2:-6}
+cache=${CDPOSTURE_CACHE:-$HOME/.cache/cdposture}
+export CDPOSTURE_MODELS=${CDPOSTURE_MODELS:-$root/models/build}
+command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
+vg=$cache/valgrind-arm64
+if [ ! -x "$vg/usr/bin/valgrind.bin" ]; then
+  mkdir -p "$vg" && (cd "$vg" && apt-get download valgrind:arm64 >/dev/null 2>&1 && dpkg-deb -x valgrind_*_arm64.deb .)
+fi
+bench_bin() { # cargo args... -> path of the bench executable
+  "$@" --bench pipeline --no-run --message-format=json 2>/dev/null \
+    | python3 -c 'import sys,json
+for l in sys.stdin:
+    m=json.loads(l)
+    if m.get("reason")=="compiler-artifact" and m.get("target",{}).get("name")=="pipeline" and m.get("executable"): print(m["executable"])' | tail -1
+}
+x86=$(cd "$root" && CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target} bench_bin cargo bench)
+"$root/cross/build.sh" >/dev/null
+arm=$(cd "$root" && CARGO_TARGET_DIR=${CDPOSTURE_CROSS_TARGET:-$cache/target-aarch64} RUSTC=/usr/bin/rustc bench_bin /usr/bin/cargo bench --target aarch64-unknown-linux-gnu)
+binfmt=/proc/sys/fs/binfmt_misc
+[ -e "$binfmt/qemu-aarch64" ] || printf '%s' ':qemu-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64:' > "$binfmt/register"
+
+count() { # arch frames -> total instructions
+  local out; out=$(mktemp)
+  if [ "$1" = x86_64 ]; then
+    BENCH_TRACKED_ONLY=1 BENCH_FRAMES=$2 valgrind --tool=callgrind --callgrind-out-file="$out" "$x86" >/dev/null 2>&1
+  else
+    QEMU_LD_PREFIX=/usr/aarch64-linux-gnu VALGRIND_LIB=$vg/usr/libexec/valgrind BENCH_TRACKED_ONLY=1 BENCH_FRAMES=$2 \
+      "$vg/usr/bin/valgrind.bin" --tool=callgrind --callgrind-out-file="$out" "$arm" >/dev/null 2>&1
+  fi
+  grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}'
+  rm -f "$out"
+}
+printf '%-8s %16s %16s %16s\n' arch "I($n1 frames)" "I($n2 frames)" "per tracked frame"
+for a in x86_64 aarch64; do
+  i1=$(count $a $n1); i2=$(count $a $n2)
+  printf '%-8s %16s %16s %16s\n' $a "$i1" "$i2" $(( (i2 - i1) / (n2 - n1) ))
+done
