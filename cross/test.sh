@@ -6,10 +6,18 @@
 # slower inference) would take ~10 minutes; the loss logic is architecture-independent and runs natively.
 # Tests that start the cdposture binary need the kernel to run aarch64 executables: we register
 # qemu-aarch64 with binfmt_misc (root); without root, only the library-level tests run.
+#
+# The test build is linked statically (crt-static) in its own target dir: on this machine a
+# DYNAMICALLY linked aarch64 program hangs in pthread_create under qemu-user (7.2 and 10.0 alike; a
+# plain C program with one pthread_create reproduces it, the same program linked statically runs),
+# and the test harness and the daemon both start threads. The shipped binary stays dynamic; the
+# x86/aarch64 comparison below runs that dynamic release binary (analyze starts no thread).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/cross/build.sh" >/dev/null
-export CARGO_TARGET_DIR=${CDPOSTURE_CROSS_TARGET:-$HOME/.cache/cdposture/target-aarch64}
+release_dir=${CDPOSTURE_CROSS_TARGET:-$HOME/.cache/cdposture/target-aarch64}
+export CARGO_TARGET_DIR=${CDPOSTURE_CROSS_TEST_TARGET:-$HOME/.cache/cdposture/target-aarch64-static}
+export RUSTFLAGS="-C target-feature=+crt-static"
 export RUSTC=/usr/bin/rustc
 export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
 export CDPOSTURE_MODELS=${CDPOSTURE_MODELS:-$root/models/build}
@@ -33,7 +41,7 @@ echo "[cross] cargo test on aarch64 under qemu-user: ${tests[*]}"
 
 # Same photo, both architectures: angles must agree within 0.1°.
 host_bin=${CARGO_TARGET_DIR_HOST:-$HOME/.cache/cdposture/target}/release/cdposture
-arm_bin=$CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/release/cdposture
+arm_bin=$release_dir/aarch64-unknown-linux-gnu/release/cdposture
 photo=$CDPOSTURE_MODELS/photos/astronaut.png
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
