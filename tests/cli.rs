@@ -11,6 +11,21 @@ fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `cdposture [--models DIR] analyze INPUT --out OUT`.
+fn analyze_with(models: Option<&Path>, input: &Path, out: &Path) -> std::process::Output {
+    let mut args = Vec::new();
+    if let Some(m) = models {
+        args.extend(["--models".to_string(), m.display().to_string()]);
+    }
+    args.extend([
+        "analyze".to_string(),
+        input.display().to_string(),
+        "--out".to_string(),
+        out.display().to_string(),
+    ]);
+    cdposture(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 /// Fails on a panic, on a zero exit, or when the error line does not mention `needle`.
 fn assert_clean_error(o: &std::process::Output, needle: &str) {
     let err = stderr(o);
@@ -167,14 +182,7 @@ fn corrupt_model() {
     let dir = model_copy("corrupt", "face_landmark.onnx", &|d| {
         std::fs::read(d.join("face_landmark.onnx")).unwrap()[..5000].to_vec()
     });
-    let o = cdposture(&[
-        "--models",
-        dir.to_str().unwrap(),
-        "analyze",
-        photo("astronaut.png").to_str().unwrap(),
-        "--out",
-        dir.join("o").to_str().unwrap(),
-    ]);
+    let o = analyze_with(Some(&dir), &photo("astronaut.png"), &dir.join("o"));
     assert_clean_error(&o, "face_landmark.onnx");
 }
 
@@ -184,14 +192,7 @@ fn model_with_the_wrong_shape() {
     let dir = model_copy("wrong-shape", "face_detection_short_range.onnx", &|d| {
         std::fs::read(d.join("face_landmark.onnx")).unwrap()
     });
-    let o = cdposture(&[
-        "--models",
-        dir.to_str().unwrap(),
-        "analyze",
-        photo("astronaut.png").to_str().unwrap(),
-        "--out",
-        dir.join("o").to_str().unwrap(),
-    ]);
+    let o = analyze_with(Some(&dir), &photo("astronaut.png"), &dir.join("o"));
     assert_clean_error(&o, "face_detection_short_range.onnx");
     assert!(stderr(&o).contains("expected"));
 }
@@ -201,19 +202,14 @@ fn non_image_file() {
     let dir = tmp("non-image");
     let f = dir.join("notes.jpg");
     std::fs::write(&f, "this is not a picture").unwrap();
-    let o = cdposture(&["analyze", f.to_str().unwrap(), "--out", dir.join("o").to_str().unwrap()]);
+    let o = analyze_with(None, &f, &dir.join("o"));
     assert_clean_error(&o, "notes.jpg");
 }
 
 #[test]
 fn image_without_a_face() {
     let dir = tmp("no-face");
-    let o = cdposture(&[
-        "analyze",
-        photo("chelsea.png").to_str().unwrap(),
-        "--out",
-        dir.join("o").to_str().unwrap(),
-    ]);
+    let o = analyze_with(None, &photo("chelsea.png"), &dir.join("o"));
     assert_clean_error(&o, "chelsea.png");
     assert!(stderr(&o).contains("no face"));
     // The frame is still recorded, flagged.
@@ -225,12 +221,7 @@ fn image_without_a_face() {
 fn folder_without_images() {
     let dir = tmp("empty-folder");
     std::fs::write(dir.join("readme.txt"), "no pictures here").unwrap();
-    let o = cdposture(&[
-        "analyze",
-        dir.to_str().unwrap(),
-        "--out",
-        dir.join("o").to_str().unwrap(),
-    ]);
+    let o = analyze_with(None, &dir, &dir.join("o"));
     assert_clean_error(&o, "empty-folder");
     assert!(stderr(&o).contains("no images"));
 }
@@ -240,7 +231,7 @@ fn empty_video() {
     let dir = tmp("empty-video");
     let f = dir.join("empty.mp4");
     std::fs::write(&f, b"").unwrap();
-    let o = cdposture(&["analyze", f.to_str().unwrap(), "--out", dir.join("o").to_str().unwrap()]);
+    let o = analyze_with(None, &f, &dir.join("o"));
     assert_clean_error(&o, "empty.mp4");
 }
 
@@ -270,21 +261,11 @@ fn truncated_video_keeps_what_was_decoded() {
     let mp4 = std::fs::read(make_video(&dir, &frames, 5, "full.mp4", "320:240")).unwrap();
     let cut_mp4 = dir.join("cut.mp4");
     std::fs::write(&cut_mp4, &mp4[..mp4.len() / 2]).unwrap();
-    let o = cdposture(&[
-        "analyze",
-        cut_mp4.to_str().unwrap(),
-        "--out",
-        dir.join("o3").to_str().unwrap(),
-    ]);
+    let o = analyze_with(None, &cut_mp4, &dir.join("o3"));
     assert_clean_error(&o, "cut.mp4");
     // A garbage file with a video name is rejected with the file named.
     let junk = dir.join("junk.mp4");
     std::fs::write(&junk, &bytes[bytes.len() / 2..]).unwrap();
-    let o = cdposture(&[
-        "analyze",
-        junk.to_str().unwrap(),
-        "--out",
-        dir.join("o2").to_str().unwrap(),
-    ]);
+    let o = analyze_with(None, &junk, &dir.join("o2"));
     assert_clean_error(&o, "junk.mp4");
 }
