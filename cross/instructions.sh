@@ -32,7 +32,7 @@ count() { # arch frames -> total instructions
   if [ "$1" = x86_64 ]; then
     BENCH_TRACKED_ONLY=1 BENCH_FRAMES=$2 valgrind --tool=callgrind --callgrind-out-file="$out" "$x86" >/dev/null 2>&1
   else
-    QEMU_LD_PREFIX=/usr/aarch64-linux-gnu VALGRIND_LIB=$vg/usr/libexec/valgrind BENCH_TRACKED_ONLY=1 BENCH_FRAMES=$2 \
+    QEMU_CPU=cortex-a72 QEMU_LD_PREFIX=/usr/aarch64-linux-gnu VALGRIND_LIB=$vg/usr/libexec/valgrind BENCH_TRACKED_ONLY=1 BENCH_FRAMES=$2 \
       "$vg/usr/bin/valgrind.bin" --tool=callgrind --callgrind-out-file="$out" "$arm" >/dev/null 2>&1
   fi
   grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}'

@@ -20,6 +20,11 @@ export CARGO_TARGET_DIR=${CDPOSTURE_CROSS_TEST_TARGET:-$HOME/.cache/cdposture/ta
 export RUSTFLAGS="-C target-feature=+crt-static"
 export RUSTC=/usr/bin/rustc
 export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
+# Emulate a Raspberry Pi 4 core. qemu's default "max" CPU advertises SVE2, and tract's kernels for it
+# run ~4x slower under emulation than the NEON ones it picks for a Cortex-A72.
+export QEMU_CPU=cortex-a72
+# Integration tests scale their waits by this (inference is ~10x slower emulated).
+export CDPOSTURE_TEST_SLOWDOWN=10
 export CDPOSTURE_MODELS=${CDPOSTURE_MODELS:-$root/models/build}
 cd "$root"
 

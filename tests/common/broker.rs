@@ -161,6 +161,7 @@ impl Subscriber {
     /// Wait until `pred` holds on the collected messages (or panic after `secs`).
     pub fn wait_for(&self, secs: u64, what: &str, pred: impl Fn(&Subscriber) -> bool) {
         let t = Instant::now();
+        let secs = secs * super::slowdown();
         while !pred(self) {
             assert!(t.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(50));
@@ -209,12 +210,13 @@ impl DaemonProcess {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return s;
             }
-            assert!(t.elapsed() < Duration::from_secs(20), "daemon did not stop on SIGTERM");
+            assert!(t.elapsed() < Duration::from_secs(20 * super::slowdown()), "daemon did not stop on SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
     /// Wait for the process to end by itself (finite sources), bounded.
     pub fn stop_when_done(&mut self, secs: u64) -> std::process::ExitStatus {
+        let secs = secs * super::slowdown();
         let t = Instant::now();
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -230,6 +232,7 @@ impl DaemonProcess {
     }
 
     pub fn wait_log(&self, secs: u64, needle: &str) {
+        let secs = secs * super::slowdown();
         let t = Instant::now();
         while !self.log().contains(needle) {
             assert!(
