@@ -33,7 +33,9 @@ fn availability_exam_events_on_a_video_and_the_will() {
     let frames: Vec<_> = (0..30)
         .map(|i| rotate_image(&face, 25.0 * (i as f64 / 29.0), false))
         .collect();
-    let video = common::make_video(&dir, &frames, 1, "tilt.mp4", "512:512");
+    // Each frame shown 4 times: an 8 s clip, so that even under emulation (~10x slower inference,
+    // the drop-oldest queue keeping only the newest frame) the processed frames span the whole tilt.
+    let video = common::make_video(&dir, &frames, 4, "tilt.mp4", "512:512");
     let cfg = config(
         &dir,
         broker.port,
@@ -57,20 +59,20 @@ fn availability_exam_events_on_a_video_and_the_will() {
     println!("exam events: {kinds:?}");
     assert_eq!(kinds.first(), Some(&"new"));
     assert_eq!(kinds.last(), Some(&"end"));
-    assert!(kinds.contains(&"update"), "2 s of video with 0.5 s updates: {kinds:?}");
+    assert!(kinds.contains(&"update"), "8 s of video with 0.5 s updates: {kinds:?}");
     assert!(exams
         .iter()
         .all(|e| e["exam_id"] == "clinic-1" && e["schema"] == 1 && e["msg_id"].is_u64()));
     let end = exams.last().unwrap();
     // Paced at the video's 15 fps: a frame that arrives while the previous one is still being
-    // measured replaces the queued one (drop-oldest), so processed + dropped = 30.
+    // measured replaces the queued one (drop-oldest), so processed + dropped = 120.
     let stats = sub.on("stats");
     let last = stats.last().unwrap();
     let (processed, dropped) = (
         last["frames_processed"].as_u64().unwrap(),
         last["frames_dropped"].as_u64().unwrap(),
     );
-    assert_eq!(processed + dropped, 30, "{last}");
+    assert_eq!(processed + dropped, 120, "{last}");
     assert_eq!(end["summary"]["frames"].as_u64().unwrap(), processed, "{end}");
     let tilt = end["summary"]["laterocollis"]["max_excursion"].as_f64().unwrap();
     assert!(
@@ -114,7 +116,12 @@ fn commands_start_and_end_exams_and_bad_ones_get_a_reply() {
     send("reboot", r#"{"request_id": 3}"#);
     send("exam_start", "{not json");
     sub.wait_for(20, "4 replies", |s| s.on("reply").len() >= 4);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Measure inside the exam, after the neutral capture, before ending it.
+    sub.wait_for(60, "a measured frame in exam v-9 after the neutral", |s| {
+        s.on("state")
+            .iter()
+            .any(|m| m["exam_id"] == "v-9" && m["neutral_capturing"] == false && m["quality_ok"] == true)
+    });
     send("exam_end", r#"{"request_id": 5}"#);
     sub.wait_for(20, "exam end", |s| s.on("exam").iter().any(|e| e["type"] == "end"));
     let replies = sub.on("reply");
@@ -342,6 +349,7 @@ fn full_disk_for_the_outbox_is_reported_and_survived() {
             .replace("assessment_interval_s = 0.5", "assessment_interval_s = 0.001"),
     )
     .unwrap();
+    let started = std::time::Instant::now();
     let mut d = DaemonProcess::start(&cfg, &["--exam", "full"], &[]);
     d.wait_log(60, "NOT durable");
     println!("{}", d.log().lines().find(|l| l.contains("NOT durable")).unwrap());
@@ -355,10 +363,11 @@ fn full_disk_for_the_outbox_is_reported_and_survived() {
         s.on("assessment").len() > before + 20
     });
     assert!(d.stop().success(), "{}", d.log());
-    assert_eq!(
-        d.log().matches("NOT durable").count(),
-        1,
-        "logged once a minute, not per message"
+    let minutes = started.elapsed().as_secs() / 60;
+    let lines = d.log().matches("NOT durable").count() as u64;
+    assert!(
+        lines >= 1 && lines <= minutes + 1,
+        "logged once a minute, not per message: {lines} lines in {minutes} min"
     );
 }
 

@@ -210,7 +210,10 @@ impl DaemonProcess {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return s;
             }
-            assert!(t.elapsed() < Duration::from_secs(20 * super::slowdown()), "daemon did not stop on SIGTERM");
+            assert!(
+                t.elapsed() < Duration::from_secs(20 * super::slowdown()),
+                "daemon did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -23,7 +23,11 @@ pub fn model_dir() -> PathBuf {
 /// Multiplier for every wait in the integration tests: 1 natively, larger under emulation
 /// (`cross/test.sh` sets CDPOSTURE_TEST_SLOWDOWN for qemu-user, where inference is ~10x slower).
 pub fn slowdown() -> u64 {
-    std::env::var("CDPOSTURE_TEST_SLOWDOWN").ok().and_then(|s| s.parse().ok()).unwrap_or(1).max(1)
+    std::env::var("CDPOSTURE_TEST_SLOWDOWN")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+        .max(1)
 }
 
 pub fn photo(name: &str) -> PathBuf {
