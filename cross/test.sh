@@ -42,7 +42,7 @@ else
   tests=(--lib --test golden --test photos --test daemon --test sd_notify)
 fi
 echo "[cross] cargo test on aarch64 under qemu-user: ${tests[*]}"
-/usr/bin/cargo test --release --target aarch64-unknown-linux-gnu "${tests[@]}"
+/usr/bin/cargo test --release --no-fail-fast --target aarch64-unknown-linux-gnu "${tests[@]}"
 
 # Same photo, both architectures: angles must agree within 0.1°.
 host_bin=${CARGO_TARGET_DIR_HOST:-$HOME/.cache/cdposture/target}/release/cdposture
