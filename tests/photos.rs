@@ -109,3 +109,4 @@ fn tracking_follows_a_tilting_head_without_redetecting() {
     }
     assert_eq!(detector_runs, 1, "the detector should run only on the first frame");
 }
+
