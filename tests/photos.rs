@@ -109,4 +109,3 @@ fn tracking_follows_a_tilting_head_without_redetecting() {
     }
     assert_eq!(detector_runs, 1, "the detector should run only on the first frame");
 }
-

@@ -13,10 +13,11 @@ use cdposture::pipeline::{Pipeline, PipelineOptions};
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
-/// The demo for 1.5 s, then a 2 s stall (a hung camera), then the end.
+/// The demo for 1.5 s, then a 2 s stall (a hung camera), then the end (times × slowdown).
 struct Stalling {
     demo: DemoSource,
     stalled: bool,
+    stall: Duration,
 }
 
 impl FrameSource for Stalling {
@@ -25,7 +26,7 @@ impl FrameSource for Stalling {
             Some(f) => Ok(Some(f)),
             None if !self.stalled => {
                 self.stalled = true;
-                std::thread::sleep(Duration::from_secs(2));
+                std::thread::sleep(self.stall);
                 Ok(None)
             }
             None => Ok(None),
@@ -47,16 +48,21 @@ fn ready_watchdog_only_while_processing_then_stopping() {
     sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
     // SAFETY of set_var: this test binary has exactly one test, so no other thread reads the environment.
     std::env::set_var("NOTIFY_SOCKET", &sock_path);
-    std::env::set_var("WATCHDOG_USEC", "200000");
+    // Under emulation (slowdown k) every duration is k times longer: frames flow for 1.5·k s, the
+    // stall lasts 2·k s, systemd's watchdog period is 0.2·k s.
+    let k = common::slowdown();
+    std::env::set_var("WATCHDOG_USEC", (200_000 * k).to_string());
 
     let models_dir = common::model_dir();
-    let settings = Settings::demo(models_dir.clone(), 23);
+    let frames_total = 23 * k;
+    let settings = Settings::demo(models_dir.clone(), frames_total);
     let models = ModelSet::load(&models_dir, PoseVariant::Lite).unwrap();
     let md = models_dir.clone();
     let open: cdposture::daemon::capture::Opener = Box::new(move || {
         Ok(Box::new(Stalling {
-            demo: DemoSource::new(&md, 23)?,
+            demo: DemoSource::new(&md, frames_total)?,
             stalled: false,
+            stall: Duration::from_secs(2 * k),
         }) as Box<dyn FrameSource>)
     });
     let capture = CaptureThread::start(open, true, false, 2).unwrap();
