@@ -9,7 +9,9 @@
 use crate::detect::{Detection, Detector};
 use crate::geometry::{procrustes, Angles, TrunkFrame, TrunkInput, Vec3};
 use crate::inference::ModelSet;
-use crate::landmarks::pose::{LEFT_EAR, LEFT_HIP, LEFT_SHOULDER, NOSE, RIGHT_EAR, RIGHT_HIP, RIGHT_SHOULDER};
+use crate::landmarks::pose::{
+    LEFT_EAR, LEFT_EYE, LEFT_HIP, LEFT_SHOULDER, NOSE, RIGHT_EAR, RIGHT_EYE, RIGHT_HIP, RIGHT_SHOULDER,
+};
 use crate::landmarks::{FaceLandmarks, FaceMesh, PoseLandmarks, PoseModel, Roi};
 use crate::Result;
 use image::RgbImage;
@@ -220,7 +222,27 @@ impl Pipeline {
         let mesh = FaceMesh::new(&self.models.face_mesh);
         if let Some(roi) = self.face_track.take() {
             let t = Instant::now();
-            let lm = mesh.run(img, &roi)?;
+            let mut lm = mesh.run(img, &roi)?;
+            // A big tilt since the last processed frame (a jerk, or a slow CPU dropping frames) leaves
+            // the head turned inside the old crop; FaceMesh then still reports a face but reads it
+            // nearly upright (measured: a 25° jump read as 3°). The body model sees the eye line in
+            // the whole picture: when it disagrees with the mesh by more than 12°, re-crop once.
+            if let Some(eye_line) = pose.and_then(|p| pose_eye_rotation(p, self.opts.min_visibility)) {
+                let mesh_line = FaceMesh::roi_from_landmarks(&lm).rotation;
+                let diff = (eye_line - mesh_line).abs().to_degrees();
+                if lm.presence >= self.opts.min_face_presence && diff.min(360.0 - diff) > 12.0 {
+                    let mut recrop = FaceMesh::roi_from_landmarks(&lm);
+                    recrop.rotation = eye_line;
+                    let again = mesh.run(img, &recrop)?;
+                    log::debug!(
+                        "face re-cropped on the body's eye line ({diff:.0}° off): presence {:.2}",
+                        again.presence
+                    );
+                    if again.presence >= self.opts.min_face_presence {
+                        lm = again;
+                    }
+                }
+            }
             m.timings.face_landmarks_ms += ms(t);
             if lm.presence >= self.opts.min_face_presence {
                 self.face_track = Some(FaceMesh::roi_from_landmarks(&lm)).filter(Roi::is_usable);
@@ -263,6 +285,16 @@ impl Pipeline {
         self.face_track = Some(FaceMesh::roi_from_landmarks(&lm)).filter(Roi::is_usable);
         Ok(Some(lm))
     }
+}
+
+/// ROI rotation that levels the body model's eye line (subject's right eye → left eye), if both
+/// eyes are visible.
+fn pose_eye_rotation(p: &PoseLandmarks, min_visibility: f32) -> Option<f32> {
+    if p.visibility[RIGHT_EYE] < min_visibility || p.visibility[LEFT_EYE] < min_visibility {
+        return None;
+    }
+    let (r, l) = (p.points[RIGHT_EYE], p.points[LEFT_EYE]);
+    Some(Roi::rotation_for((r[0], r[1]), (l[0], l[1]), 0.0))
 }
 
 /// The face on the tracked body (nearest the pose's nose) if there is a body, else the best score.

@@ -109,3 +109,26 @@ fn tracking_follows_a_tilting_head_without_redetecting() {
     }
     assert_eq!(detector_runs, 1, "the detector should run only on the first frame");
 }
+
+#[test]
+fn tracking_survives_a_large_jump_between_frames() {
+    // A slow CPU or a jerk: the head tilts 25° between two consecutive processed frames.
+    let img = load_image(&common::photo("astronaut.png")).unwrap();
+    let models = ModelSet::load(&common::model_dir(), PoseVariant::Lite).unwrap();
+    let mut p = Pipeline::new(models, PipelineOptions::default());
+    let base = p.process(&img).unwrap().head.unwrap().roll;
+    for deg in [25.0, -20.0] {
+        let m = p.process(&rotate_image(&img, deg, false)).unwrap();
+        let roll = m.head.unwrap().roll;
+        println!(
+            "jump to {deg:+}: roll {roll:.1} (expected {:.1}), detector ran: {}",
+            base + deg,
+            m.face_detector_ran
+        );
+        assert!(
+            (roll - base - deg).abs() < 4.0,
+            "roll {roll:.1}, expected {:.1}",
+            base + deg
+        );
+    }
+}

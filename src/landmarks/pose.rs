@@ -9,6 +9,8 @@ use crate::Result;
 use image::RgbImage;
 
 pub const NOSE: usize = 0;
+pub const LEFT_EYE: usize = 2;
+pub const RIGHT_EYE: usize = 5;
 pub const LEFT_EAR: usize = 7;
 pub const RIGHT_EAR: usize = 8;
 pub const LEFT_SHOULDER: usize = 11;
