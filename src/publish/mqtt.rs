@@ -89,6 +89,13 @@ pub fn explain(e: &ConnectionError, s: &MqttSettings) -> String {
     }
 }
 
+/// rumqttc wrote the next submitted publish as `pkid`: remember which outbox entry it carries.
+fn written(fifo: &mut VecDeque<Option<u64>>, pkids: &mut HashMap<u16, u64>, pkid: u16) {
+    if let Some(Some(seq)) = fifo.pop_front() {
+        pkids.insert(pkid, seq);
+    }
+}
+
 impl MqttTask {
     pub async fn run(mut self) {
         let opts = match options(&self.settings, &self.topics) {
@@ -139,9 +146,7 @@ impl MqttTask {
                         self.pump(&client, &mut fifo, &pkids);
                     }
                     Ok(Event::Incoming(Packet::PubAck(a))) => {
-                        if let Some(seq) = pkids.remove(&a.pkid) {
-                            self.outbox.lock().unwrap_or_else(|e| e.into_inner()).remove(seq);
-                        }
+                        self.acked(&mut pkids, a.pkid);
                         self.pump(&client, &mut fifo, &pkids);
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
@@ -162,11 +167,7 @@ impl MqttTask {
                             fifo.push_back(None);
                         }
                     }
-                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                        if let Some(Some(seq)) = fifo.pop_front() {
-                            pkids.insert(pkid, seq);
-                        }
-                    }
+                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => written(&mut fifo, &mut pkids, pkid),
                     Ok(_) => {}
                     Err(e) => {
                         let msg = explain(&e, &self.settings);
@@ -198,6 +199,13 @@ impl MqttTask {
         }
     }
 
+    /// The broker acknowledged `pkid`: the outbox entry it carried is delivered.
+    fn acked(&self, pkids: &mut HashMap<u16, u64>, pkid: u16) {
+        if let Some(seq) = pkids.remove(&pkid) {
+            self.outbox.lock().unwrap_or_else(|e| e.into_inner()).remove(seq);
+        }
+    }
+
     /// Clean exit: send what the outbox holds (up to 3 s), then `stopped` (which replaces the will),
     /// then disconnect. Whatever is still un-acked stays on disk for the next start.
     async fn drain(
@@ -223,16 +231,8 @@ impl MqttTask {
             }
             self.pump(client, fifo, pkids);
             match tokio::time::timeout_at(deadline, events.poll()).await {
-                Ok(Ok(Event::Incoming(Packet::PubAck(a)))) => {
-                    if let Some(seq) = pkids.remove(&a.pkid) {
-                        self.outbox.lock().unwrap_or_else(|e| e.into_inner()).remove(seq);
-                    }
-                }
-                Ok(Ok(Event::Outgoing(Outgoing::Publish(p)))) => {
-                    if let Some(Some(seq)) = fifo.pop_front() {
-                        pkids.insert(p, seq);
-                    }
-                }
+                Ok(Ok(Event::Incoming(Packet::PubAck(a)))) => self.acked(pkids, a.pkid),
+                Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => written(fifo, pkids, pkid),
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) | Err(_) => {
                     if !stopped_sent {

@@ -189,20 +189,21 @@ impl ScoringConfig {
 mod tests {
     use super::*;
 
-    fn rot(yaw: f64) -> u8 {
+    /// The rotation sub-score of a pure turn, with a given detection confidence.
+    fn rotation(yaw: f64, detection: f64) -> SubScore {
+        let turn = Angles {
+            yaw,
+            pitch: 0.0,
+            roll: 0.0,
+        };
         ScoringConfig::default()
-            .score(
-                Some(&Angles {
-                    yaw,
-                    pitch: 0.0,
-                    roll: 0.0,
-                }),
-                Shifts::default(),
-                1.0,
-            )
+            .score(Some(&turn), Shifts::default(), detection)
             .rotation
             .unwrap()
-            .score
+    }
+
+    fn rot(yaw: f64) -> u8 {
+        rotation(yaw, 1.0).score
     }
 
     #[test]
@@ -239,37 +240,11 @@ mod tests {
 
     #[test]
     fn confidence_is_low_at_a_band_edge_and_high_in_the_middle() {
-        let c = ScoringConfig::default();
-        let at = |yaw: f64| {
-            c.score(
-                Some(&Angles {
-                    yaw,
-                    pitch: 0.0,
-                    roll: 0.0,
-                }),
-                Shifts::default(),
-                1.0,
-            )
-            .rotation
-            .unwrap()
-            .confidence
-        };
+        let at = |yaw: f64| rotation(yaw, 1.0).confidence;
         assert!(at(34.0) > 0.99, "{}", at(34.0));
         assert!((at(22.5) - 0.5).abs() < 0.02, "{}", at(22.5));
         assert!(at(0.0) > 0.7);
-        let half = c
-            .score(
-                Some(&Angles {
-                    yaw: 34.0,
-                    pitch: 0.0,
-                    roll: 0.0,
-                }),
-                Shifts::default(),
-                0.5,
-            )
-            .rotation
-            .unwrap()
-            .confidence;
+        let half = rotation(34.0, 0.5).confidence;
         assert!((half - 0.5 * at(34.0)).abs() < 1e-9);
     }
 
