@@ -41,11 +41,19 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error(transparent)]
+    Camera(#[from] crate::capture::camera::CameraError),
+
     #[error("{0}")]
     Other(String),
 }
 
 impl Error {
+    /// A camera that went away or stalled: the capture thread reopens it instead of stopping.
+    pub fn is_camera_lost(&self) -> bool {
+        matches!(self, Error::Camera(e) if e.is_lost())
+    }
+
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

@@ -1,9 +1,12 @@
 //! Capture: where frames come from. Owns decoding and timestamps so that the rest of the pipeline
 //! sees only RGB frames. Sources sit behind one trait: a still image, a folder of images, a video
-//! file (decoded by the ffmpeg CLI), and later the V4L2 camera.
+//! file (decoded by the ffmpeg CLI), and a V4L2 camera ([`camera`], with [`pixels`] for its
+//! pixel formats).
 
+pub mod camera;
 pub mod demo;
 pub mod folder;
+pub mod pixels;
 pub mod video;
 
 use crate::{Error, Result};
@@ -40,6 +43,14 @@ pub trait FrameSource: Send {
     /// Nominal frame rate, if any.
     fn fps(&self) -> Option<f64> {
         None
+    }
+    /// Frames skipped as corrupt so far (cameras).
+    fn corrupt_frames(&self) -> u64 {
+        0
+    }
+    /// A live device (paced by itself; losing it is worth a reopen) rather than a file.
+    fn is_live(&self) -> bool {
+        false
     }
 }
 

@@ -2,6 +2,7 @@
 //! exit code; parsing lives in the thin binary `src/bin/cdposture.rs`.
 
 pub mod analyze;
+pub mod cameras;
 pub mod eval_headpose;
 pub mod run;
 

@@ -3,7 +3,8 @@
 //! `--exam ID` / `--neutral` start an exam / a neutral capture at start-up (the CLI's exam control).
 
 use crate::config::{Settings, SourceSettings};
-use crate::daemon::capture::{opener, CaptureThread};
+use crate::daemon::capture::{opener, CaptureOptions, CaptureThread};
+use crate::daemon::gpio::{open_panel, PanelThread};
 use crate::daemon::sink::{Sink, StdoutSink};
 use crate::daemon::{Command, Daemon};
 use crate::inference::{resolve_model_dir, PoseVariant};
@@ -69,13 +70,27 @@ pub fn run(args: &RunArgs) -> Result<()> {
         SourceSettings::Demo { looping, .. } => (true, *looping),
         SourceSettings::Video { looping, .. } => (true, *looping),
         SourceSettings::Images { .. } => (false, false),
+        // The camera paces itself.
+        SourceSettings::Camera(_) => (false, false),
+    };
+    let reconnect = match &settings.source {
+        SourceSettings::Camera(c) => Some((c.reopen_min, c.reopen_max)),
+        _ => None,
     };
     // Unrelated still images: no tracking between them, and one refinement pass each.
     let stills = matches!(settings.source, SourceSettings::Images { .. });
     opts.refine_still = stills;
     let capacity = if stills { 64 } else { 2 };
-    let capture = CaptureThread::start(opener(&settings.source, &settings.model_dir), paced, looping, capacity)
-        .context("cannot open the frame source")?;
+    let capture = CaptureThread::start_with(
+        opener(&settings.source, &settings.model_dir),
+        CaptureOptions {
+            paced,
+            looping,
+            capacity,
+            reconnect,
+        },
+    )
+    .context("cannot open the frame source")?;
     let pipeline = crate::pipeline::Pipeline::new(models, opts);
     let mut startup = Vec::new();
     if args.neutral {
@@ -86,8 +101,25 @@ pub fn run(args: &RunArgs) -> Result<()> {
             id: (!id.is_empty()).then(|| id.clone()),
         });
     }
+    // Commands from MQTT and the GPIO button share one channel into the loop.
+    let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
+    // Opened before anything runs so a wrong chip or line fails at start with its own message.
+    let panel = match &settings.gpio {
+        Some(g) => Some(open_panel(g).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let start_panel = |status| -> Result<Option<PanelThread>> {
+        match panel {
+            Some(p) => Ok(Some(PanelThread::start(p, status, cmd_tx.clone())?)),
+            None => Ok(None),
+        }
+    };
     match settings.mqtt.clone() {
-        None => drive(Daemon::new(settings, pipeline, StdoutSink::default()), capture, startup),
+        None => {
+            let daemon = Daemon::new(settings, pipeline, StdoutSink::default()).with_commands(cmd_rx);
+            let _panel = start_panel(daemon.live_status())?;
+            drive(daemon, capture, startup)
+        }
         Some(mqtt) => {
             let outbox = Outbox::open(&settings.outbox.dir, settings.outbox.max_bytes)?;
             let outbox = Arc::new(Mutex::new(outbox));
@@ -95,7 +127,6 @@ pub fn run(args: &RunArgs) -> Result<()> {
             let shutdown = Arc::new(tokio::sync::Notify::new());
             let status = Arc::new(LinkStatus::default());
             let (live_tx, live_rx) = tokio::sync::mpsc::channel(64);
-            let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
             let topics = || Topics::new(&mqtt.prefix, &settings.room);
             let task = MqttTask {
                 settings: mqtt.clone(),
@@ -103,7 +134,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 outbox: outbox.clone(),
                 wake: wake.clone(),
                 live: live_rx,
-                commands: cmd_tx,
+                commands: cmd_tx.clone(),
                 status: status.clone(),
                 shutdown: shutdown.clone(),
             };
@@ -112,11 +143,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 .name("mqtt".into())
                 .spawn(move || runtime.block_on(task.run()))?;
             let sink = MqttSink::new(topics(), outbox, wake, live_tx, status);
-            let result = drive(
-                Daemon::new(settings, pipeline, sink).with_commands(cmd_rx),
-                capture,
-                startup,
-            );
+            let daemon = Daemon::new(settings, pipeline, sink).with_commands(cmd_rx);
+            let panel = start_panel(daemon.live_status())?;
+            let result = drive(daemon, capture, startup);
+            drop(panel);
             shutdown.notify_one();
             let _ = net.join();
             result

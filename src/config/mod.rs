@@ -5,6 +5,8 @@
 
 pub mod raw;
 
+use crate::capture::camera::CameraRequest;
+use crate::capture::pixels::PixelFormat;
 use crate::inference::PoseVariant;
 use crate::pipeline::PipelineOptions;
 use crate::scoring::ScoringConfig;
@@ -36,6 +38,32 @@ pub enum SourceSettings {
     Video { path: PathBuf, looping: bool },
     /// A still image or a folder of images.
     Images { path: PathBuf },
+    /// A V4L2 camera, reopened with backoff when lost.
+    Camera(CameraSettings),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraSettings {
+    pub request: CameraRequest,
+    /// First and longest wait between reopen attempts after the camera is lost.
+    pub reopen_min: Duration,
+    pub reopen_max: Duration,
+}
+
+/// GPIO exam button and status LED; absent from the config = GPIO is never touched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpioSettings {
+    pub chip: PathBuf,
+    pub button: Option<GpioLine>,
+    pub led: Option<GpioLine>,
+    pub debounce: Duration,
+    pub long_press: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GpioLine {
+    pub offset: u32,
+    pub active_low: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +126,7 @@ pub struct Settings {
     /// `None`: no broker; assessments go to stdout as JSON lines.
     pub mqtt: Option<MqttSettings>,
     pub outbox: OutboxSettings,
+    pub gpio: Option<GpioSettings>,
 }
 
 impl Settings {
@@ -186,11 +215,45 @@ pub fn validate(
                 SourceSettings::Images { path: p }
             }
         }
+        "camera" => SourceSettings::Camera(camera_settings(&raw.camera, &invalid)?),
         other => {
             return Err(invalid(
                 "source.kind",
-                format!("`{other}` is not one of demo, video, images"),
+                format!("`{other}` is not one of demo, video, images, camera"),
             ))
+        }
+    };
+    let gpio = match &raw.gpio {
+        None => None,
+        Some(g) => {
+            if g.button_line.is_none() && g.led_line.is_none() {
+                return Err(invalid(
+                    "gpio",
+                    "set gpio.button_line and/or gpio.led_line, or remove the [gpio] table".into(),
+                ));
+            }
+            if g.button_line.is_some() && g.button_line == g.led_line {
+                return Err(invalid("gpio.led_line", "must differ from gpio.button_line".into()));
+            }
+            if !(1..=1000).contains(&g.debounce_ms) {
+                return Err(invalid("gpio.debounce_ms", format!("{} must be in 1..1000", g.debounce_ms)));
+            }
+            if !(g.long_press_s >= 0.3 && g.long_press_s <= 30.0) {
+                return Err(invalid("gpio.long_press_s", format!("{} must be in 0.3..30", g.long_press_s)));
+            }
+            Some(GpioSettings {
+                chip: resolve(&g.chip),
+                button: g.button_line.map(|offset| GpioLine {
+                    offset,
+                    active_low: g.button_active_low,
+                }),
+                led: g.led_line.map(|offset| GpioLine {
+                    offset,
+                    active_low: g.led_active_low,
+                }),
+                debounce: Duration::from_millis(g.debounce_ms),
+                long_press: Duration::from_secs_f64(g.long_press_s),
+            })
         }
     };
     if !(raw.source.demo_fps > 0.0 && raw.source.demo_fps <= 1000.0) {
@@ -326,6 +389,64 @@ pub fn validate(
             dir: resolve(&raw.outbox.dir),
             max_bytes: raw.outbox.max_bytes,
         },
+        gpio,
+    })
+}
+
+fn camera_settings(
+    c: &raw::RawCamera,
+    invalid: &dyn Fn(&'static str, String) -> ConfigError,
+) -> Result<CameraSettings, ConfigError> {
+    // The device is not checked here: a camera may be unplugged while the config is written.
+    if c.device.as_os_str().is_empty() {
+        return Err(invalid("camera.device", "must name a device, e.g. /dev/video0".into()));
+    }
+    if !(16..=8192).contains(&c.width) || !(16..=8192).contains(&c.height) {
+        return Err(invalid(
+            "camera.width",
+            format!("{}x{} is not a camera size (16..8192)", c.width, c.height),
+        ));
+    }
+    if !(c.fps > 0.0 && c.fps <= 240.0) {
+        return Err(invalid("camera.fps", format!("{} must be in (0, 240]", c.fps)));
+    }
+    let format = if c.pixel_format.eq_ignore_ascii_case("auto") {
+        None
+    } else {
+        Some(PixelFormat::from_name(&c.pixel_format).ok_or_else(|| {
+            invalid(
+                "camera.pixel_format",
+                format!(
+                    "`{}` is not one of auto, {}",
+                    c.pixel_format,
+                    PixelFormat::ALL.map(|f| f.name()).join(", ")
+                ),
+            )
+        })?)
+    };
+    let secs = |key: &'static str, v: f64| {
+        if v > 0.0 && v <= 3600.0 {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(invalid(key, format!("{v} must be a positive number of seconds")))
+        }
+    };
+    let reopen_min = secs("camera.reopen_min_s", c.reopen_min_s)?;
+    let reopen_max = secs("camera.reopen_max_s", c.reopen_max_s)?;
+    if reopen_max < reopen_min {
+        return Err(invalid("camera.reopen_max_s", "must be at least camera.reopen_min_s".into()));
+    }
+    Ok(CameraSettings {
+        request: CameraRequest {
+            device: c.device.clone(),
+            width: c.width,
+            height: c.height,
+            fps: c.fps,
+            format,
+            frame_timeout: secs("camera.frame_timeout_s", c.frame_timeout_s)?,
+        },
+        reopen_min,
+        reopen_max,
     })
 }
 
@@ -385,5 +506,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("NOPE"), "{e}");
+    }
+
+    #[test]
+    fn camera_and_gpio_tables() {
+        let s = parse(
+            "[source]\nkind = \"camera\"\n[camera]\ndevice = \"/dev/v4l/by-id/usb-cam-video-index0\"\nwidth = 1280\nheight = 720\npixel_format = \"MJPEG\"\n[gpio]\nbutton_line = 17\nled_line = 27\n",
+        )
+        .unwrap();
+        let SourceSettings::Camera(c) = &s.source else {
+            panic!("{:?}", s.source)
+        };
+        assert_eq!(c.request.device, Path::new("/dev/v4l/by-id/usb-cam-video-index0"));
+        assert_eq!((c.request.width, c.request.height, c.request.fps), (1280, 720, 30.0));
+        assert_eq!(c.request.format, Some(PixelFormat::Mjpeg));
+        assert_eq!(c.request.frame_timeout, Duration::from_secs(2));
+        let g = s.gpio.unwrap();
+        assert_eq!(g.button, Some(GpioLine { offset: 17, active_low: true }));
+        assert_eq!(g.led.map(|l| l.offset), Some(27));
+        // No [gpio] table: GPIO is never touched.
+        assert!(parse("").unwrap().gpio.is_none());
+    }
+
+    #[test]
+    fn bad_camera_and_gpio_values_name_the_key() {
+        let e = parse("[source]\nkind = \"camera\"\n[camera]\npixel_format = \"h264\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("camera.pixel_format") && e.contains("yuyv, mjpeg"), "{e}");
+        let e = parse("[source]\nkind = \"camera\"\n[camera]\nfps = 0\n").unwrap_err().to_string();
+        assert!(e.contains("camera.fps"), "{e}");
+        let e = parse("[source]\nkind = \"camera\"\n[camera]\nframe_timeout_s = -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("camera.frame_timeout_s"), "{e}");
+        let e = parse("[gpio]\nchip = \"/dev/gpiochip0\"\n").unwrap_err().to_string();
+        assert!(e.contains("gpio") && e.contains("button_line"), "{e}");
+        let e = parse("[gpio]\nbutton_line = 3\nled_line = 3\n").unwrap_err().to_string();
+        assert!(e.contains("gpio.led_line"), "{e}");
+        let e = parse("[gpio]\nbutton_line = 3\nlong_press_s = 0\n").unwrap_err().to_string();
+        assert!(e.contains("gpio.long_press_s"), "{e}");
     }
 }

@@ -18,6 +18,8 @@ pub struct RawConfig {
     pub exam: RawExam,
     pub mqtt: Option<RawMqtt>,
     pub outbox: RawOutbox,
+    pub camera: RawCamera,
+    pub gpio: Option<RawGpio>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,7 +37,7 @@ impl Default for RawRoom {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawSource {
-    /// demo | video | images
+    /// demo | video | images | camera (the `[camera]` table)
     pub kind: String,
     pub path: Option<PathBuf>,
     /// Start again at the end (video, demo).
@@ -172,6 +174,67 @@ impl Default for RawOutbox {
         RawOutbox {
             dir: PathBuf::from("/var/lib/cdposture/outbox"),
             max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCamera {
+    /// `/dev/video0`, or better a stable `/dev/v4l/by-id/…` link.
+    pub device: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    /// auto | yuyv | mjpeg | nv12 | uyvy | grey | rgb24
+    pub pixel_format: String,
+    /// Capture watchdog: no good frame for this long → the camera is reopened.
+    pub frame_timeout_s: f64,
+    /// Reopen attempts start at the min and double up to the max.
+    pub reopen_min_s: f64,
+    pub reopen_max_s: f64,
+}
+impl Default for RawCamera {
+    fn default() -> Self {
+        RawCamera {
+            device: PathBuf::from("/dev/video0"),
+            width: 640,
+            height: 480,
+            fps: 30.0,
+            pixel_format: "auto".into(),
+            frame_timeout_s: 2.0,
+            reopen_min_s: 0.25,
+            reopen_max_s: 2.0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawGpio {
+    /// GPIO character device, e.g. `/dev/gpiochip0`.
+    pub chip: PathBuf,
+    /// Exam button line offset on the chip; absent = no button.
+    pub button_line: Option<u32>,
+    /// Buttons wired to ground with a pull-up read low when pressed.
+    pub button_active_low: bool,
+    /// Status LED line offset; absent = no LED.
+    pub led_line: Option<u32>,
+    pub led_active_low: bool,
+    pub debounce_ms: u64,
+    /// Holding the button this long captures the neutral pose instead of starting/ending an exam.
+    pub long_press_s: f64,
+}
+impl Default for RawGpio {
+    fn default() -> Self {
+        RawGpio {
+            chip: PathBuf::from("/dev/gpiochip0"),
+            button_line: None,
+            button_active_low: true,
+            led_line: None,
+            led_active_low: false,
+            debounce_ms: 30,
+            long_press_s: 2.0,
         }
     }
 }

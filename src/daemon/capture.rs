@@ -3,6 +3,7 @@
 //! make capture (or a camera driver's buffers) wait. Drops are counted and reported in `stats`.
 //! Files are paced at their native frame rate so that a video behaves like the camera it stands for.
 
+use crate::capture::camera::{monotonic_now, Camera, CameraRequest, CameraSource};
 use crate::capture::{Frame, FrameSource};
 use crate::config::SourceSettings;
 use crate::Error;
@@ -88,24 +89,42 @@ impl FrameQueue {
     }
 }
 
+/// Counters and camera status, shared with the daemon loop (stats, camera status messages, LED).
 #[derive(Default)]
 pub struct CaptureStats {
     captured: AtomicU64,
+    corrupt: AtomicU64,
+    reconnects: AtomicU64,
+    /// False while a lost camera is being reopened.
+    offline: AtomicBool,
 }
 impl CaptureStats {
     pub fn captured(&self) -> u64 {
         self.captured.load(Ordering::Relaxed)
+    }
+    /// Frames the camera delivered corrupt (skipped), over all reopens.
+    pub fn corrupt(&self) -> u64 {
+        self.corrupt.load(Ordering::Relaxed)
+    }
+    /// Times a lost camera came back.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+    pub fn online(&self) -> bool {
+        !self.offline.load(Ordering::Relaxed)
     }
 }
 
 pub struct CaptureThread {
     pub queue: Arc<FrameQueue>,
     pub stats: Arc<CaptureStats>,
+    /// The source is a live device (a camera): its status is reported.
+    pub live: bool,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
 }
 
-/// Opens sources; called again to restart a looping source.
+/// Opens sources; called again to restart a looping source or to reopen a lost camera.
 pub type Opener = Box<dyn Fn() -> crate::Result<Box<dyn FrameSource>> + Send>;
 
 pub fn opener(settings: &SourceSettings, model_dir: &std::path::Path) -> Opener {
@@ -131,14 +150,66 @@ pub fn opener(settings: &SourceSettings, model_dir: &std::path::Path) -> Opener 
             Box::new(move || Ok(Box::new(crate::capture::VideoFile::open(&path)?) as Box<dyn FrameSource>))
         }
         SourceSettings::Images { path } => Box::new(move || crate::capture::open(&path)),
+        SourceSettings::Camera(c) => camera_opener(c.request),
     }
+}
+
+/// Every open of the camera shares the time origin and frame counter, so a reopened camera
+/// continues the timeline instead of starting again at frame 0.
+pub fn camera_opener(request: CameraRequest) -> Opener {
+    let t0 = monotonic_now();
+    let counter = Arc::new(AtomicU64::new(0));
+    Box::new(move || {
+        let camera = Camera::open(&request, t0, counter.clone())?;
+        let n = camera.negotiated();
+        log::info!(
+            "camera {} ({}, {}): {} {}x{}{}",
+            request.device.display(),
+            n.card,
+            n.driver,
+            n.format,
+            n.width,
+            n.height,
+            n.fps.map(|f| format!(" at {f:.1} fps")).unwrap_or_default()
+        );
+        Ok(Box::new(CameraSource { camera }) as Box<dyn FrameSource>)
+    })
+}
+
+/// How the capture thread treats its source.
+#[derive(Debug, Clone)]
+pub struct CaptureOptions {
+    /// Sleep to the source's frame rate (files standing in for a camera).
+    pub paced: bool,
+    /// Reopen at the end (demo, video).
+    pub looping: bool,
+    /// Queue length; the oldest frame is dropped beyond it.
+    pub capacity: usize,
+    /// Reopen a lost camera, waiting `min` first and doubling up to `max`; `None`: a source
+    /// error ends the capture.
+    pub reconnect: Option<(Duration, Duration)>,
 }
 
 impl CaptureThread {
     /// Start capturing. `paced`: sleep to the source's frame rate (files); `looping`: reopen at the end.
     pub fn start(open: Opener, paced: bool, looping: bool, capacity: usize) -> crate::Result<CaptureThread> {
+        Self::start_with(
+            open,
+            CaptureOptions {
+                paced,
+                looping,
+                capacity,
+                reconnect: None,
+            },
+        )
+    }
+
+    /// Start capturing. The first open happens here, so a wrong device or file fails at once
+    /// with its own error; only later losses are retried.
+    pub fn start_with(open: Opener, opts: CaptureOptions) -> crate::Result<CaptureThread> {
         let first = open()?;
-        let queue = Arc::new(FrameQueue::new(capacity));
+        let live = first.is_live();
+        let queue = Arc::new(FrameQueue::new(opts.capacity));
         let stats = Arc::new(CaptureStats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let (q, s, st) = (queue.clone(), stats.clone(), stop.clone());
@@ -150,14 +221,18 @@ impl CaptureThread {
                 let mut offset = 0.0;
                 let mut last_t = 0.0;
                 let mut start = Instant::now();
+                // Corrupt frames of sources already closed (the counter lives in each source).
+                let mut corrupt_before = 0;
                 loop {
                     if st.load(Ordering::Relaxed) {
                         q.close(None);
                         return;
                     }
-                    match source.next_frame() {
+                    let next = source.next_frame();
+                    s.corrupt.store(corrupt_before + source.corrupt_frames(), Ordering::Relaxed);
+                    match next {
                         Ok(Some(mut f)) => {
-                            if paced {
+                            if opts.paced {
                                 let due = start + Duration::from_secs_f64(f.t_s.max(0.0));
                                 if let Some(wait) = due.checked_duration_since(Instant::now()) {
                                     std::thread::sleep(wait);
@@ -168,7 +243,7 @@ impl CaptureThread {
                             s.captured.fetch_add(1, Ordering::Relaxed);
                             q.push(f);
                         }
-                        Ok(None) if looping => {
+                        Ok(None) if opts.looping => {
                             let step = source.fps().map(|r| 1.0 / r).unwrap_or(0.0);
                             offset += last_t + step;
                             start = Instant::now();
@@ -184,10 +259,32 @@ impl CaptureThread {
                             q.close(None);
                             return;
                         }
-                        Err(e) => {
-                            q.close(Some(e));
-                            return;
-                        }
+                        Err(e) => match opts.reconnect {
+                            Some((min, max)) if e.is_camera_lost() => {
+                                corrupt_before += source.corrupt_frames();
+                                // Close the device before reopening: a replugged camera may get
+                                // the same node, and the driver needs the old handle gone.
+                                drop(std::mem::replace(&mut source, Box::new(Nothing)));
+                                s.offline.store(true, Ordering::Relaxed);
+                                log::warn!("{e}; camera offline, reopening");
+                                match reopen(&open, min, max, &st) {
+                                    Some((src, waited)) => {
+                                        source = src;
+                                        s.reconnects.fetch_add(1, Ordering::Relaxed);
+                                        s.offline.store(false, Ordering::Relaxed);
+                                        log::info!("camera back online after {waited:.1} s");
+                                    }
+                                    None => {
+                                        q.close(None);
+                                        return;
+                                    }
+                                }
+                            }
+                            _ => {
+                                q.close(Some(e));
+                                return;
+                            }
+                        },
                     }
                 }
             })
@@ -195,6 +292,7 @@ impl CaptureThread {
         Ok(CaptureThread {
             queue,
             stats,
+            live,
             stop,
             handle: Some(handle),
         })
@@ -206,6 +304,50 @@ impl CaptureThread {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+/// Stands in for a closed source while a lost camera is reopened.
+struct Nothing;
+impl FrameSource for Nothing {
+    fn next_frame(&mut self) -> crate::Result<Option<Frame>> {
+        Ok(None)
+    }
+    fn is_sequence(&self) -> bool {
+        true
+    }
+}
+
+/// Try `open` until it works or `stop` is set, sleeping `min`, doubling to `max`, between tries.
+/// Each distinct failure is logged once, so an unplugged camera is one line, not one per try.
+fn reopen(
+    open: &Opener,
+    min: Duration,
+    max: Duration,
+    stop: &AtomicBool,
+) -> Option<(Box<dyn FrameSource>, f64)> {
+    let lost_at = Instant::now();
+    let mut wait = min;
+    let mut last_error = String::new();
+    loop {
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20).min(wait));
+        }
+        match open() {
+            Ok(src) => return Some((src, lost_at.elapsed().as_secs_f64())),
+            Err(e) => {
+                let msg = e.to_string();
+                if msg != last_error {
+                    log::info!("still offline: {msg}");
+                    last_error = msg;
+                }
+            }
+        }
+        wait = (wait * 2).min(max);
     }
 }
 

@@ -102,6 +102,11 @@ pub struct StatsMessage {
     pub frames_processed: u64,
     pub frames_measured: u64,
     pub frames_dropped: u64,
+    /// False while a lost camera is being reopened.
+    pub camera_online: bool,
+    pub camera_reconnects: u64,
+    /// Camera frames skipped as corrupt (driver error flag, undecodable MJPEG).
+    pub frames_corrupt: u64,
     pub stage_ms: StageMs,
     pub model_dir: String,
 }

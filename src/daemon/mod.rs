@@ -5,6 +5,7 @@
 //! This file runs the loop: frame → pipeline → smoothing → neutral → scoring → exam → sink.
 
 pub mod capture;
+pub mod gpio;
 pub mod messages;
 pub mod sink;
 pub mod watchdog;
@@ -64,8 +65,11 @@ pub struct Daemon<S: Sink> {
     started: Instant,
     /// Set by SIGTERM/SIGINT (or a test) to stop after the current frame.
     pub stop: Arc<AtomicBool>,
-    /// Commands arriving while running (MQTT `cmd/…`, later GPIO).
+    /// Commands arriving while running (MQTT `cmd/…`, the GPIO button).
     commands: Option<std::sync::mpsc::Receiver<Command>>,
+    /// Exam / face / camera state for the status LED.
+    live: Arc<gpio::LiveStatus>,
+    last_good_face: Option<Instant>,
 }
 
 impl<S: Sink> Daemon<S> {
@@ -85,7 +89,14 @@ impl<S: Sink> Daemon<S> {
             started: Instant::now(),
             stop: Arc::new(AtomicBool::new(false)),
             commands: None,
+            live: Arc::new(gpio::LiveStatus::default()),
+            last_good_face: None,
         }
+    }
+
+    /// What the status LED shows; updated every loop iteration.
+    pub fn live_status(&self) -> Arc<gpio::LiveStatus> {
+        self.live.clone()
     }
 
     /// Accept commands from this channel while running.
@@ -161,10 +172,25 @@ impl<S: Sink> Daemon<S> {
             .map(|m| m.stats_interval)
             .unwrap_or(Duration::from_secs(60));
         let mut result = Ok(());
+        // Cameras announce their status at start and on every change; files have none.
+        let mut camera_online = None::<bool>;
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 break;
             }
+            if capture.live {
+                let online = capture.stats.online();
+                if camera_online != Some(online) {
+                    self.sink.camera(online);
+                    camera_online = Some(online);
+                }
+                self.live.camera_offline.store(!online, Ordering::Relaxed);
+            }
+            self.live.exam_running.store(self.exam.is_some(), Ordering::Relaxed);
+            self.live.face_ok.store(
+                self.last_good_face.is_some_and(|t| t.elapsed() < Duration::from_secs(1)),
+                Ordering::Relaxed,
+            );
             match capture.queue.pop(Duration::from_millis(200)) {
                 Pop::Frame(frame) => {
                     let t = frame.t_s;
@@ -250,6 +276,7 @@ impl<S: Sink> Daemon<S> {
         };
         if quality_ok {
             self.counters.measured += 1;
+            self.last_good_face = Some(Instant::now());
         }
         let trunk = if quality_ok { m.trunk } else { None };
         let scores = self.settings.scoring.score(
@@ -297,6 +324,9 @@ impl<S: Sink> Daemon<S> {
             frames_processed: self.counters.processed,
             frames_measured: self.counters.measured,
             frames_dropped: capture.queue.dropped(),
+            camera_online: capture.stats.online(),
+            camera_reconnects: capture.stats.reconnects(),
+            frames_corrupt: capture.stats.corrupt(),
             stage_ms: self.counters.stage_sum.scaled(1.0 / n),
             model_dir: self.settings.model_dir.display().to_string(),
         };

@@ -10,6 +10,8 @@ pub trait Sink {
     fn assessment(&mut self, _msg: &StateMessage) {}
     fn exam(&mut self, ev: &ExamEvent);
     fn stats(&mut self, msg: &StatsMessage);
+    /// The camera went offline or came back (cameras only).
+    fn camera(&mut self, _online: bool) {}
     fn flush(&mut self) {}
 }
 
@@ -54,6 +56,10 @@ impl Sink for StdoutSink {
     fn stats(&mut self, msg: &StatsMessage) {
         self.write("stats", msg)
     }
+    fn camera(&mut self, online: bool) {
+        let status = if online { "online" } else { "offline" };
+        self.write("camera", &serde_json::json!({ "status": status, "time": super::unix_now() }))
+    }
     fn flush(&mut self) {
         let _ = self.out.flush();
     }
@@ -65,6 +71,7 @@ pub struct MemorySink {
     pub states: Vec<StateMessage>,
     pub exams: Vec<ExamEvent>,
     pub stats: Vec<StatsMessage>,
+    pub camera: Vec<bool>,
 }
 
 impl Sink for MemorySink {
@@ -76,5 +83,8 @@ impl Sink for MemorySink {
     }
     fn stats(&mut self, msg: &StatsMessage) {
         self.stats.push(msg.clone())
+    }
+    fn camera(&mut self, online: bool) {
+        self.camera.push(online)
     }
 }

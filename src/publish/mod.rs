@@ -3,6 +3,7 @@
 //! | topic (under `<prefix>/<room>/`) | QoS | what |
 //! |---|---|---|
 //! | `available` | 1, retained | `online` on every connect, `stopped` on clean exit, `offline` as the will |
+//! | `camera` | 1, retained | `online` / `offline`: the camera's status (camera sources only) |
 //! | `state` | 0 | live smoothed angles and scores at `mqtt.state_interval_s` |
 //! | `assessment` | 1, outbox | the same, at `mqtt.assessment_interval_s`: the durable record |
 //! | `exam` | 1, outbox | exam events `new` / `update` / `end` with the summary |
@@ -28,6 +29,8 @@ pub struct LinkStatus {
     pub connected: AtomicBool,
     /// Successful connections since start (the first one included).
     pub connects: AtomicU64,
+    /// Last camera status, re-announced on every connect.
+    pub camera: Mutex<Option<&'static str>>,
 }
 
 pub struct Topics {
@@ -51,7 +54,7 @@ pub struct MqttSink {
     topics: Topics,
     outbox: Arc<Mutex<Outbox>>,
     wake: Arc<tokio::sync::Notify>,
-    live: tokio::sync::mpsc::Sender<(String, String)>,
+    live: tokio::sync::mpsc::Sender<(String, String, bool)>,
     status: Arc<LinkStatus>,
     live_dropped: u64,
 }
@@ -61,7 +64,7 @@ impl MqttSink {
         topics: Topics,
         outbox: Arc<Mutex<Outbox>>,
         wake: Arc<tokio::sync::Notify>,
-        live: tokio::sync::mpsc::Sender<(String, String)>,
+        live: tokio::sync::mpsc::Sender<(String, String, bool)>,
         status: Arc<LinkStatus>,
     ) -> Self {
         MqttSink {
@@ -75,7 +78,7 @@ impl MqttSink {
     }
 
     fn live(&mut self, leaf: &str, payload: String) {
-        if self.live.try_send((self.topics.get(leaf), payload)).is_err() {
+        if self.live.try_send((self.topics.get(leaf), payload, false)).is_err() {
             self.live_dropped += 1;
         }
     }
@@ -91,6 +94,12 @@ impl MqttSink {
 }
 
 impl Sink for MqttSink {
+    fn camera(&mut self, online: bool) {
+        let status = if online { "online" } else { "offline" };
+        *self.status.camera.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
+        // If this cannot be queued now, the next connect announces it from `status.camera`.
+        let _ = self.live.try_send((self.topics.get("camera"), status.into(), true));
+    }
     fn state(&mut self, msg: &StateMessage) {
         self.live("state", serde_json::to_string(msg).unwrap_or_default());
     }

@@ -31,7 +31,8 @@ pub struct MqttTask {
     pub topics: Topics,
     pub outbox: Arc<Mutex<Outbox>>,
     pub wake: Arc<tokio::sync::Notify>,
-    pub live: tokio::sync::mpsc::Receiver<(String, String)>,
+    /// QoS 0 messages, and retained status (`camera`) when the flag is set.
+    pub live: tokio::sync::mpsc::Receiver<(String, String, bool)>,
     pub commands: mpsc::Sender<Command>,
     pub status: Arc<LinkStatus>,
     pub shutdown: Arc<tokio::sync::Notify>,
@@ -90,6 +91,15 @@ pub fn explain(e: &ConnectionError, s: &MqttSettings) -> String {
 }
 
 /// rumqttc wrote the next submitted publish as `pkid`: remember which outbox entry it carries.
+/// Retained status messages must arrive; live ones may be lost.
+fn qos_for(retain: bool) -> QoS {
+    if retain {
+        QoS::AtLeastOnce
+    } else {
+        QoS::AtMostOnce
+    }
+}
+
 fn written(fifo: &mut VecDeque<Option<u64>>, pkids: &mut HashMap<u16, u64>, pkid: u16) {
     if let Some(Some(seq)) = fifo.pop_front() {
         pkids.insert(pkid, seq);
@@ -118,8 +128,8 @@ impl MqttTask {
                 _ = self.shutdown.notified() => {
                     if connected {
                         // The final stats and state were queued just before the shutdown: send them too.
-                        while let Ok((topic, payload)) = self.live.try_recv() {
-                            if client.try_publish(topic, QoS::AtMostOnce, false, payload).is_ok() {
+                        while let Ok((topic, payload, retain)) = self.live.try_recv() {
+                            if client.try_publish(topic, qos_for(retain), retain, payload).is_ok() {
                                 fifo.push_back(None);
                             }
                         }
@@ -141,6 +151,13 @@ impl MqttTask {
                         }
                         if client.try_publish(&available, QoS::AtLeastOnce, true, "online").is_ok() {
                             fifo.push_back(None);
+                        }
+                        // The camera's status may have changed while the broker was away.
+                        let camera = *self.status.camera.lock().unwrap_or_else(|e| e.into_inner());
+                        if let Some(c) = camera {
+                            if client.try_publish(self.topics.get("camera"), QoS::AtLeastOnce, true, c).is_ok() {
+                                fifo.push_back(None);
+                            }
                         }
                         self.outbox.lock().unwrap_or_else(|e| e.into_inner()).reconnected();
                         self.pump(&client, &mut fifo, &pkids);
@@ -190,8 +207,8 @@ impl MqttTask {
                     }
                 },
                 _ = self.wake.notified(), if connected => self.pump(&client, &mut fifo, &pkids),
-                Some((topic, payload)) = self.live.recv(), if connected => {
-                    if client.try_publish(topic, QoS::AtMostOnce, false, payload).is_ok() {
+                Some((topic, payload, retain)) = self.live.recv(), if connected => {
+                    if client.try_publish(topic, qos_for(retain), retain, payload).is_ok() {
                         fifo.push_back(None);
                     }
                 }
