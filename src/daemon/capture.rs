@@ -389,4 +389,103 @@ mod tests {
         q.close(None);
         assert!(matches!(q.pop(Duration::from_millis(1)), Pop::Closed(None)));
     }
+
+    /// A camera stand-in: `frames` frames, then it is "unplugged" (a lost-camera error).
+    struct Flaky {
+        left: u64,
+        next: u64,
+        corrupt: u64,
+    }
+    impl FrameSource for Flaky {
+        fn next_frame(&mut self) -> crate::Result<Option<Frame>> {
+            if self.left == 0 {
+                return Err(crate::capture::camera::CameraError::Stalled {
+                    device: "/dev/video9".into(),
+                    waited: 2.0,
+                    detail: "unplugged".into(),
+                }
+                .into());
+            }
+            self.left -= 1;
+            self.next += 1;
+            std::thread::sleep(Duration::from_millis(2));
+            Ok(Some(frame(self.next)))
+        }
+        fn is_sequence(&self) -> bool {
+            true
+        }
+        fn corrupt_frames(&self) -> u64 {
+            self.corrupt
+        }
+        fn is_live(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_lost_camera_is_reopened_with_backoff_and_counted() {
+        use std::sync::atomic::AtomicU32;
+        let opens = Arc::new(AtomicU32::new(0));
+        let o = opens.clone();
+        // Open 1 works (5 frames, then lost); opens 2-3 fail as if unplugged; open 4 works.
+        let opener: Opener = Box::new(move || {
+            let n = o.fetch_add(1, Ordering::SeqCst) + 1;
+            if n == 2 || n == 3 {
+                return Err(crate::capture::camera::CameraError::Open {
+                    device: "/dev/video9".into(),
+                    cause: std::io::Error::from_raw_os_error(libc::ENOENT),
+                    hint: String::new(),
+                }
+                .into());
+            }
+            Ok(Box::new(Flaky {
+                left: if n == 1 { 5 } else { 1000 },
+                next: n as u64 * 100,
+                corrupt: 2,
+            }) as Box<dyn FrameSource>)
+        });
+        let mut cap = CaptureThread::start_with(
+            opener,
+            CaptureOptions {
+                paced: false,
+                looping: false,
+                capacity: 64,
+                reconnect: Some((Duration::from_millis(10), Duration::from_millis(40))),
+            },
+        )
+        .unwrap();
+        assert!(cap.live);
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen.len() < 20 && Instant::now() < deadline {
+            if let Pop::Frame(f) = cap.queue.pop(Duration::from_millis(100)) {
+                seen.push(f.index);
+            }
+        }
+        assert_eq!(&seen[..5], &[101, 102, 103, 104, 105], "frames before the loss");
+        assert_eq!(seen[5], 401, "then the fourth open's frames");
+        assert_eq!(cap.stats.reconnects(), 1);
+        assert!(cap.stats.online());
+        assert_eq!(opens.load(Ordering::SeqCst), 4);
+        assert_eq!(cap.stats.corrupt(), 4, "corrupt counts add up over reopens");
+        cap.stop();
+        assert!(matches!(cap.queue.pop(Duration::from_secs(1)), Pop::Frame(_) | Pop::Closed(None)));
+    }
+
+    #[test]
+    fn without_reconnect_a_lost_camera_ends_the_capture_with_its_error() {
+        let opener: Opener = Box::new(|| {
+            Ok(Box::new(Flaky {
+                left: 1,
+                next: 0,
+                corrupt: 0,
+            }) as Box<dyn FrameSource>)
+        });
+        let cap = CaptureThread::start(opener, false, false, 4).unwrap();
+        assert!(matches!(cap.queue.pop(Duration::from_secs(2)), Pop::Frame(_)));
+        match cap.queue.pop(Duration::from_secs(2)) {
+            Pop::Closed(Some(e)) => assert!(e.to_string().contains("/dev/video9"), "{e}"),
+            _ => panic!("expected the capture to end with the camera error"),
+        }
+    }
 }

@@ -322,7 +322,7 @@ mod tests {
         for &(level, ms) in segments {
             let end = t + ms;
             while t < end {
-                if let Some(ev) = logic.update(level, t * MS) {
+                if let Some(ev) = logic.update(level, Duration::from_millis(t)) {
                     out.push((ev, t));
                 }
                 t += 5;
@@ -427,8 +427,8 @@ mod tests {
         let status = LiveStatus::default();
         let mut commands = Vec::new();
         let mut step = |t: u64, panel: &mut Panel, status: &LiveStatus| {
-            *led.1.lock().unwrap() = t * MS;
-            if let Some(c) = panel.step(t * MS, status) {
+            *led.1.lock().unwrap() = Duration::from_millis(t);
+            if let Some(c) = panel.step(Duration::from_millis(t), status) {
                 commands.push((t, c));
             }
         };
@@ -470,7 +470,7 @@ mod tests {
         assert_eq!(changes[0], (Duration::ZERO, false), "off while idle");
         assert!(changes.contains(&(400 * MS, true)), "steady from the exam on: {changes:?}");
         let blinking: Vec<_> = changes.iter().filter(|(t, _)| (1000 * MS..2000 * MS).contains(t)).collect();
-        assert!(blinking.len() >= 7, "2 Hz for a second = ~8 edges: {blinking:?}");
+        assert!(blinking.len() >= 3, "2 Hz for a second = 4 edges: {blinking:?}");
         panel.shutdown();
         assert_eq!(led.0.lock().unwrap().last().map(|c| c.1), Some(false), "off at shutdown");
     }
