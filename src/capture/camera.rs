@@ -205,6 +205,15 @@ impl Camera {
                 None
             }
         };
+        if let Some(got) = fps.filter(|&f| f + 0.5 < req.fps) {
+            log::warn!(
+                "camera {}: delivers {got:.1} fps at {}x{} in {format}, not the {} asked for",
+                device.display(),
+                fmt.width,
+                fmt.height,
+                req.fps
+            );
+        }
         let mut stream = MmapStream::with_buffers(&dev, Type::VideoCapture, 4).map_err(io_err("VIDIOC_REQBUFS"))?;
         stream.set_timeout(req.frame_timeout);
         let negotiated = Negotiated {
@@ -435,18 +444,28 @@ fn describe_caps(c: CapFlags) -> String {
     }
 }
 
-/// "YUYV 640x480@30 1280x720@10, NV12 …": what the device offers, for error messages.
+/// "YUYV 640x480@30 1280x720@10, NV12 …": what the device offers, for error messages. Formats
+/// cdposture decodes come with their sizes; the rest are only counted (vivid offers 80).
 fn describe_offered(dev: &Device) -> String {
     let Ok(formats) = dev.enum_formats() else {
         return "nothing it will list".into();
     };
-    let parts: Vec<String> = formats
+    let (usable, other): (Vec<_>, Vec<_>) = formats
         .iter()
-        .map(|d| {
-            let sizes = describe_sizes(dev, d.fourcc, 4);
-            format!("{}{}", d.fourcc.str().unwrap_or("?"), sizes)
-        })
+        .partition(|d| PixelFormat::from_fourcc(d.fourcc.repr).is_some());
+    let mut parts: Vec<String> = usable
+        .iter()
+        .map(|d| format!("{}{}", d.fourcc.str().unwrap_or("?"), describe_sizes(dev, d.fourcc, 4)))
         .collect();
+    if !other.is_empty() {
+        let names: Vec<&str> = other.iter().take(6).map(|d| d.fourcc.str().unwrap_or("?")).collect();
+        let more = if other.len() > names.len() { ", …" } else { "" };
+        parts.push(format!(
+            "{} format(s) cdposture does not decode ({}{more})",
+            other.len(),
+            names.join(", ")
+        ));
+    }
     if parts.is_empty() {
         "no formats".into()
     } else {

@@ -223,6 +223,9 @@ impl CaptureThread {
                 let mut start = Instant::now();
                 // Corrupt frames of sources already closed (the counter lives in each source).
                 let mut corrupt_before = 0;
+                // Set while the camera is lost: it counts as back only when a frame arrives, so a
+                // camera that opens but delivers nothing does not flap online/offline.
+                let mut lost_since = None::<Instant>;
                 loop {
                     if st.load(Ordering::Relaxed) {
                         q.close(None);
@@ -232,6 +235,11 @@ impl CaptureThread {
                     s.corrupt.store(corrupt_before + source.corrupt_frames(), Ordering::Relaxed);
                     match next {
                         Ok(Some(mut f)) => {
+                            if let Some(since) = lost_since.take() {
+                                s.reconnects.fetch_add(1, Ordering::Relaxed);
+                                s.offline.store(false, Ordering::Relaxed);
+                                log::info!("camera back online after {:.1} s", since.elapsed().as_secs_f64());
+                            }
                             if opts.paced {
                                 let due = start + Duration::from_secs_f64(f.t_s.max(0.0));
                                 if let Some(wait) = due.checked_duration_since(Instant::now()) {
@@ -265,15 +273,15 @@ impl CaptureThread {
                                 // Close the device before reopening: a replugged camera may get
                                 // the same node, and the driver needs the old handle gone.
                                 drop(std::mem::replace(&mut source, Box::new(Nothing)));
-                                s.offline.store(true, Ordering::Relaxed);
-                                log::warn!("{e}; camera offline, reopening");
+                                if lost_since.is_none() {
+                                    lost_since = Some(Instant::now());
+                                    s.offline.store(true, Ordering::Relaxed);
+                                    log::warn!("{e}; camera offline, reopening");
+                                } else {
+                                    log::info!("still offline: {e}");
+                                }
                                 match reopen(&open, min, max, &st) {
-                                    Some((src, waited)) => {
-                                        source = src;
-                                        s.reconnects.fetch_add(1, Ordering::Relaxed);
-                                        s.offline.store(false, Ordering::Relaxed);
-                                        log::info!("camera back online after {waited:.1} s");
-                                    }
+                                    Some(src) => source = src,
                                     None => {
                                         q.close(None);
                                         return;
@@ -318,15 +326,14 @@ impl FrameSource for Nothing {
     }
 }
 
-/// Try `open` until it works or `stop` is set, sleeping `min`, doubling to `max`, between tries.
+/// Try `open` until it opens or `stop` is set, sleeping `min`, doubling to `max`, between tries.
 /// Each distinct failure is logged once, so an unplugged camera is one line, not one per try.
 fn reopen(
     open: &Opener,
     min: Duration,
     max: Duration,
     stop: &AtomicBool,
-) -> Option<(Box<dyn FrameSource>, f64)> {
-    let lost_at = Instant::now();
+) -> Option<Box<dyn FrameSource>> {
     let mut wait = min;
     let mut last_error = String::new();
     loop {
@@ -338,7 +345,7 @@ fn reopen(
             std::thread::sleep(Duration::from_millis(20).min(wait));
         }
         match open() {
-            Ok(src) => return Some((src, lost_at.elapsed().as_secs_f64())),
+            Ok(src) => return Some(src),
             Err(e) => {
                 let msg = e.to_string();
                 if msg != last_error {
