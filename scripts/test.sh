@@ -6,3 +6,5 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cdposture/target}
 "$root/scripts/setup.sh"
 cd "$root"
 cargo test --release
+# Capture on a real V4L2 driver (vivid) in a QEMU VM: its own step, ~1 min with caches.
+"$root/tests/vivid/run.sh"

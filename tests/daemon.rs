@@ -135,3 +135,85 @@ fn bad_configs_name_the_key() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// A camera stand-in for the loop's camera handling (the real driver path is tests/vivid.rs, in
+/// QEMU): demo frames, a loss after `frames`, then end. Live, so the loop reports its status.
+struct LosingCamera {
+    demo: cdposture::capture::DemoSource,
+    frames: u64,
+    lost: bool,
+}
+impl cdposture::capture::FrameSource for LosingCamera {
+    fn next_frame(&mut self) -> cdposture::Result<Option<cdposture::capture::Frame>> {
+        if self.frames == 0 {
+            if self.lost {
+                return Ok(None);
+            }
+            self.lost = true;
+            return Err(cdposture::capture::camera::CameraError::Stalled {
+                device: "/dev/video0".into(),
+                waited: 2.0,
+                detail: "test".into(),
+            }
+            .into());
+        }
+        self.frames -= 1;
+        self.demo.next_frame()
+    }
+    fn is_sequence(&self) -> bool {
+        true
+    }
+    fn is_live(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn camera_status_and_reconnects_reach_the_sink_and_the_led_status() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    let dir = common::model_dir();
+    let s = Settings::demo(dir.clone(), 20);
+    let photo = Arc::new(cdposture::capture::load_image(&dir.join(cdposture::capture::demo::DEMO_PHOTO)).unwrap());
+    let opens = Arc::new(AtomicU32::new(0));
+    let o = opens.clone();
+    let opener: cdposture::daemon::capture::Opener = Box::new(move || {
+        let n = o.fetch_add(1, Ordering::SeqCst);
+        Ok(Box::new(LosingCamera {
+            demo: cdposture::capture::DemoSource::from_photo(photo.clone(), 20),
+            frames: 10,
+            // The second camera ends cleanly instead of being lost again.
+            lost: n > 0,
+        }) as Box<dyn cdposture::capture::FrameSource>)
+    });
+    // Models first, as `run` does: the capture starts when the loop is about to.
+    let models = ModelSet::load(&dir, PoseVariant::Lite).unwrap();
+    let capture = CaptureThread::start_with(
+        opener,
+        cdposture::daemon::capture::CaptureOptions {
+            paced: true,
+            looping: false,
+            capacity: 100,
+            reconnect: Some((std::time::Duration::from_millis(600), std::time::Duration::from_secs(1))),
+        },
+    )
+    .unwrap();
+    let mut d = Daemon::new(
+        s,
+        Pipeline::new(models, PipelineOptions::default()),
+        MemorySink::default(),
+    );
+    let live = d.live_status();
+    d.run(capture, vec![]).unwrap();
+    let sink = d.sink();
+    assert_eq!(
+        sink.camera,
+        vec![true, false, true],
+        "online, offline while reopening, online"
+    );
+    let stats = sink.stats.last().unwrap();
+    assert_eq!(stats.camera_reconnects, 1);
+    assert!(stats.camera_online);
+    assert_eq!(stats.frames_processed, 20);
+    assert!(!live.camera_offline.load(Ordering::Relaxed));
+}

@@ -418,3 +418,83 @@ fn published_messages_match_the_documented_schema() {
         }
     }
 }
+
+/// The camera's status topic: retained, so a gateway that connects later still learns it, and
+/// announced again after the broker restarts (a restarted mosquitto has forgotten retained
+/// messages). Driven through the daemon's MQTT sink and task, as `run` wires them.
+#[test]
+fn camera_status_is_retained_and_announced_again_after_a_broker_restart() {
+    use cdposture::daemon::sink::Sink;
+    use cdposture::publish::{mqtt::MqttTask, outbox::Outbox, LinkStatus, MqttSink, Topics};
+    use std::sync::{Arc, Mutex};
+    let dir = common::tmp("mqtt-camera");
+    let mut broker = Broker::start(&dir.join("broker"), free_port(), "");
+    let settings = cdposture::config::Settings::load(&config(&dir, broker.port, "", "")).unwrap();
+    let mqtt = settings.mqtt.clone().unwrap();
+    let outbox = Arc::new(Mutex::new(
+        Outbox::open(&settings.outbox.dir, settings.outbox.max_bytes).unwrap(),
+    ));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let shutdown = Arc::new(tokio::sync::Notify::new());
+    let status = Arc::new(LinkStatus::default());
+    let (live_tx, live_rx) = tokio::sync::mpsc::channel(64);
+    let (cmd_tx, _cmd_rx) = std::sync::mpsc::channel();
+    let task = MqttTask {
+        settings: mqtt.clone(),
+        topics: Topics::new(&mqtt.prefix, &settings.room),
+        outbox: outbox.clone(),
+        wake: wake.clone(),
+        live: live_rx,
+        commands: cmd_tx,
+        status: status.clone(),
+        shutdown: shutdown.clone(),
+    };
+    let net = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(task.run())
+    });
+    let mut sink = MqttSink::new(
+        Topics::new(&mqtt.prefix, &settings.room),
+        outbox,
+        wake,
+        live_tx,
+        status.clone(),
+    );
+    let connected = |s: &LinkStatus| s.connected.load(std::sync::atomic::Ordering::Relaxed);
+    let t = std::time::Instant::now();
+    while !connected(&status) {
+        assert!(t.elapsed() < Duration::from_secs(10), "never connected");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sink.camera(true);
+    sink.camera(false);
+    // A gateway connecting afterwards gets the retained status.
+    let late = Subscriber::connect(broker.port, "t-camera-late");
+    late.wait_for(10, "retained camera offline", |s| {
+        s.on("camera").last().is_some_and(|v| v == "offline")
+    });
+    assert_eq!(late.on("camera").len(), 1, "only the retained (last) status");
+    // The broker restarts and forgets; the daemon reconnects and announces the status again.
+    broker.kill();
+    // Its persisted retained messages go too: only the daemon can bring the status back.
+    let _ = std::fs::remove_file(dir.join("broker").join("mosquitto.db"));
+    broker.restart();
+    let t = std::time::Instant::now();
+    while !(connected(&status) && status.connects.load(std::sync::atomic::Ordering::Relaxed) >= 2) {
+        assert!(t.elapsed() < Duration::from_secs(30), "never reconnected");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after = Subscriber::connect(broker.port, "t-camera-after");
+    after.wait_for(10, "camera status re-announced", |s| {
+        s.on("camera").last().is_some_and(|v| v == "offline")
+    });
+    sink.camera(true);
+    after.wait_for(10, "camera back online", |s| {
+        s.on("camera").last().is_some_and(|v| v == "online")
+    });
+    shutdown.notify_one();
+    net.join().unwrap();
+}

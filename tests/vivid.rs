@@ -149,31 +149,47 @@ fn bad_requests_get_errors_naming_the_device_and_the_alternatives() {
     let msg = e.to_string();
     println!("VIVID-ERROR {msg}");
     assert!(matches!(e, CameraError::Format { .. }));
-    assert!(msg.contains("/dev/video0") && msg.contains("MJPG") && msg.contains("YUYV 320x180@"), "{msg}");
+    assert!(
+        msg.contains("/dev/video0") && msg.contains("MJPG") && msg.contains("YUYV 320x180@"),
+        "{msg}"
+    );
     assert!(msg.len() < 1000, "readable, not 80 formats long: {} chars", msg.len());
     assert!(!e.is_lost());
     // A node that is not a capture device (vivid's output, VBI, radio… nodes).
-    let other = list_devices().into_iter().find(|d| !d.capture && d.error.is_none()).expect("a non-capture node");
+    let other = list_devices()
+        .into_iter()
+        .find(|d| !d.capture && d.error.is_none())
+        .expect("a non-capture node");
     let e = Camera::open(&CameraRequest::new(&other.path), 0.0, Arc::default())
         .err()
         .expect("not a capture device");
     let msg = e.to_string();
     println!("VIVID-ERROR {msg}");
     assert!(matches!(e, CameraError::NotCapture { .. }), "{msg}");
-    assert!(msg.contains(&other.path.display().to_string()) && msg.contains("capture devices here: /dev/video0 (vivid"), "{msg}");
+    assert!(
+        msg.contains(&other.path.display().to_string()) && msg.contains("capture devices here: /dev/video0 (vivid"),
+        "{msg}"
+    );
     // A path that does not exist lists the real camera.
     let e = Camera::open(&CameraRequest::new("/dev/video42"), 0.0, Arc::default())
         .err()
         .expect("no such node");
     let msg = e.to_string();
     println!("VIVID-ERROR {msg}");
-    assert!(msg.contains("/dev/video42") && msg.contains("/dev/video0 (vivid"), "{msg}");
+    assert!(
+        msg.contains("/dev/video42") && msg.contains("/dev/video0 (vivid"),
+        "{msg}"
+    );
     // A size the driver does not offer is adjusted (and logged), not an error.
     let mut req = request(Some(PixelFormat::Yuyv));
     req.width = 1000;
     req.height = 700;
     let cam = Camera::open(&req, 0.0, Arc::default()).unwrap();
-    println!("VIVID-ADJUSTED 1000x700 -> {}x{}", cam.negotiated().width, cam.negotiated().height);
+    println!(
+        "VIVID-ADJUSTED 1000x700 -> {}x{}",
+        cam.negotiated().width,
+        cam.negotiated().height
+    );
 }
 
 /// Set one of vivid's test controls, found by name (their ids are driver-private).
@@ -244,12 +260,20 @@ fn corrupt_frames_are_skipped_and_a_stalled_camera_is_reopened() {
         set_vivid_control("/dev/video0", "Inject V4L2_BUF_FLAG_ERROR", 1);
         std::thread::sleep(Duration::from_millis(200));
     }
-    wait_until("corrupt frames counted", Duration::from_secs(5), || cap.stats.corrupt() >= 3);
+    wait_until("corrupt frames counted", Duration::from_secs(5), || {
+        cap.stats.corrupt() >= 3
+    });
     let captured = cap.stats.captured();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(cap.stats.captured() > captured, "frames keep coming around the corrupt ones");
+    assert!(
+        cap.stats.captured() > captured,
+        "frames keep coming around the corrupt ones"
+    );
     assert!(cap.stats.online() && cap.stats.reconnects() == 0);
-    println!("VIVID-CORRUPT {} flagged buffers skipped and counted; capture went on", cap.stats.corrupt());
+    println!(
+        "VIVID-CORRUPT {} flagged buffers skipped and counted; capture went on",
+        cap.stats.corrupt()
+    );
     // The driver stops delivering (drops every buffer): the watchdog (1 s here) calls it lost.
     set_vivid_control("/dev/video0", "Percentage of Dropped Buffers", 100);
     let stalled = wait_until("stall noticed", Duration::from_secs(10), || !cap.stats.online());
@@ -258,8 +282,13 @@ fn corrupt_frames_are_skipped_and_a_stalled_camera_is_reopened() {
     std::thread::sleep(Duration::from_secs(3));
     assert!(!cap.stats.online());
     set_vivid_control("/dev/video0", "Percentage of Dropped Buffers", 0);
-    let back = wait_until("resumed after the stall", Duration::from_secs(10), || cap.stats.online());
-    println!("VIVID-STALL frames again: online {back:.2} s after the driver resumed; reconnects {}", cap.stats.reconnects());
+    let back = wait_until("resumed after the stall", Duration::from_secs(10), || {
+        cap.stats.online()
+    });
+    println!(
+        "VIVID-STALL frames again: online {back:.2} s after the driver resumed; reconnects {}",
+        cap.stats.reconnects()
+    );
     assert_eq!(cap.stats.reconnects(), 1);
     assert!(back < 5.0);
     cap.stop();
@@ -300,11 +329,17 @@ fn capture_survives_an_unplug_and_resumes_by_itself() {
             last_t = f.t_s;
         }
     }
-    println!("VIVID-UNPLUG {} frames captured; pressing Disconnect", cap.stats.captured());
+    println!(
+        "VIVID-UNPLUG {} frames captured; pressing Disconnect",
+        cap.stats.captured()
+    );
     let unplugged = Instant::now();
     press_disconnect("/dev/video0");
     while cap.stats.online() {
-        assert!(unplugged.elapsed() < Duration::from_secs(10), "the loss was never noticed");
+        assert!(
+            unplugged.elapsed() < Duration::from_secs(10),
+            "the loss was never noticed"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let noticed = unplugged.elapsed().as_secs_f64();

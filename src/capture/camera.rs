@@ -298,7 +298,10 @@ impl Camera {
                 }
                 Err(reason) => {
                     self.corrupt += 1;
-                    if self.last_corrupt_log.is_none_or(|l| l.elapsed() > Duration::from_secs(10)) {
+                    if self
+                        .last_corrupt_log
+                        .is_none_or(|l| l.elapsed() > Duration::from_secs(10))
+                    {
                         log::warn!(
                             "camera {}: skipped a corrupt frame ({reason}); {} so far",
                             self.device.display(),
@@ -362,12 +365,18 @@ pub fn choose_format(
     req: &CameraRequest,
     max_fps: impl Fn(PixelFormat) -> Option<f64>,
 ) -> Result<PixelFormat, String> {
-    let decodable: Vec<PixelFormat> = offered.iter().filter_map(|f| PixelFormat::from_fourcc(f.repr)).collect();
+    let decodable: Vec<PixelFormat> = offered
+        .iter()
+        .filter_map(|f| PixelFormat::from_fourcc(f.repr))
+        .collect();
     if let Some(want) = req.format {
         return if decodable.contains(&want) {
             Ok(want)
         } else {
-            Err(format!("does not offer {want} (camera.pixel_format = \"{}\")", want.name()))
+            Err(format!(
+                "does not offer {want} (camera.pixel_format = \"{}\")",
+                want.name()
+            ))
         };
     }
     let reaches = |f: PixelFormat| max_fps(f).is_none_or(|m| m + 0.5 >= req.fps);
@@ -721,7 +730,10 @@ mod tests {
         .err()
         .expect("no such device");
         let msg = e.to_string();
-        assert!(msg.starts_with("camera /dev/video-does-not-exist: cannot open"), "{msg}");
+        assert!(
+            msg.starts_with("camera /dev/video-does-not-exist: cannot open"),
+            "{msg}"
+        );
         assert!(msg.contains("cameras"), "names the way to list devices: {msg}");
         assert!(e.is_lost(), "an unplugged camera is reopened");
     }

@@ -96,11 +96,22 @@ pub enum ConvertError {
     #[error("corrupt MJPEG frame: {0}")]
     Jpeg(String),
     #[error("MJPEG frame is {got_w}x{got_h}, the camera negotiated {width}x{height}")]
-    JpegSize { got_w: u32, got_h: u32, width: u32, height: u32 },
+    JpegSize {
+        got_w: u32,
+        got_h: u32,
+        width: u32,
+        height: u32,
+    },
 }
 
 /// Convert one frame to RGB. `stride` is the driver's bytes per line (0 = packed).
-pub fn to_rgb(format: PixelFormat, data: &[u8], width: u32, height: u32, stride: u32) -> Result<RgbImage, ConvertError> {
+pub fn to_rgb(
+    format: PixelFormat,
+    data: &[u8],
+    width: u32,
+    height: u32,
+    stride: u32,
+) -> Result<RgbImage, ConvertError> {
     let need = format.min_bytes(width, height, stride);
     if data.len() < need {
         return Err(ConvertError::Short {
@@ -174,11 +185,7 @@ fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
     let d = u as i32 - 128;
     let e = v as i32 - 128;
     let clamp = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
-    [
-        clamp(c + 409 * e),
-        clamp(c - 100 * d - 208 * e),
-        clamp(c + 516 * d),
-    ]
+    [clamp(c + 409 * e), clamp(c - 100 * d - 208 * e), clamp(c + 516 * d)]
 }
 
 /// Decode an MJPEG frame. Many UVC cameras omit the Huffman tables (the AVI1 convention: the
@@ -279,7 +286,12 @@ mod tests {
     }
 
     fn max_diff(a: &RgbImage, b: &RgbImage) -> u8 {
-        a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0)
+        a.as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(x, y)| x.abs_diff(*y))
+            .max()
+            .unwrap_or(0)
     }
 
     #[test]

@@ -47,7 +47,11 @@ fn list(json: bool) -> Result<()> {
             println!("    stable name: {}", l.display());
         }
         for f in &d.formats {
-            let mark = if f.supported { "" } else { "  [not decoded by cdposture]" };
+            let mark = if f.supported {
+                ""
+            } else {
+                "  [not decoded by cdposture]"
+            };
             println!("    {} ({}){mark}", f.fourcc, f.description);
             if !f.sizes.is_empty() {
                 println!("        {}", f.sizes.join(" "));

@@ -236,10 +236,16 @@ pub fn validate(
                 return Err(invalid("gpio.led_line", "must differ from gpio.button_line".into()));
             }
             if !(1..=1000).contains(&g.debounce_ms) {
-                return Err(invalid("gpio.debounce_ms", format!("{} must be in 1..1000", g.debounce_ms)));
+                return Err(invalid(
+                    "gpio.debounce_ms",
+                    format!("{} must be in 1..1000", g.debounce_ms),
+                ));
             }
             if !(g.long_press_s >= 0.3 && g.long_press_s <= 30.0) {
-                return Err(invalid("gpio.long_press_s", format!("{} must be in 0.3..30", g.long_press_s)));
+                return Err(invalid(
+                    "gpio.long_press_s",
+                    format!("{} must be in 0.3..30", g.long_press_s),
+                ));
             }
             Some(GpioSettings {
                 chip: resolve(&g.chip),
@@ -434,7 +440,10 @@ fn camera_settings(
     let reopen_min = secs("camera.reopen_min_s", c.reopen_min_s)?;
     let reopen_max = secs("camera.reopen_max_s", c.reopen_max_s)?;
     if reopen_max < reopen_min {
-        return Err(invalid("camera.reopen_max_s", "must be at least camera.reopen_min_s".into()));
+        return Err(invalid(
+            "camera.reopen_max_s",
+            "must be at least camera.reopen_min_s".into(),
+        ));
     }
     Ok(CameraSettings {
         request: CameraRequest {
@@ -522,7 +531,13 @@ mod tests {
         assert_eq!(c.request.format, Some(PixelFormat::Mjpeg));
         assert_eq!(c.request.frame_timeout, Duration::from_secs(2));
         let g = s.gpio.unwrap();
-        assert_eq!(g.button, Some(GpioLine { offset: 17, active_low: true }));
+        assert_eq!(
+            g.button,
+            Some(GpioLine {
+                offset: 17,
+                active_low: true
+            })
+        );
         assert_eq!(g.led.map(|l| l.offset), Some(27));
         // No [gpio] table: GPIO is never touched.
         assert!(parse("").unwrap().gpio.is_none());
@@ -534,7 +549,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("camera.pixel_format") && e.contains("yuyv, mjpeg"), "{e}");
-        let e = parse("[source]\nkind = \"camera\"\n[camera]\nfps = 0\n").unwrap_err().to_string();
+        let e = parse("[source]\nkind = \"camera\"\n[camera]\nfps = 0\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("camera.fps"), "{e}");
         let e = parse("[source]\nkind = \"camera\"\n[camera]\nframe_timeout_s = -1\n")
             .unwrap_err()
@@ -542,9 +559,13 @@ mod tests {
         assert!(e.contains("camera.frame_timeout_s"), "{e}");
         let e = parse("[gpio]\nchip = \"/dev/gpiochip0\"\n").unwrap_err().to_string();
         assert!(e.contains("gpio") && e.contains("button_line"), "{e}");
-        let e = parse("[gpio]\nbutton_line = 3\nled_line = 3\n").unwrap_err().to_string();
+        let e = parse("[gpio]\nbutton_line = 3\nled_line = 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("gpio.led_line"), "{e}");
-        let e = parse("[gpio]\nbutton_line = 3\nlong_press_s = 0\n").unwrap_err().to_string();
+        let e = parse("[gpio]\nbutton_line = 3\nlong_press_s = 0\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("gpio.long_press_s"), "{e}");
     }
 }

@@ -232,7 +232,8 @@ impl CaptureThread {
                         return;
                     }
                     let next = source.next_frame();
-                    s.corrupt.store(corrupt_before + source.corrupt_frames(), Ordering::Relaxed);
+                    s.corrupt
+                        .store(corrupt_before + source.corrupt_frames(), Ordering::Relaxed);
                     match next {
                         Ok(Some(mut f)) => {
                             if let Some(since) = lost_since.take() {
@@ -328,12 +329,7 @@ impl FrameSource for Nothing {
 
 /// Try `open` until it opens or `stop` is set, sleeping `min`, doubling to `max`, between tries.
 /// Each distinct failure is logged once, so an unplugged camera is one line, not one per try.
-fn reopen(
-    open: &Opener,
-    min: Duration,
-    max: Duration,
-    stop: &AtomicBool,
-) -> Option<Box<dyn FrameSource>> {
+fn reopen(open: &Opener, min: Duration, max: Duration, stop: &AtomicBool) -> Option<Box<dyn FrameSource>> {
     let mut wait = min;
     let mut last_error = String::new();
     loop {
@@ -476,7 +472,10 @@ mod tests {
         assert_eq!(opens.load(Ordering::SeqCst), 4);
         assert_eq!(cap.stats.corrupt(), 4, "corrupt counts add up over reopens");
         cap.stop();
-        assert!(matches!(cap.queue.pop(Duration::from_secs(1)), Pop::Frame(_) | Pop::Closed(None)));
+        assert!(matches!(
+            cap.queue.pop(Duration::from_secs(1)),
+            Pop::Frame(_) | Pop::Closed(None)
+        ));
     }
 
     #[test]

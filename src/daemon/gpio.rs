@@ -133,7 +133,7 @@ pub fn led_level(mode: LedMode, now: Duration) -> bool {
     match mode {
         LedMode::Off => false,
         LedMode::Steady => true,
-        LedMode::Blink => (now.as_millis() / 250) % 2 == 0,
+        LedMode::Blink => (now.as_millis() / 250).is_multiple_of(2),
     }
 }
 
@@ -420,10 +420,7 @@ mod tests {
     fn panel_sends_commands_and_drives_the_led() {
         let button = FakeButton::default();
         let led = FakeLed::default();
-        let mut panel = Panel::new(
-            Some((Box::new(button.clone()), logic())),
-            Some(Box::new(led.clone())),
-        );
+        let mut panel = Panel::new(Some((Box::new(button.clone()), logic())), Some(Box::new(led.clone())));
         let status = LiveStatus::default();
         let mut commands = Vec::new();
         let mut step = |t: u64, panel: &mut Panel, status: &LiveStatus| {
@@ -468,11 +465,21 @@ mod tests {
         assert_eq!(cmds, vec![&Command::StartExam { id: None }, &Command::EndExam]);
         let changes = led.0.lock().unwrap().clone();
         assert_eq!(changes[0], (Duration::ZERO, false), "off while idle");
-        assert!(changes.contains(&(400 * MS, true)), "steady from the exam on: {changes:?}");
-        let blinking: Vec<_> = changes.iter().filter(|(t, _)| (1000 * MS..2000 * MS).contains(t)).collect();
+        assert!(
+            changes.contains(&(400 * MS, true)),
+            "steady from the exam on: {changes:?}"
+        );
+        let blinking: Vec<_> = changes
+            .iter()
+            .filter(|(t, _)| (1000 * MS..2000 * MS).contains(t))
+            .collect();
         assert!(blinking.len() >= 3, "2 Hz for a second = 4 edges: {blinking:?}");
         panel.shutdown();
-        assert_eq!(led.0.lock().unwrap().last().map(|c| c.1), Some(false), "off at shutdown");
+        assert_eq!(
+            led.0.lock().unwrap().last().map(|c| c.1),
+            Some(false),
+            "off at shutdown"
+        );
     }
 
     #[test]
@@ -497,6 +504,9 @@ mod tests {
             long_press: 2000 * MS,
         };
         let e = open_panel(&settings).err().expect("no such chip");
-        assert!(e.contains("/dev/gpiochip-does-not-exist") && e.contains("gpio.chip"), "{e}");
+        assert!(
+            e.contains("/dev/gpiochip-does-not-exist") && e.contains("gpio.chip"),
+            "{e}"
+        );
     }
 }

@@ -188,7 +188,8 @@ impl<S: Sink> Daemon<S> {
             }
             self.live.exam_running.store(self.exam.is_some(), Ordering::Relaxed);
             self.live.face_ok.store(
-                self.last_good_face.is_some_and(|t| t.elapsed() < Duration::from_secs(1)),
+                self.last_good_face
+                    .is_some_and(|t| t.elapsed() < Duration::from_secs(1)),
                 Ordering::Relaxed,
             );
             match capture.queue.pop(Duration::from_millis(200)) {

@@ -58,7 +58,10 @@ impl Sink for StdoutSink {
     }
     fn camera(&mut self, online: bool) {
         let status = if online { "online" } else { "offline" };
-        self.write("camera", &serde_json::json!({ "status": status, "time": super::unix_now() }))
+        self.write(
+            "camera",
+            &serde_json::json!({ "status": status, "time": super::unix_now() }),
+        )
     }
     fn flush(&mut self) {
         let _ = self.out.flush();
