@@ -269,3 +269,59 @@ fn truncated_video_keeps_what_was_decoded() {
     let o = analyze_with(None, &junk, &dir.join("o2"));
     assert_clean_error(&o, "junk.mp4");
 }
+
+/// Camera configs on a machine without that camera: a wrong device is a clear error at once; an
+/// absent camera is waited for (status `offline`, one log line naming the device and what is
+/// there), and the daemon still stops cleanly. The capture path itself is tested on vivid.
+#[test]
+fn camera_sources_without_the_camera() {
+    let dir = tmp("cli-camera");
+    let not_a_device = dir.join("video7");
+    std::fs::write(&not_a_device, b"a regular file").unwrap();
+    let cfg = dir.join("wrong.toml");
+    std::fs::write(
+        &cfg,
+        format!("[source]\nkind = \"camera\"\n[camera]\ndevice = \"{}\"\n", not_a_device.display()),
+    )
+    .unwrap();
+    let o = cdposture(&["run", "--config", cfg.to_str().unwrap()]);
+    assert_clean_error(&o, not_a_device.to_str().unwrap());
+    let o = cdposture(&["cameras", "--capture", "/dev/video-nope"]);
+    assert_clean_error(&o, "camera /dev/video-nope: cannot open");
+    let o = cdposture(&["cameras", "--capture", "/dev/video-nope", "--pixel-format", "h264"]);
+    assert_clean_error(&o, "--pixel-format h264");
+    let o = cdposture(&["cameras"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let cfg = dir.join("absent.toml");
+    std::fs::write(
+        &cfg,
+        "[source]\nkind = \"camera\"\n[camera]\ndevice = \"/dev/v4l/by-id/usb-not-plugged-in-video-index0\"\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cdposture"))
+        .args(["--models", model_dir().to_str().unwrap(), "run", "--config", cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3 * common::slowdown()));
+    assert!(child.try_wait().unwrap().is_none(), "the daemon waits for the camera");
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert!(o.status.success(), "clean stop: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let warn: Vec<&str> = err.lines().filter(|l| l.contains("camera offline")).collect();
+    assert_eq!(warn.len(), 1, "one line for the outage, not one per retry: {err}");
+    assert!(warn[0].contains("usb-not-plugged-in"), "{}", warn[0]);
+    let first = out.lines().next().unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(first).unwrap();
+    assert_eq!((v["topic"].as_str(), v["status"].as_str()), (Some("camera"), Some("offline")), "{out}");
+    let stats: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["topic"] == "stats")
+        .collect();
+    assert_eq!(stats.last().unwrap()["camera_online"], false, "{out}");
+}

@@ -60,6 +60,12 @@ pub enum CameraError {
         cause: io::Error,
         hint: String,
     },
+    #[error("camera {device}: not a V4L2 device ({cause}); {hint}")]
+    NotV4l2 {
+        device: PathBuf,
+        cause: io::Error,
+        hint: String,
+    },
     #[error("camera {device} ({card}): not a video capture device (it is: {kind}); {hint}")]
     NotCapture {
         device: PathBuf,
@@ -157,7 +163,17 @@ impl Camera {
             let device = device.clone();
             move |cause| CameraError::Io { device, op, cause }
         };
-        let caps = dev.query_caps().map_err(io_err("VIDIOC_QUERYCAP"))?;
+        let caps = dev.query_caps().map_err(|cause| {
+            if cause.raw_os_error() == Some(libc::ENOTTY) {
+                CameraError::NotV4l2 {
+                    device: device.clone(),
+                    cause,
+                    hint: capture_devices_hint(),
+                }
+            } else {
+                io_err("VIDIOC_QUERYCAP")(cause)
+            }
+        })?;
         if !caps.capabilities.contains(CapFlags::VIDEO_CAPTURE) || !caps.capabilities.contains(CapFlags::STREAMING) {
             return Err(CameraError::NotCapture {
                 device: device.clone(),
@@ -747,7 +763,7 @@ mod tests {
         let e = Camera::open(&CameraRequest::new(&f), 0.0, Default::default())
             .err()
             .expect("a regular file is no camera");
-        assert!(e.to_string().contains("VIDIOC_QUERYCAP"), "{e}");
+        assert!(e.to_string().contains("not a V4L2 device"), "{e}");
         assert!(!e.is_lost(), "a wrong path is a config mistake, not an unplug");
         // Listing a folder with such a node reports it instead of failing.
         let listed = list_devices_in(&dir);

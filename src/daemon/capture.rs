@@ -207,10 +207,23 @@ impl CaptureThread {
     /// Start capturing. The first open happens here, so a wrong device or file fails at once
     /// with its own error; only later losses are retried.
     pub fn start_with(open: Opener, opts: CaptureOptions) -> crate::Result<CaptureThread> {
-        let first = open()?;
+        let mut absent = false;
+        let first = match open() {
+            Ok(src) => src,
+            // A camera that is merely absent (unplugged, not enumerated yet at boot) is waited
+            // for, as one that goes away later is: exiting would have systemd give up after a
+            // few restarts. Wrong devices and formats still fail here, at once.
+            Err(e) if opts.reconnect.is_some() && e.is_camera_lost() => {
+                absent = true;
+                Box::new(AbsentAtStart(Some(e)))
+            }
+            Err(e) => return Err(e),
+        };
         let live = first.is_live();
         let queue = Arc::new(FrameQueue::new(opts.capacity));
         let stats = Arc::new(CaptureStats::default());
+        // Offline from the first moment, so the first status anybody sees is the true one.
+        stats.offline.store(absent, Ordering::Relaxed);
         let stop = Arc::new(AtomicBool::new(false));
         let (q, s, st) = (queue.clone(), stats.clone(), stop.clone());
         let handle = std::thread::Builder::new()
@@ -313,6 +326,23 @@ impl CaptureThread {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+/// A camera missing at start: reports its error once, which sends the thread into reopening.
+struct AbsentAtStart(Option<Error>);
+impl FrameSource for AbsentAtStart {
+    fn next_frame(&mut self) -> crate::Result<Option<Frame>> {
+        match self.0.take() {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
+    }
+    fn is_sequence(&self) -> bool {
+        true
+    }
+    fn is_live(&self) -> bool {
+        true
     }
 }
 
@@ -493,5 +523,51 @@ mod tests {
             Pop::Closed(Some(e)) => assert!(e.to_string().contains("/dev/video9"), "{e}"),
             _ => panic!("expected the capture to end with the camera error"),
         }
+    }
+
+    #[test]
+    fn a_camera_missing_at_start_is_waited_for_but_a_wrong_device_fails_at_once() {
+        use std::sync::atomic::AtomicU32;
+        let opens = Arc::new(AtomicU32::new(0));
+        let o = opens.clone();
+        let opener: Opener = Box::new(move || {
+            if o.fetch_add(1, Ordering::SeqCst) < 2 {
+                return Err(crate::capture::camera::CameraError::Open {
+                    device: "/dev/video9".into(),
+                    cause: std::io::Error::from_raw_os_error(libc::ENOENT),
+                    hint: String::new(),
+                }
+                .into());
+            }
+            Ok(Box::new(Flaky {
+                left: 1000,
+                next: 0,
+                corrupt: 0,
+            }) as Box<dyn FrameSource>)
+        });
+        let options = CaptureOptions {
+            paced: false,
+            looping: false,
+            capacity: 4,
+            reconnect: Some((Duration::from_millis(10), Duration::from_millis(20))),
+        };
+        let mut cap = CaptureThread::start_with(opener, options.clone()).expect("waits for the camera");
+        assert!(cap.live);
+        assert!(matches!(cap.queue.pop(Duration::from_secs(5)), Pop::Frame(_)));
+        assert!(cap.stats.online());
+        assert_eq!(cap.stats.reconnects(), 1);
+        cap.stop();
+        // Not a capture device: a configuration mistake, reported at start.
+        let wrong: Opener = Box::new(|| {
+            Err(crate::capture::camera::CameraError::NotCapture {
+                device: "/dev/video1".into(),
+                card: "x".into(),
+                kind: "video output".into(),
+                hint: String::new(),
+            }
+            .into())
+        });
+        let e = CaptureThread::start_with(wrong, options).err().expect("fails at start");
+        assert!(e.to_string().contains("not a video capture device"), "{e}");
     }
 }
