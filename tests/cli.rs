@@ -281,7 +281,10 @@ fn camera_sources_without_the_camera() {
     let cfg = dir.join("wrong.toml");
     std::fs::write(
         &cfg,
-        format!("[source]\nkind = \"camera\"\n[camera]\ndevice = \"{}\"\n", not_a_device.display()),
+        format!(
+            "[source]\nkind = \"camera\"\n[camera]\ndevice = \"{}\"\n",
+            not_a_device.display()
+        ),
     )
     .unwrap();
     let o = cdposture(&["run", "--config", cfg.to_str().unwrap()]);
@@ -300,14 +303,22 @@ fn camera_sources_without_the_camera() {
     )
     .unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cdposture"))
-        .args(["--models", model_dir().to_str().unwrap(), "run", "--config", cfg.to_str().unwrap()])
+        .args([
+            "--models",
+            model_dir().to_str().unwrap(),
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_secs(3 * common::slowdown()));
     assert!(child.try_wait().unwrap().is_none(), "the daemon waits for the camera");
-    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let o = child.wait_with_output().unwrap();
     let (out, err) = (String::from_utf8_lossy(&o.stdout), stderr(&o));
     assert!(o.status.success(), "clean stop: {err}");
@@ -317,7 +328,11 @@ fn camera_sources_without_the_camera() {
     assert!(warn[0].contains("usb-not-plugged-in"), "{}", warn[0]);
     let first = out.lines().next().unwrap_or_default();
     let v: serde_json::Value = serde_json::from_str(first).unwrap();
-    assert_eq!((v["topic"].as_str(), v["status"].as_str()), (Some("camera"), Some("offline")), "{out}");
+    assert_eq!(
+        (v["topic"].as_str(), v["status"].as_str()),
+        (Some("camera"), Some("offline")),
+        "{out}"
+    );
     let stats: Vec<serde_json::Value> = out
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

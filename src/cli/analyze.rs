@@ -92,7 +92,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     std::fs::write(args.out.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     if !args.quiet {
         print!("{}", summary.to_text());
-        println!("wrote {}/frames.csv, frames.jsonl, summary.json", args.out.display());
+        out!("wrote {}/frames.csv, frames.jsonl, summary.json", args.out.display());
     }
     if let Some(e) = source_error {
         if summary.frames == 0 {

@@ -31,20 +31,20 @@ pub fn run(args: &CamerasArgs) -> Result<()> {
 fn list(json: bool) -> Result<()> {
     let devices = list_devices();
     if json {
-        println!("{}", serde_json::to_string_pretty(&devices)?);
+        out!("{}", serde_json::to_string_pretty(&devices)?);
         return Ok(());
     }
     if devices.is_empty() {
-        println!("no V4L2 devices (/dev/video*): is the camera plugged in?");
+        out!("no V4L2 devices (/dev/video*): is the camera plugged in?");
         return Ok(());
     }
     for d in &devices {
         match &d.error {
-            Some(e) => println!("{}: cannot query: {e}", d.path.display()),
-            None => println!("{}: {} ({}, {}): {}", d.path.display(), d.card, d.driver, d.bus, d.kind),
+            Some(e) => out!("{}: cannot query: {e}", d.path.display()),
+            None => out!("{}: {} ({}, {}): {}", d.path.display(), d.card, d.driver, d.bus, d.kind),
         }
         for l in &d.links {
-            println!("    stable name: {}", l.display());
+            out!("    stable name: {}", l.display());
         }
         for f in &d.formats {
             let mark = if f.supported {
@@ -52,9 +52,9 @@ fn list(json: bool) -> Result<()> {
             } else {
                 "  [not decoded by cdposture]"
             };
-            println!("    {} ({}){mark}", f.fourcc, f.description);
+            out!("    {} ({}){mark}", f.fourcc, f.description);
             if !f.sizes.is_empty() {
-                println!("        {}", f.sizes.join(" "));
+                out!("        {}", f.sizes.join(" "));
             }
         }
     }
@@ -82,7 +82,7 @@ fn capture(args: &CamerasArgs, device: &std::path::Path) -> Result<()> {
     };
     let mut cam = Camera::open(&req, crate::capture::camera::monotonic_now(), Arc::default())?;
     let n = cam.negotiated().clone();
-    println!(
+    out!(
         "{}: {} ({}) negotiated {} {}x{} stride {}{}",
         device.display(),
         n.card,
@@ -107,7 +107,7 @@ fn capture(args: &CamerasArgs, device: &std::path::Path) -> Result<()> {
     }
     let wall = started.elapsed().as_secs_f64();
     let span = last_t - first_t.unwrap_or(last_t);
-    println!(
+    out!(
         "captured {} frames in {wall:.2} s ({:.1} fps wall; driver timestamps span {span:.2} s = {:.1} fps, {}); corrupt skipped: {}",
         args.frames,
         args.frames as f64 / wall.max(1e-9),

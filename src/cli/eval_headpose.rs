@@ -97,9 +97,18 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         ..Default::default()
     };
     let mut pipeline = super::load_pipeline(args.models.as_deref(), args.pose, opts)?;
-    println!(
+    out!(
         "{:<28} {:>7} {:>7} {:>7}   {:>7} {:>7} {:>7}   {:>6} {:>6} {:>6}",
-        "image", "yaw", "pitch", "roll", "label_y", "label_p", "label_r", "err_y", "err_p", "err_r"
+        "image",
+        "yaw",
+        "pitch",
+        "roll",
+        "label_y",
+        "label_p",
+        "label_r",
+        "err_y",
+        "err_p",
+        "err_r"
     );
     let (mut all, mut near, mut far) = (Errors::default(), Errors::default(), Errors::default());
     let mut missed = 0;
@@ -112,7 +121,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         let img = match load_image(&l.image) {
             Ok(i) => i,
             Err(e) => {
-                println!("{name:<28} unreadable: {e}");
+                out!("{name:<28} unreadable: {e}");
                 missed += 1;
                 continue;
             }
@@ -120,18 +129,31 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         pipeline.reset();
         let m = pipeline.process(&img)?;
         let Some(h) = m.head else {
-            println!(
+            out!(
                 "{name:<28} {:>7} {:>7} {:>7}   {:>7.1} {:>7.1} {:>7.1}   no face",
-                "-", "-", "-", l.yaw, l.pitch, l.roll
+                "-",
+                "-",
+                "-",
+                l.yaw,
+                l.pitch,
+                l.roll
             );
             missed += 1;
             continue;
         };
         let e = [h.yaw - l.yaw, h.pitch - l.pitch, h.roll - l.roll];
         log::debug!("{name}: body yaw {:?} label {}", m.body_yaw, l.yaw);
-        println!(
+        out!(
             "{name:<28} {:>7.1} {:>7.1} {:>7.1}   {:>7.1} {:>7.1} {:>7.1}   {:>6.1} {:>6.1} {:>6.1}",
-            h.yaw, h.pitch, h.roll, l.yaw, l.pitch, l.roll, e[0], e[1], e[2]
+            h.yaw,
+            h.pitch,
+            h.roll,
+            l.yaw,
+            l.pitch,
+            l.roll,
+            e[0],
+            e[1],
+            e[2]
         );
         all.add(e);
         if l.yaw.abs() <= 45.0 {
@@ -142,13 +164,16 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     for (name, e) in [("|yaw| <= 45", &near), ("|yaw| > 45", &far)] {
         let m = e.mae();
-        println!(
+        out!(
             "split {name:<12} MAE yaw={:.2} pitch={:.2} roll={:.2} n={}",
-            m[0], m[1], m[2], e.n
+            m[0],
+            m[1],
+            m[2],
+            e.n
         );
     }
     let m = all.mae();
-    println!(
+    out!(
         "MAE yaw={:.2} pitch={:.2} roll={:.2} mean={:.2} n={} missed={}",
         m[0],
         m[1],

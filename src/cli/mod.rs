@@ -1,6 +1,14 @@
 //! Command-line front ends, one file per subcommand. Each takes validated arguments and returns an
 //! exit code; parsing lives in the thin binary `src/bin/cdposture.rs`.
 
+/// `println!` that ignores a closed stdout (`cdposture cameras | head`) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod analyze;
 pub mod cameras;
 pub mod eval_headpose;

@@ -168,7 +168,7 @@ fn drive<S: Sink>(mut daemon: Daemon<S>, capture: CaptureThread, startup: Vec<Co
 /// `cdposture check-config FILE`: validate and print the resolved settings.
 pub fn check_config(path: &std::path::Path) -> Result<()> {
     let s = Settings::load(path)?;
-    println!("{}: OK", path.display());
-    println!("{s:#?}");
+    out!("{}: OK", path.display());
+    out!("{s:#?}");
     Ok(())
 }
