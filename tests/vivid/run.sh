@@ -67,6 +67,11 @@ for l in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "vivid":
         print(m["executable"])')
 [ -x "$bin" ] || { echo "[vivid] build failed:"; (cd "$root" && cargo test --release --test vivid --no-run); exit 1; }
+# The product binary too: `cameras` and the daemon itself on the camera.
+(cd "$root" && cargo build --release --quiet)
+daemon="$CARGO_TARGET_DIR/release/cdposture"
+models="$root/models/build"
+[ -f "$models/face_landmark.onnx" ] || "$root/models/fetch.sh"
 
 # --- initramfs -------------------------------------------------------------------------------------
 work=$(mktemp -d)
@@ -76,8 +81,22 @@ mkdir -p "$rootfs"/{bin,dev,proc,sys,tmp,lib/modules}
 cp /bin/busybox "$rootfs/bin/busybox"
 cp "$kdir"/modules/*.ko "$rootfs/lib/modules/"
 objcopy --strip-debug "$bin" "$rootfs/vivid-test"
-# The test binary is dynamically linked: bring its libraries along at the same paths.
-for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+objcopy --strip-debug "$daemon" "$rootfs/cdposture"
+mkdir -p "$rootfs/models"
+for f in face_detection_short_range.onnx face_landmark.onnx pose_detection.onnx pose_landmark_lite.onnx canonical_face.json manifest.toml; do
+  cp -L "$models/$f" "$rootfs/models/"
+done
+cat >"$rootfs/camera.toml" <<'TOML'
+[room]
+id = "vm"
+[source]
+kind = "camera"
+[camera]
+device = "/dev/video0"
+fps = 25.0
+TOML
+# Both binaries are dynamically linked: bring their libraries along at the same paths.
+for lib in $(ldd "$bin" "$daemon" | grep -v ':$' | grep -o '/[^ ]*' | sort -u); do
   mkdir -p "$rootfs$(dirname "$lib")"
   cp -L "$lib" "$rootfs$lib"
 done
@@ -94,6 +113,15 @@ echo "VIVID-BOOTED \$(uname -r)"
 cd /tmp
 VIVID_KO=/lib/modules/vivid.ko RUST_BACKTRACE=1 /vivid-test --ignored --test-threads=1 --nocapture
 echo "VIVID-EXIT \$?"
+# The product binary on the camera: the listing, a capture check, and the daemon for 60 s.
+/cdposture cameras | head -12
+/cdposture cameras --capture /dev/video0 --fps 25 --frames 50
+echo "VIVID-CAPTURE-EXIT \$?"
+RUST_LOG=info timeout -s TERM 60 /cdposture --models /models run --config /camera.toml >/tmp/run.jsonl 2>/tmp/run.log
+echo "VIVID-DAEMON-EXIT \$?"
+grep -v '"topic":"state"' /tmp/run.jsonl | sed 's/^/VIVID-DAEMON-OUT /'
+echo "VIVID-DAEMON-STATES \$(grep -c '"topic":"state"' /tmp/run.jsonl)"
+sed 's/^/VIVID-DAEMON-LOG /' /tmp/run.log | head -20
 poweroff -f
 INIT
 chmod +x "$rootfs/init"
@@ -108,9 +136,14 @@ timeout 600 qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 2 -nographic -no
   -kernel "$kdir/vmlinuz" -initrd "$work/initrd.gz" \
   -append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=3" </dev/null | tee "$log" || true
 echo "[vivid] VM ran $(( $(date +%s) - start )) s"
-if grep -q '^VIVID-EXIT 0' "$log" && grep -q 'test result: ok. 6 passed' "$log"; then
-  echo "[vivid] PASS: capture, negotiation, formats, errors and unplug recovery on the vivid driver"
-else
-  echo "[vivid] FAIL (see the console output above)"
-  exit 1
-fi
+fail=0
+grep -q '^VIVID-EXIT 0' "$log" && grep -q 'test result: ok. 6 passed' "$log" || { echo "[vivid] FAIL: capture tests"; fail=1; }
+grep -q '^VIVID-CAPTURE-EXIT 0' "$log" && grep -q 'negotiated YUYV 640x480' "$log" \
+  || { echo "[vivid] FAIL: cdposture cameras --capture"; fail=1; }
+grep -q '^VIVID-DAEMON-EXIT 0' "$log" && grep -q '^VIVID-DAEMON-OUT {.*"status":"online".*"topic":"camera"' "$log" \
+  && grep '^VIVID-DAEMON-OUT {.*"topic":"stats"' "$log" | grep -q '"camera_online":true' \
+  && ! grep -q '^VIVID-DAEMON-STATES 0' "$log" \
+  || { echo "[vivid] FAIL: the daemon on the camera (status online, stats, states, clean stop on SIGTERM)"; fail=1; }
+[ $fail -eq 0 ] || exit 1
+echo "[vivid] PASS: capture, negotiation, formats, errors, corrupt frames, stall and unplug recovery"
+echo "[vivid]       on the vivid driver; cdposture cameras --capture and the daemon itself on the camera"
