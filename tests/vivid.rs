@@ -228,6 +228,20 @@ fn press_disconnect(device: &str) {
     set_vivid_control(device, "Disconnect", 1);
 }
 
+/// The capture thread as the daemon runs it on a camera: reopen every 0.25 s doubling to 2 s.
+fn start_capture(req: CameraRequest) -> CaptureThread {
+    CaptureThread::start_with(
+        camera_opener(req),
+        CaptureOptions {
+            paced: false,
+            looping: false,
+            capacity: 2,
+            reconnect: Some((Duration::from_millis(250), Duration::from_secs(2))),
+        },
+    )
+    .unwrap()
+}
+
 fn wait_until(what: &str, limit: Duration, cond: impl Fn() -> bool) -> f64 {
     let start = Instant::now();
     while !cond() {
@@ -244,16 +258,7 @@ fn corrupt_frames_are_skipped_and_a_stalled_camera_is_reopened() {
         frame_timeout: Duration::from_secs(1),
         ..CameraRequest::new("/dev/video0")
     };
-    let mut cap = CaptureThread::start_with(
-        camera_opener(req),
-        CaptureOptions {
-            paced: false,
-            looping: false,
-            capacity: 2,
-            reconnect: Some((Duration::from_millis(250), Duration::from_secs(2))),
-        },
-    )
-    .unwrap();
+    let mut cap = start_capture(req);
     wait_until("first frames", Duration::from_secs(20), || cap.stats.captured() >= 10);
     // The driver marks buffers as failed (V4L2_BUF_FLAG_ERROR): skipped, counted, no reopen.
     for _ in 0..3 {
@@ -308,16 +313,7 @@ fn capture_survives_an_unplug_and_resumes_by_itself() {
     let module = std::env::var("VIVID_KO").expect("VIVID_KO: path of vivid.ko (set by run.sh)");
     // The daemon's defaults: watchdog 2 s, reopen every 0.25 s doubling to 2 s.
     let req = CameraRequest::new("/dev/video0");
-    let mut cap = CaptureThread::start_with(
-        camera_opener(req),
-        CaptureOptions {
-            paced: false,
-            looping: false,
-            capacity: 2,
-            reconnect: Some((Duration::from_millis(250), Duration::from_secs(2))),
-        },
-    )
-    .unwrap();
+    let mut cap = start_capture(req);
     assert!(cap.live && cap.stats.online());
     let mut last_index = 0;
     let mut last_t = 0.0;

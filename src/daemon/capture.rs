@@ -455,6 +455,16 @@ mod tests {
         }
     }
 
+    /// What opening an unplugged camera gives.
+    fn unplugged() -> Error {
+        crate::capture::camera::CameraError::Open {
+            device: "/dev/video9".into(),
+            cause: std::io::Error::from_raw_os_error(libc::ENOENT),
+            hint: String::new(),
+        }
+        .into()
+    }
+
     #[test]
     fn a_lost_camera_is_reopened_with_backoff_and_counted() {
         use std::sync::atomic::AtomicU32;
@@ -464,12 +474,7 @@ mod tests {
         let opener: Opener = Box::new(move || {
             let n = o.fetch_add(1, Ordering::SeqCst) + 1;
             if n == 2 || n == 3 {
-                return Err(crate::capture::camera::CameraError::Open {
-                    device: "/dev/video9".into(),
-                    cause: std::io::Error::from_raw_os_error(libc::ENOENT),
-                    hint: String::new(),
-                }
-                .into());
+                return Err(unplugged());
             }
             Ok(Box::new(Flaky {
                 left: if n == 1 { 5 } else { 1000 },
@@ -532,12 +537,7 @@ mod tests {
         let o = opens.clone();
         let opener: Opener = Box::new(move || {
             if o.fetch_add(1, Ordering::SeqCst) < 2 {
-                return Err(crate::capture::camera::CameraError::Open {
-                    device: "/dev/video9".into(),
-                    cause: std::io::Error::from_raw_os_error(libc::ENOENT),
-                    hint: String::new(),
-                }
-                .into());
+                return Err(unplugged());
             }
             Ok(Box::new(Flaky {
                 left: 1000,
