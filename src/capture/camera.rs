@@ -164,7 +164,8 @@ impl Camera {
             move |cause| CameraError::Io { device, op, cause }
         };
         let caps = dev.query_caps().map_err(|cause| {
-            if cause.raw_os_error() == Some(libc::ENOTTY) {
+            // ENOTTY from a kernel; ENOSYS from qemu-user, which knows no V4L2 ioctls.
+            if matches!(cause.raw_os_error(), Some(libc::ENOTTY | libc::ENOSYS)) {
                 CameraError::NotV4l2 {
                     device: device.clone(),
                     cause,

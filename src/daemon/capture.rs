@@ -97,6 +97,9 @@ pub struct CaptureStats {
     reconnects: AtomicU64,
     /// False while a lost camera is being reopened.
     offline: AtomicBool,
+    /// Every status change (true = online), in order, until the daemon loop takes them: an outage
+    /// shorter than one frame's processing is still reported.
+    changes: Mutex<VecDeque<bool>>,
 }
 impl CaptureStats {
     pub fn captured(&self) -> u64 {
@@ -112,6 +115,18 @@ impl CaptureStats {
     }
     pub fn online(&self) -> bool {
         !self.offline.load(Ordering::Relaxed)
+    }
+    fn set_online(&self, online: bool) {
+        self.offline.store(!online, Ordering::Relaxed);
+        self.changes.lock().unwrap_or_else(|e| e.into_inner()).push_back(online);
+    }
+    /// Status changes since the last call, oldest first (the first is the status at start).
+    pub fn take_changes(&self) -> Vec<bool> {
+        self.changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect()
     }
 }
 
@@ -223,7 +238,9 @@ impl CaptureThread {
         let queue = Arc::new(FrameQueue::new(opts.capacity));
         let stats = Arc::new(CaptureStats::default());
         // Offline from the first moment, so the first status anybody sees is the true one.
-        stats.offline.store(absent, Ordering::Relaxed);
+        if live {
+            stats.set_online(!absent);
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let (q, s, st) = (queue.clone(), stats.clone(), stop.clone());
         let handle = std::thread::Builder::new()
@@ -251,7 +268,7 @@ impl CaptureThread {
                         Ok(Some(mut f)) => {
                             if let Some(since) = lost_since.take() {
                                 s.reconnects.fetch_add(1, Ordering::Relaxed);
-                                s.offline.store(false, Ordering::Relaxed);
+                                s.set_online(true);
                                 log::info!("camera back online after {:.1} s", since.elapsed().as_secs_f64());
                             }
                             if opts.paced {
@@ -289,7 +306,7 @@ impl CaptureThread {
                                 drop(std::mem::replace(&mut source, Box::new(Nothing)));
                                 if lost_since.is_none() {
                                     lost_since = Some(Instant::now());
-                                    s.offline.store(true, Ordering::Relaxed);
+                                    s.set_online(false);
                                     log::warn!("{e}; camera offline, reopening");
                                 } else {
                                     log::info!("still offline: {e}");
@@ -503,6 +520,8 @@ mod tests {
         assert_eq!(&seen[..5], &[101, 102, 103, 104, 105], "frames before the loss");
         assert_eq!(seen[5], 401, "then the fourth open's frames");
         assert_eq!(cap.stats.reconnects(), 1);
+        assert_eq!(cap.stats.take_changes(), [true, false, true], "every change, in order");
+        assert!(cap.stats.take_changes().is_empty());
         assert!(cap.stats.online());
         assert_eq!(opens.load(Ordering::SeqCst), 4);
         assert_eq!(cap.stats.corrupt(), 4, "corrupt counts add up over reopens");

@@ -172,20 +172,17 @@ impl<S: Sink> Daemon<S> {
             .map(|m| m.stats_interval)
             .unwrap_or(Duration::from_secs(60));
         let mut result = Ok(());
-        // Cameras announce their status at start and on every change; files have none.
-        let mut camera_online = None::<bool>;
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 break;
             }
-            if capture.live {
-                let online = capture.stats.online();
-                if camera_online != Some(online) {
-                    self.sink.camera(online);
-                    camera_online = Some(online);
-                }
-                self.live.camera_offline.store(!online, Ordering::Relaxed);
+            // Cameras announce their status at start and every change; files have none.
+            for online in capture.stats.take_changes() {
+                self.sink.camera(online);
             }
+            self.live
+                .camera_offline
+                .store(!capture.stats.online(), Ordering::Relaxed);
             self.live.exam_running.store(self.exam.is_some(), Ordering::Relaxed);
             self.live.face_ok.store(
                 self.last_good_face

@@ -1,92 +1,141 @@
 #!/usr/bin/env bash
-# Capture tests on a real V4L2 driver: boots Debian's stock kernel in QEMU (TCG; this machine has
-# no camera and cannot load modules), loads the `vivid` virtual camera from an initramfs, and runs
-# the test binary built from tests/vivid.rs inside it (the product's own capture code).
+# Real kernel drivers for the tests that need them, in a QEMU VM (TCG; this machine has no camera,
+# no GPIO and cannot load modules). Boots Debian's stock kernel with the `vivid` virtual camera
+# loaded from an initramfs and runs, inside it, test binaries built from the product's code:
 #
-#   tests/vivid/run.sh            one command: packages, kernel, build, boot, verdict
+#   tests/vivid/run.sh          x86_64: tests/vivid.rs (V4L2 capture, errors, corrupt frames, stall,
+#                               unplug) + `cdposture cameras --capture` + the daemon on the camera
+#   tests/vivid/run.sh arm64    aarch64 (-M virt, Cortex-A72): tests/vivid.rs on the arm64 kernel and
+#                               tests/gpio_vm.rs on QEMU's PL061 GPIO chip (exam button pressed from
+#                               the QEMU monitor, status LED read back from the kernel)
 #
-# Caches (outside the clone): the kernel's vmlinuz + media modules in
-# ~/.cache/cdposture/vivid-kernel-<kernel package version>; the cargo target dir as everywhere.
+# Caches (outside the clone): kernel + media modules (+ busybox for arm64) in
+# ~/.cache/cdposture/vivid-kernel-<package>_<version>; cargo target dirs as everywhere else.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cdposture/target}
+arch=${1:-amd64}
 cache_root=${CDPOSTURE_CACHE:-$HOME/.cache/cdposture}
 sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+case "$arch" in
+  amd64) qemu=qemu-system-x86_64; qemu_pkg=qemu-system-x86; console=ttyS0
+         machine=(-cpu max) ;;
+  arm64) qemu=qemu-system-aarch64; qemu_pkg=qemu-system-arm; console=ttyAMA0
+         machine=(-M virt -cpu cortex-a72) ;;
+  *) echo "usage: $0 [amd64|arm64]"; exit 2 ;;
+esac
+tag="[vivid $arch]"
 
 need=()
-command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
-[ -x /bin/busybox ] && /bin/busybox --help 2>&1 | head -1 | grep -q BusyBox \
-  && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || need+=(busybox-static)
+command -v "$qemu" >/dev/null 2>&1 || need+=("$qemu_pkg")
+if [ "$arch" = amd64 ]; then
+  file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || need+=(busybox-static)
+fi
 command -v cpio >/dev/null 2>&1 || need+=(cpio)
 command -v file >/dev/null 2>&1 || need+=(file)
 if [ ${#need[@]} -gt 0 ]; then
-  echo "[vivid] installing: ${need[*]}"
+  echo "$tag installing: ${need[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+if [ "$arch" = arm64 ]; then
+  "$root/cross/setup.sh" >/dev/null   # Debian's rustc + arm64 std, the arm64 dpkg architecture
+fi
 
-# --- kernel: the version Debian's linux-image-amd64 points at, cached -----------------------------
-arch=amd64
-kpkg=$(apt-cache depends "linux-image-$arch" 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-kver=$(apt-cache policy "$kpkg" 2>/dev/null | awk '/Candidate:/{print $2}')
-kdir="$cache_root/vivid-kernel-${kpkg}_${kver}"
+# --- kernel: the version Debian's linux-image-<arch> points at, cached ---------------------------
+qual=""; [ "$arch" = amd64 ] || qual=":$arch"
+kpkg=$(apt-cache depends "linux-image-$arch$qual" 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+kpkg=${kpkg%%:*}
+kver=$( [ -n "$kpkg" ] && apt-cache policy "$kpkg$qual" 2>/dev/null | awk '/Candidate:/{print $2}' || true)
 modules=(mc videodev videobuf2-common videobuf2-v4l2 rc-core cec v4l2-dv-timings v4l2-tpg
          videobuf2-memops videobuf2-dma-contig videobuf2-vmalloc vivid)
-if [ -z "$kpkg" ] || [ -z "$kver" ]; then
+if [ -n "$kpkg" ] && [ -n "$kver" ]; then
+  kdir="$cache_root/vivid-kernel-${kpkg}_${kver}"
+else
   # No apt metadata (offline): use whatever kernel was cached before.
-  kdir=$(ls -d "$cache_root"/vivid-kernel-* 2>/dev/null | tail -1 || true)
-  [ -n "$kdir" ] || { echo "[vivid] cannot resolve linux-image-$arch (apt-get update?) and no cached kernel"; exit 1; }
+  kdir=$(ls -d "$cache_root"/vivid-kernel-*-"$arch"_* 2>/dev/null | tail -1 || true)
+  [ -n "$kdir" ] || { echo "$tag cannot resolve linux-image-$arch (apt-get update?) and no cached kernel"; exit 1; }
 fi
 if [ ! -f "$kdir/done" ]; then
-  echo "[vivid] fetching $kpkg $kver (apt-get download)"
+  echo "$tag fetching $kpkg $kver (apt-get download)"
   tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-  (cd "$tmp" && chmod 777 . && apt-get download -q "$kpkg=$kver" >/dev/null)
-  dpkg-deb -x "$tmp"/*.deb "$tmp/x"
-  mkdir -p "$kdir.part/modules"
+  chmod 777 "$tmp"   # apt's sandbox user writes the download
+  (cd "$tmp" && apt-get download -q "$kpkg$qual=$kver" >/dev/null)
+  dpkg-deb -x "$tmp"/linux-image-*.deb "$tmp/x"
+  rm -rf "$kdir.part"; mkdir -p "$kdir.part/modules"
   cp "$tmp"/x/boot/vmlinuz-* "$kdir.part/vmlinuz"
   for m in "${modules[@]}"; do
     f=$(find "$tmp/x/lib/modules" -name "$m.ko*" | head -1)
-    [ -n "$f" ] || { echo "[vivid] $m.ko not in $kpkg"; exit 1; }
+    [ -n "$f" ] || { echo "$tag $m.ko not in $kpkg"; exit 1; }
     case "$f" in
       *.xz) xz -dc "$f" >"$kdir.part/modules/$m.ko" ;;
       *.zst) zstd -qdc "$f" >"$kdir.part/modules/$m.ko" ;;
       *) cp "$f" "$kdir.part/modules/$m.ko" ;;
     esac
   done
+  if [ "$arch" = arm64 ]; then
+    (cd "$tmp" && apt-get download -q busybox-static:arm64 >/dev/null)
+    dpkg-deb -x "$tmp"/busybox-static_*.deb "$tmp/bb"
+    cp "$tmp/bb/bin/busybox" "$kdir.part/busybox"
+  fi
   touch "$kdir.part/done"
   rm -rf "$kdir"; mv "$kdir.part" "$kdir"
   rm -rf "$tmp"; trap - EXIT
 fi
 
-# --- the test binary -------------------------------------------------------------------------------
-echo "[vivid] building the capture test binary"
-bin=$(cd "$root" && cargo test --release --test vivid --no-run --message-format=json 2>/dev/null \
-      | python3 -c 'import json,sys
+# --- the test binaries -----------------------------------------------------------------------------
+# Prints the path of each test executable named in "$@" from cargo's JSON messages.
+executables() {
+  python3 -c 'import json, sys
+want = set(sys.argv[1:])
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "vivid":
-        print(m["executable"])')
-[ -x "$bin" ] || { echo "[vivid] build failed:"; (cd "$root" && cargo test --release --test vivid --no-run); exit 1; }
-# The product binary too: `cameras` and the daemon itself on the camera.
-(cd "$root" && cargo build --release --quiet)
-daemon="$CARGO_TARGET_DIR/release/cdposture"
-models="$root/models/build"
-[ -f "$models/face_landmark.onnx" ] || "$root/models/fetch.sh"
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in want:
+        print(m["target"]["name"], m["executable"])' "$@"
+}
+echo "$tag building the test binaries"
+cd "$root"
+if [ "$arch" = amd64 ]; then
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache_root/target}
+  built=$(cargo test --release --test vivid --no-run --message-format=json 2>/dev/null | executables vivid)
+  # The product binary too: `cameras` and the daemon itself on the camera.
+  cargo build --release --quiet
+  daemon="$CARGO_TARGET_DIR/release/cdposture"
+  models="$root/models/build"
+  [ -f "$models/face_landmark.onnx" ] || "$root/models/fetch.sh"
+  busybox=/bin/busybox
+else
+  # Static, like cross/test.sh's build (and sharing its target dir): no libraries to carry along.
+  built=$(CARGO_TARGET_DIR=${CDPOSTURE_CROSS_TEST_TARGET:-$cache_root/target-aarch64-static} \
+          RUSTFLAGS="-C target-feature=+crt-static" RUSTC=/usr/bin/rustc \
+          /usr/bin/cargo test --release --target aarch64-unknown-linux-gnu --test vivid --test gpio_vm \
+          --no-run --message-format=json 2>/dev/null | executables vivid gpio_vm)
+  daemon=""
+  busybox="$kdir/busybox"
+fi
+vivid_bin=$(awk '$1=="vivid"{print $2}' <<<"$built")
+gpio_bin=$(awk '$1=="gpio_vm"{print $2}' <<<"$built")
+[ -x "$vivid_bin" ] || { echo "$tag build failed"; exit 1; }
 
 # --- initramfs -------------------------------------------------------------------------------------
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 rootfs="$work/root"
 mkdir -p "$rootfs"/{bin,dev,proc,sys,tmp,lib/modules}
-cp /bin/busybox "$rootfs/bin/busybox"
+cp "$busybox" "$rootfs/bin/busybox"
 cp "$kdir"/modules/*.ko "$rootfs/lib/modules/"
-objcopy --strip-debug "$bin" "$rootfs/vivid-test"
-objcopy --strip-debug "$daemon" "$rootfs/cdposture"
-mkdir -p "$rootfs/models"
-for f in face_detection_short_range.onnx face_landmark.onnx pose_detection.onnx pose_landmark_lite.onnx canonical_face.json manifest.toml; do
-  cp -L "$models/$f" "$rootfs/models/"
-done
-cat >"$rootfs/camera.toml" <<'TOML'
+objcopy --strip-debug "$vivid_bin" "$rootfs/vivid-test" 2>/dev/null || cp "$vivid_bin" "$rootfs/vivid-test"
+bins=("$vivid_bin")
+if [ -n "$gpio_bin" ]; then
+  cp "$gpio_bin" "$rootfs/gpio-test"
+fi
+if [ -n "$daemon" ]; then
+  objcopy --strip-debug "$daemon" "$rootfs/cdposture"
+  bins+=("$daemon")
+  mkdir -p "$rootfs/models"
+  for f in face_detection_short_range.onnx face_landmark.onnx pose_detection.onnx pose_landmark_lite.onnx canonical_face.json manifest.toml; do
+    cp -L "$models/$f" "$rootfs/models/"
+  done
+  cat >"$rootfs/camera.toml" <<'TOML'
 [room]
 id = "vm"
 [source]
@@ -95,11 +144,14 @@ kind = "camera"
 device = "/dev/video0"
 fps = 25.0
 TOML
-# Both binaries are dynamically linked: bring their libraries along at the same paths.
-for lib in $(ldd "$bin" "$daemon" | grep -v ':$' | grep -o '/[^ ]*' | sort -u); do
-  mkdir -p "$rootfs$(dirname "$lib")"
-  cp -L "$lib" "$rootfs$lib"
-done
+fi
+if [ "$arch" = amd64 ]; then
+  # Dynamically linked (host build): bring the libraries along at the same paths.
+  for lib in $(ldd "${bins[@]}" | grep -v ':$' | grep -o '/[^ ]*' | sort -u); do
+    mkdir -p "$rootfs$(dirname "$lib")"
+    cp -L "$lib" "$rootfs$lib"
+  done
+fi
 cat >"$rootfs/init" <<INIT
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -108,42 +160,83 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
+mount -t debugfs debugfs /sys/kernel/debug
 for m in ${modules[*]}; do insmod /lib/modules/\$m.ko || echo "VIVID-INSMOD-FAILED \$m"; done
-echo "VIVID-BOOTED \$(uname -r)"
+echo "VIVID-BOOTED \$(uname -m) \$(uname -r)"
 cd /tmp
 VIVID_KO=/lib/modules/vivid.ko RUST_BACKTRACE=1 /vivid-test --ignored --test-threads=1 --nocapture
 echo "VIVID-EXIT \$?"
-# The product binary on the camera: the listing, a capture check, and the daemon for 60 s.
-/cdposture cameras | head -12
-/cdposture cameras --capture /dev/video0 --fps 25 --frames 50
-echo "VIVID-CAPTURE-EXIT \$?"
-RUST_LOG=info timeout -s TERM 60 /cdposture --models /models run --config /camera.toml >/tmp/run.jsonl 2>/tmp/run.log
-echo "VIVID-DAEMON-EXIT \$?"
-grep -v '"topic":"state"' /tmp/run.jsonl | sed 's/^/VIVID-DAEMON-OUT /'
-echo "VIVID-DAEMON-STATES \$(grep -c '"topic":"state"' /tmp/run.jsonl)"
-sed 's/^/VIVID-DAEMON-LOG /' /tmp/run.log | head -20
+if [ -x /gpio-test ]; then
+  RUST_BACKTRACE=1 /gpio-test --ignored --nocapture
+  echo "GPIO-EXIT \$?"
+fi
+if [ -x /cdposture ]; then
+  # The product binary on the camera: the listing, a capture check, and the daemon for 60 s.
+  /cdposture cameras | head -12
+  /cdposture cameras --capture /dev/video0 --fps 25 --frames 50
+  echo "VIVID-CAPTURE-EXIT \$?"
+  RUST_LOG=info timeout -s TERM 60 /cdposture --models /models run --config /camera.toml >/tmp/run.jsonl 2>/tmp/run.log
+  echo "VIVID-DAEMON-EXIT \$?"
+  grep -v '"topic":"state"' /tmp/run.jsonl | sed 's/^/VIVID-DAEMON-OUT /'
+  echo "VIVID-DAEMON-STATES \$(grep -c '"topic":"state"' /tmp/run.jsonl)"
+  sed 's/^/VIVID-DAEMON-LOG /' /tmp/run.log | head -20
+fi
+echo "VIVID-DONE"
 poweroff -f
 INIT
 chmod +x "$rootfs/init"
 (cd "$rootfs" && find . | cpio -o -H newc --quiet | gzip -1 >"$work/initrd.gz")
 
 # --- boot ------------------------------------------------------------------------------------------
-echo "[vivid] booting $(basename "$kdir") in QEMU (TCG) with vivid"
+echo "$tag booting $(basename "$kdir") in QEMU (TCG) with vivid"
 log="$work/console.log"
+monitor="$work/monitor.sock"
 start=$(date +%s)
-# /dev/kvm exists here but hangs a stock kernel: TCG on purpose.
-timeout 600 qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 2 -nographic -no-reboot \
+# /dev/kvm exists here but hangs a stock kernel: TCG on purpose. The monitor socket lets this
+# script press QEMU's power button (the PL061's line 3 on arm64 virt) when the GPIO test asks.
+timeout 900 "$qemu" -accel tcg "${machine[@]}" -m 1024 -smp 2 -display none -no-reboot \
+  -serial "file:$log" -monitor "unix:$monitor,server,nowait" \
   -kernel "$kdir/vmlinuz" -initrd "$work/initrd.gz" \
-  -append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=3" </dev/null | tee "$log" || true
-echo "[vivid] VM ran $(( $(date +%s) - start )) s"
+  -append "console=$console rdinit=/init panic=-1 quiet loglevel=3" </dev/null &
+qemu_pid=$!
+pressed=0
+shown=0
+while kill -0 "$qemu_pid" 2>/dev/null; do
+  sleep 0.2
+  [ -f "$log" ] || continue
+  # Echo the console as it comes.
+  lines=$(wc -l <"$log")
+  if [ "$lines" -gt "$shown" ]; then sed -n "$((shown + 1)),${lines}p" "$log"; shown=$lines; fi
+  asked=$(grep -c '^GPIO-PRESS ' "$log" || true)
+  if [ "$asked" -gt "$pressed" ]; then
+    python3 - "$monitor" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(0.2)
+s.sendall(b"system_powerdown\n"); time.sleep(0.3); s.close()
+PY
+    pressed=$((pressed + 1))
+    echo "$tag pressed the button ($pressed)"
+  fi
+done
+wait "$qemu_pid" || true
+lines=$(wc -l <"$log"); [ "$lines" -gt "$shown" ] && sed -n "$((shown + 1)),${lines}p" "$log"
+echo "$tag VM ran $(( $(date +%s) - start )) s"
+
+# --- verdict ---------------------------------------------------------------------------------------
 fail=0
-grep -q '^VIVID-EXIT 0' "$log" && grep -q 'test result: ok. 6 passed' "$log" || { echo "[vivid] FAIL: capture tests"; fail=1; }
-grep -q '^VIVID-CAPTURE-EXIT 0' "$log" && grep -q 'negotiated YUYV 640x480' "$log" \
-  || { echo "[vivid] FAIL: cdposture cameras --capture"; fail=1; }
-grep -q '^VIVID-DAEMON-EXIT 0' "$log" && grep -q '^VIVID-DAEMON-OUT {.*"status":"online".*"topic":"camera"' "$log" \
-  && grep '^VIVID-DAEMON-OUT {.*"topic":"stats"' "$log" | grep -q '"camera_online":true' \
-  && ! grep -q '^VIVID-DAEMON-STATES 0' "$log" \
-  || { echo "[vivid] FAIL: the daemon on the camera (status online, stats, states, clean stop on SIGTERM)"; fail=1; }
+grep -q '^VIVID-EXIT 0' "$log" && grep -q 'test result: ok. 6 passed' "$log" || { echo "$tag FAIL: capture tests"; fail=1; }
+if [ -n "$gpio_bin" ]; then
+  grep -q '^GPIO-EXIT 0' "$log" || { echo "$tag FAIL: GPIO test"; fail=1; }
+fi
+if [ -n "$daemon" ]; then
+  grep -q '^VIVID-CAPTURE-EXIT 0' "$log" && grep -q 'negotiated YUYV 640x480' "$log" \
+    || { echo "$tag FAIL: cdposture cameras --capture"; fail=1; }
+  grep -q '^VIVID-DAEMON-EXIT 0' "$log" && grep -q '^VIVID-DAEMON-OUT {.*"status":"online".*"topic":"camera"' "$log" \
+    && grep '^VIVID-DAEMON-OUT {.*"topic":"stats"' "$log" | grep -q '"camera_online":true' \
+    && ! grep -q '^VIVID-DAEMON-STATES 0' "$log" \
+    || { echo "$tag FAIL: the daemon on the camera (status online, stats, states, clean stop on SIGTERM)"; fail=1; }
+fi
 [ $fail -eq 0 ] || exit 1
-echo "[vivid] PASS: capture, negotiation, formats, errors, corrupt frames, stall and unplug recovery"
-echo "[vivid]       on the vivid driver; cdposture cameras --capture and the daemon itself on the camera"
+echo "$tag PASS: V4L2 capture, negotiation, formats, errors, corrupt frames, stall and unplug recovery on vivid"
+[ -z "$gpio_bin" ] || echo "$tag PASS: exam button and status LED on the PL061 GPIO chip"
+[ -z "$daemon" ] || echo "$tag PASS: cdposture cameras --capture and the daemon itself on the camera"
