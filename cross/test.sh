@@ -70,3 +70,7 @@ if worst > 0.1:
     sys.exit(f"[cross] aarch64 and x86_64 disagree by {worst:.3f} deg (> 0.1)")
 print(f"[cross] aarch64 matches x86_64 within {worst:.4f} deg")
 PY
+
+# Real kernel drivers on arm64: V4L2 capture on vivid and the GPIO button/LED on QEMU's PL061, in a
+# qemu-system-aarch64 VM (the aarch64 test build above is reused).
+"$root/tests/vivid/run.sh" arm64
