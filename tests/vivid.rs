@@ -311,8 +311,13 @@ fn busybox(args: &[&str]) -> bool {
 #[ignore = "needs the vivid driver: run tests/vivid/run.sh"]
 fn capture_survives_an_unplug_and_resumes_by_itself() {
     let module = std::env::var("VIVID_KO").expect("VIVID_KO: path of vivid.ko (set by run.sh)");
-    // The daemon's defaults: watchdog 2 s, reopen every 0.25 s doubling to 2 s.
-    let req = CameraRequest::new("/dev/video0");
+    // Configured by a stable link, as udev makes them in /dev/v4l/by-id (the VM has no udev): it is
+    // reopened by that name, so it follows the camera to whatever node it gets after the replug.
+    let link = Path::new("/tmp/v4l/by-id/usb-vivid-video-index0");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_file(link);
+    std::os::unix::fs::symlink("/dev/video0", link).unwrap();
+    let req = CameraRequest::new(link);
     let mut cap = start_capture(req);
     assert!(cap.live && cap.stats.online());
     let mut last_index = 0;
