@@ -61,25 +61,7 @@ enum Command {
     /// Head-pose accuracy on a labelled CSV (image,yaw_deg,pitch_deg,roll_deg).
     EvalHeadpose { labels: PathBuf },
     /// List V4L2 cameras with their formats, sizes and rates; with --capture, test one.
-    Cameras {
-        /// Machine-readable listing.
-        #[arg(long)]
-        json: bool,
-        /// Capture from this device with the daemon's camera code and report what was negotiated.
-        #[arg(long, value_name = "DEVICE")]
-        capture: Option<PathBuf>,
-        #[arg(long, default_value_t = 30)]
-        frames: u64,
-        #[arg(long, default_value_t = 640)]
-        width: u32,
-        #[arg(long, default_value_t = 480)]
-        height: u32,
-        #[arg(long, default_value_t = 30.0)]
-        fps: f64,
-        /// auto, yuyv, mjpeg, nv12, uyvy, grey or rgb24.
-        #[arg(long, default_value = "auto")]
-        pixel_format: String,
-    },
+    Cameras(cli::cameras::CamerasArgs),
 }
 
 fn parse_angles(s: &str) -> Result<Angles, String> {
@@ -134,23 +116,7 @@ fn main() -> ExitCode {
             models: cli.models,
             pose: cli.pose.unwrap_or_default(),
         }),
-        Command::Cameras {
-            json,
-            capture,
-            frames,
-            width,
-            height,
-            fps,
-            pixel_format,
-        } => cli::cameras::run(&cli::cameras::CamerasArgs {
-            json,
-            capture,
-            frames,
-            width,
-            height,
-            fps,
-            pixel_format,
-        }),
+        Command::Cameras(args) => cli::cameras::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

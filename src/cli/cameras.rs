@@ -9,15 +9,26 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+#[derive(Debug, clap::Args)]
 pub struct CamerasArgs {
+    /// Machine-readable listing.
+    #[arg(long)]
     pub json: bool,
-    /// Capture from this device instead of listing.
+    /// Capture from this device with the daemon's camera code and report what was negotiated.
+    #[arg(long, value_name = "DEVICE")]
     pub capture: Option<PathBuf>,
+    /// Frames to capture with --capture.
+    #[arg(long, default_value_t = 30)]
     pub frames: u64,
+    /// Requested size and rate (the driver may adjust them; what it chose is printed).
+    #[arg(long, default_value_t = 640)]
     pub width: u32,
+    #[arg(long, default_value_t = 480)]
     pub height: u32,
+    #[arg(long, default_value_t = 30.0)]
     pub fps: f64,
-    /// `auto` or a pixel format name.
+    /// auto, yuyv, mjpeg, nv12, uyvy, grey or rgb24.
+    #[arg(long, default_value = "auto")]
     pub pixel_format: String,
 }
 
