@@ -192,8 +192,10 @@ impl Camera {
             offered: describe_offered(&dev),
             decodable: PixelFormat::ALL.map(|f| f.name()).join(", "),
         };
-        let format = choose_format(&offered, req, |f| max_fps(&dev, f, req.width, req.height))
-            .map_err(|p| format_error(p.to_string()))?;
+        let format = choose_format(&offered, req, |f| {
+            max_fps(&dev, FourCC::new(&f.fourcc()), req.width, req.height)
+        })
+        .map_err(|p| format_error(p.to_string()))?;
         let fmt = dev
             .set_format(&Format::new(req.width, req.height, FourCC::new(&format.fourcc())))
             .map_err(io_err("VIDIOC_S_FMT"))?;
@@ -215,8 +217,7 @@ impl Camera {
         }
         // Not every driver lets the rate be set; the rate then is what it is.
         let fps = match dev.set_params(&Parameters::new(fps_fraction(req.fps))) {
-            Ok(p) if p.interval.numerator > 0 => Some(p.interval.denominator as f64 / p.interval.numerator as f64),
-            Ok(_) => None,
+            Ok(p) => Some(fraction_fps(&p.interval)).filter(|&f| f > 0.0),
             Err(e) => {
                 log::warn!("camera {}: cannot set {} fps ({e})", device.display(), req.fps);
                 None
@@ -419,15 +420,15 @@ fn fps_fraction(fps: f64) -> Fraction {
 }
 
 /// Highest rate the driver lists for this format and size (None: it does not say).
-fn max_fps(dev: &Device, f: PixelFormat, width: u32, height: u32) -> Option<f64> {
-    let intervals = dev.enum_frameintervals(FourCC::new(&f.fourcc()), width, height).ok()?;
+fn max_fps(dev: &Device, fourcc: FourCC, width: u32, height: u32) -> Option<f64> {
+    let intervals = dev.enum_frameintervals(fourcc, width, height).ok()?;
     intervals
         .iter()
         .map(|i| match &i.interval {
             FrameIntervalEnum::Discrete(fr) => fraction_fps(fr),
             FrameIntervalEnum::Stepwise(s) => fraction_fps(&s.min),
         })
-        .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))))
+        .reduce(f64::max)
 }
 
 fn fraction_fps(f: &Fraction) -> f64 {
@@ -481,7 +482,16 @@ fn describe_offered(dev: &Device) -> String {
         .partition(|d| PixelFormat::from_fourcc(d.fourcc.repr).is_some());
     let mut parts: Vec<String> = usable
         .iter()
-        .map(|d| format!("{}{}", d.fourcc.str().unwrap_or("?"), describe_sizes(dev, d.fourcc, 4)))
+        .map(|d| {
+            let mut list = sizes(dev, d.fourcc);
+            if list.len() > 4 {
+                list.truncate(4);
+                list.push("…".into());
+            }
+            format!("{} {}", d.fourcc.str().unwrap_or("?"), list.join(" "))
+                .trim_end()
+                .to_string()
+        })
         .collect();
     if !other.is_empty() {
         let names: Vec<&str> = other.iter().take(6).map(|d| d.fourcc.str().unwrap_or("?")).collect();
@@ -499,43 +509,23 @@ fn describe_offered(dev: &Device) -> String {
     }
 }
 
-fn describe_sizes(dev: &Device, fourcc: FourCC, max: usize) -> String {
-    let Ok(sizes) = dev.enum_framesizes(fourcc) else {
-        return String::new();
-    };
-    let mut out = Vec::new();
-    for s in sizes.iter().take(max) {
-        match &s.size {
+/// "640x480@30" (or "WxH..WxH" for stepwise drivers) per size the driver lists for this format.
+fn sizes(dev: &Device, fourcc: FourCC) -> Vec<String> {
+    let sizes = dev.enum_framesizes(fourcc).unwrap_or_default();
+    sizes
+        .iter()
+        .map(|s| match &s.size {
             FrameSizeEnum::Discrete(d) => {
-                let fps = dev
-                    .enum_frameintervals(fourcc, d.width, d.height)
-                    .ok()
-                    .and_then(|iv| {
-                        iv.iter()
-                            .map(|i| match &i.interval {
-                                FrameIntervalEnum::Discrete(f) => fraction_fps(f),
-                                FrameIntervalEnum::Stepwise(s) => fraction_fps(&s.min),
-                            })
-                            .reduce(f64::max)
-                    })
+                let fps = max_fps(dev, fourcc, d.width, d.height)
                     .map(|f| format!("@{}", fmt_fps(f)))
                     .unwrap_or_default();
-                out.push(format!("{}x{}{fps}", d.width, d.height));
+                format!("{}x{}{fps}", d.width, d.height)
             }
-            FrameSizeEnum::Stepwise(st) => out.push(format!(
-                "{}x{}..{}x{}",
-                st.min_width, st.min_height, st.max_width, st.max_height
-            )),
-        }
-    }
-    if sizes.len() > max {
-        out.push("…".into());
-    }
-    if out.is_empty() {
-        String::new()
-    } else {
-        format!(" {}", out.join(" "))
-    }
+            FrameSizeEnum::Stepwise(st) => {
+                format!("{}x{}..{}x{}", st.min_width, st.min_height, st.max_width, st.max_height)
+            }
+        })
+        .collect()
 }
 
 fn fmt_fps(f: f64) -> String {
@@ -676,12 +666,11 @@ fn describe_device(path: PathBuf, links: Vec<PathBuf>) -> DeviceInfo {
     }
     if info.capture {
         for d in dev.enum_formats().unwrap_or_default() {
-            let sizes = describe_sizes(&dev, d.fourcc, usize::MAX);
             info.formats.push(FormatInfo {
                 fourcc: d.fourcc.str().unwrap_or("?").to_string(),
                 description: d.description.clone(),
                 supported: PixelFormat::from_fourcc(d.fourcc.repr).is_some(),
-                sizes: sizes.split_whitespace().map(String::from).collect(),
+                sizes: sizes(&dev, d.fourcc),
             });
         }
     }

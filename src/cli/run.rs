@@ -66,16 +66,12 @@ pub fn run(args: &RunArgs) -> Result<()> {
     }
     let models = crate::inference::ModelSet::load(&settings.model_dir, settings.pose)?;
     let mut opts = settings.pipeline.clone();
-    let (paced, looping) = match &settings.source {
-        SourceSettings::Demo { looping, .. } => (true, *looping),
-        SourceSettings::Video { looping, .. } => (true, *looping),
-        SourceSettings::Images { .. } => (false, false),
-        // The camera paces itself.
-        SourceSettings::Camera(_) => (false, false),
-    };
-    let reconnect = match &settings.source {
-        SourceSettings::Camera(c) => Some((c.reopen_min, c.reopen_max)),
-        _ => None,
+    let (paced, looping, reconnect) = match &settings.source {
+        SourceSettings::Demo { looping, .. } => (true, *looping, None),
+        SourceSettings::Video { looping, .. } => (true, *looping, None),
+        SourceSettings::Images { .. } => (false, false, None),
+        // The camera paces itself; when lost it is reopened.
+        SourceSettings::Camera(c) => (false, false, Some((c.reopen_min, c.reopen_max))),
     };
     // Unrelated still images: no tracking between them, and one refinement pass each.
     let stills = matches!(settings.source, SourceSettings::Images { .. });

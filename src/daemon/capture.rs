@@ -230,7 +230,7 @@ impl CaptureThread {
             // few restarts. Wrong devices and formats still fail here, at once.
             Err(e) if opts.reconnect.is_some() && e.is_camera_lost() => {
                 absent = true;
-                Box::new(AbsentAtStart(Some(e)))
+                Box::new(Closed(Some(e)))
             }
             Err(e) => return Err(e),
         };
@@ -303,7 +303,7 @@ impl CaptureThread {
                                 corrupt_before += source.corrupt_frames();
                                 // Close the device before reopening: a replugged camera may get
                                 // the same node, and the driver needs the old handle gone.
-                                drop(std::mem::replace(&mut source, Box::new(Nothing)));
+                                drop(std::mem::replace(&mut source, Box::new(Closed(None))));
                                 if lost_since.is_none() {
                                     lost_since = Some(Instant::now());
                                     s.set_online(false);
@@ -346,9 +346,10 @@ impl CaptureThread {
     }
 }
 
-/// A camera missing at start: reports its error once, which sends the thread into reopening.
-struct AbsentAtStart(Option<Error>);
-impl FrameSource for AbsentAtStart {
+/// Stands in for a camera that is not open: reports why once (a camera missing at start, which
+/// sends the thread into reopening), then nothing, while a lost camera is being reopened.
+struct Closed(Option<Error>);
+impl FrameSource for Closed {
     fn next_frame(&mut self) -> crate::Result<Option<Frame>> {
         match self.0.take() {
             Some(e) => Err(e),
@@ -359,17 +360,6 @@ impl FrameSource for AbsentAtStart {
         true
     }
     fn is_live(&self) -> bool {
-        true
-    }
-}
-
-/// Stands in for a closed source while a lost camera is reopened.
-struct Nothing;
-impl FrameSource for Nothing {
-    fn next_frame(&mut self) -> crate::Result<Option<Frame>> {
-        Ok(None)
-    }
-    fn is_sequence(&self) -> bool {
         true
     }
 }
