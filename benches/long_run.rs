@@ -5,11 +5,12 @@
 
 use cdposture::config::{Settings, SourceSettings};
 use cdposture::daemon::capture::{opener, CaptureThread};
-use cdposture::daemon::messages::{ExamEvent, StateMessage, StatsMessage};
-use cdposture::daemon::sink::Sink;
-use cdposture::daemon::{Command, Daemon};
+use cdposture::daemon::Daemon;
 use cdposture::inference::{resolve_model_dir, ModelSet};
 use cdposture::pipeline::Pipeline;
+use cdposture::protocol::messages::{ExamEvent, StateMessage, StatsMessage};
+use cdposture::protocol::sink::Sink;
+use cdposture::protocol::Command;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -2,9 +2,10 @@
 //!
 //! Data flows one way, one module per stage:
 //!
-//! * [`capture`] reads frames: still images, folders of images, video files (and, later, V4L2).
-//! * [`inference`] loads the ONNX models once with tract and runs them; [`models`](crate::inference::ModelSet)
-//!   come from `models/fetch.sh`, never from the network at run time.
+//! * [`capture`] reads frames: still images, folders of images, video files and V4L2 cameras.
+//! * [`inference`] loads the ONNX models once with tract and runs them, and crops their inputs
+//!   (rotated ROIs); [`models`](crate::inference::ModelSet) come from `models/fetch.sh`, never from
+//!   the network at run time.
 //! * [`detect`] finds faces and bodies (BlazeFace, BlazePose detector): anchors, decoding, weighted NMS.
 //! * [`landmarks`] crops a rotated region of interest and runs FaceMesh (468 points) and BlazePose
 //!   landmarks (33 + world coordinates); it also derives the next frame's ROI for tracking.
@@ -16,8 +17,9 @@
 //! * [`exam`] summarises one patient visit in constant memory and captures the neutral pose.
 //! * [`config`] turns the TOML file into validated settings (raw → validated, like ripgrep's flags).
 //! * [`pipeline`] ties the stages together with MediaPipe-style tracking and per-stage timings.
-//! * [`daemon`] is the exam-room service: capture thread, drop-oldest queue, loop, sinks, sd_notify.
+//! * [`protocol`] is what the loop and the publisher share: payloads, commands, the sink trait.
 //! * [`publish`] sends everything to the clinic over MQTT, through a durable outbox for QoS 1.
+//! * [`daemon`] is the exam-room service: capture thread, drop-oldest queue, loop, sd_notify, GPIO.
 //! * [`report`] writes per-frame records (CSV, JSON lines) and summaries.
 //! * [`cli`] holds one file per subcommand (`analyze`, `eval-headpose`, `run`); the binary in
 //!   `src/bin/cdposture.rs` only parses arguments and dispatches.
@@ -33,6 +35,7 @@ pub mod geometry;
 pub mod inference;
 pub mod landmarks;
 pub mod pipeline;
+pub mod protocol;
 pub mod publish;
 pub mod report;
 pub mod scoring;

@@ -4,11 +4,12 @@
 mod common;
 use cdposture::config::Settings;
 use cdposture::daemon::capture::{opener, CaptureThread};
-use cdposture::daemon::messages::ExamEventKind;
-use cdposture::daemon::sink::MemorySink;
-use cdposture::daemon::{Command, Daemon};
+use cdposture::daemon::Daemon;
 use cdposture::inference::{ModelSet, PoseVariant};
 use cdposture::pipeline::{Pipeline, PipelineOptions};
+use cdposture::protocol::messages::ExamEventKind;
+use cdposture::protocol::sink::MemorySink;
+use cdposture::protocol::Command;
 
 fn daemon(frames: u64) -> (Daemon<MemorySink>, CaptureThread) {
     let dir = common::model_dir();

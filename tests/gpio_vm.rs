@@ -9,7 +9,7 @@
 
 use cdposture::config::{GpioLine, GpioSettings};
 use cdposture::daemon::gpio::{open_panel, LiveStatus, PanelThread};
-use cdposture::daemon::Command;
+use cdposture::protocol::Command;
 use linux_embedded_hal::gpio_cdev::Chip;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;

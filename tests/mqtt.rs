@@ -424,7 +424,7 @@ fn published_messages_match_the_documented_schema() {
 /// messages). Driven through the daemon's MQTT sink and task, as `run` wires them.
 #[test]
 fn camera_status_is_retained_and_announced_again_after_a_broker_restart() {
-    use cdposture::daemon::sink::Sink;
+    use cdposture::protocol::sink::Sink;
     use cdposture::publish::{mqtt::MqttTask, outbox::Outbox, LinkStatus, MqttSink, Topics};
     use std::sync::{Arc, Mutex};
     let dir = common::tmp("mqtt-camera");

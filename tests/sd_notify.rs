@@ -6,10 +6,10 @@ mod common;
 use cdposture::capture::{DemoSource, Frame, FrameSource};
 use cdposture::config::Settings;
 use cdposture::daemon::capture::CaptureThread;
-use cdposture::daemon::sink::MemorySink;
 use cdposture::daemon::Daemon;
 use cdposture::inference::{ModelSet, PoseVariant};
 use cdposture::pipeline::{Pipeline, PipelineOptions};
+use cdposture::protocol::sink::MemorySink;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! therefore known: roll follows the sine, yaw and pitch stay put.
 
 use super::{load_image, Frame, FrameSource};
-use crate::landmarks::roi::{crop_to_tensor, Roi};
+use crate::inference::roi::{crop_to_tensor, Roi};
 use crate::Result;
 use image::RgbImage;
 use std::path::Path;

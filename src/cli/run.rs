@@ -5,9 +5,10 @@
 use crate::config::{Settings, SourceSettings};
 use crate::daemon::capture::{opener, CaptureOptions, CaptureThread};
 use crate::daemon::gpio::{open_panel, PanelThread};
-use crate::daemon::sink::{Sink, StdoutSink};
-use crate::daemon::{Command, Daemon};
+use crate::daemon::Daemon;
 use crate::inference::{resolve_model_dir, PoseVariant};
+use crate::protocol::sink::{Sink, StdoutSink};
+use crate::protocol::Command;
 use crate::publish::mqtt::MqttTask;
 use crate::publish::outbox::Outbox;
 use crate::publish::{LinkStatus, MqttSink, Topics};

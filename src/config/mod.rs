@@ -166,6 +166,37 @@ fn topic_safe(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// What every table's validation needs: the file (for messages) and its folder (for relative paths).
+struct Ctx<'a> {
+    path: &'a Path,
+    base: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn invalid(&self, key: &'static str, problem: String) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.into(),
+            key,
+            problem,
+        }
+    }
+    fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+    /// A positive, finite number of seconds.
+    fn secs(&self, key: &'static str, v: f64) -> Result<Duration, ConfigError> {
+        if v > 0.0 && v.is_finite() {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(self.invalid(key, format!("{v} must be a positive number of seconds")))
+        }
+    }
+}
+
 /// The validation proper, with the environment passed in so tests can supply one.
 pub fn validate(
     raw: RawConfig,
@@ -173,15 +204,9 @@ pub fn validate(
     base: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Settings, ConfigError> {
-    let invalid = |key: &'static str, problem: String| ConfigError::Invalid {
-        path: path.into(),
-        key,
-        problem,
-    };
-    let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
-
+    let cx = Ctx { path, base };
     if !topic_safe(&raw.room.id) {
-        return Err(invalid(
+        return Err(cx.invalid(
             "room.id",
             format!(
                 "`{}` must be letters, digits, - or _ (it becomes part of MQTT topics)",
@@ -189,220 +214,207 @@ pub fn validate(
             ),
         ));
     }
-    let source = match raw.source.kind.as_str() {
-        "demo" => SourceSettings::Demo {
-            frames: raw.source.demo_frames,
-            fps: raw.source.demo_fps,
-            looping: raw.source.r#loop,
-        },
-        "video" | "images" => {
-            let Some(p) = raw.source.path.as_deref() else {
-                return Err(invalid(
-                    "source.path",
-                    format!("required when source.kind = \"{}\"", raw.source.kind),
-                ));
-            };
-            let p = resolve(p);
-            if !p.exists() {
-                return Err(invalid("source.path", format!("{} does not exist", p.display())));
-            }
-            if raw.source.kind == "video" {
-                SourceSettings::Video {
-                    path: p,
-                    looping: raw.source.r#loop,
-                }
-            } else {
-                SourceSettings::Images { path: p }
-            }
-        }
-        "camera" => SourceSettings::Camera(camera_settings(&raw.camera, &invalid)?),
-        other => {
-            return Err(invalid(
-                "source.kind",
-                format!("`{other}` is not one of demo, video, images, camera"),
-            ))
-        }
-    };
-    let gpio = match &raw.gpio {
-        None => None,
-        Some(g) => {
-            if g.button_line.is_none() && g.led_line.is_none() {
-                return Err(invalid(
-                    "gpio",
-                    "set gpio.button_line and/or gpio.led_line, or remove the [gpio] table".into(),
-                ));
-            }
-            if g.button_line.is_some() && g.button_line == g.led_line {
-                return Err(invalid("gpio.led_line", "must differ from gpio.button_line".into()));
-            }
-            if !(1..=1000).contains(&g.debounce_ms) {
-                return Err(invalid(
-                    "gpio.debounce_ms",
-                    format!("{} must be in 1..1000", g.debounce_ms),
-                ));
-            }
-            if !(g.long_press_s >= 0.3 && g.long_press_s <= 30.0) {
-                return Err(invalid(
-                    "gpio.long_press_s",
-                    format!("{} must be in 0.3..30", g.long_press_s),
-                ));
-            }
-            Some(GpioSettings {
-                chip: resolve(&g.chip),
-                button: g.button_line.map(|offset| GpioLine {
-                    offset,
-                    active_low: g.button_active_low,
-                }),
-                led: g.led_line.map(|offset| GpioLine {
-                    offset,
-                    active_low: g.led_active_low,
-                }),
-                debounce: Duration::from_millis(g.debounce_ms),
-                long_press: Duration::from_secs_f64(g.long_press_s),
-            })
-        }
-    };
-    if !(raw.source.demo_fps > 0.0 && raw.source.demo_fps <= 1000.0) {
-        return Err(invalid(
-            "source.demo_fps",
-            format!("{} must be in (0, 1000]", raw.source.demo_fps),
-        ));
-    }
-    if raw.source.kind == "demo" && raw.source.demo_frames == 0 {
-        return Err(invalid("source.demo_frames", "must be at least 1".into()));
-    }
+    let source = source_settings(&raw.source, &raw.camera, &cx)?;
+    let gpio = raw.gpio.as_ref().map(|g| gpio_settings(g, &cx)).transpose()?;
     let model_dir = match &raw.models.dir {
-        Some(d) => resolve(d),
+        Some(d) => cx.resolve(d),
         None => crate::inference::resolve_model_dir(None),
     };
-    if raw.pipeline.pose_every == 0 {
-        return Err(invalid(
-            "pipeline.pose_every",
-            "must be at least 1 (1 = every frame)".into(),
-        ));
-    }
-    for (key, v) in [
-        ("pipeline.min_face_presence", raw.pipeline.min_face_presence),
-        ("pipeline.min_confidence", raw.pipeline.min_confidence),
-    ] {
-        if !(0.0..=1.0).contains(&v) {
-            return Err(invalid(key, format!("{v} is not a probability in 0..1")));
-        }
-    }
-    let s = &raw.smoothing;
-    if !(s.min_cutoff_hz > 0.0 && s.d_cutoff_hz > 0.0 && s.beta >= 0.0) {
-        return Err(invalid(
-            "smoothing",
-            "min_cutoff_hz and d_cutoff_hz must be > 0, beta >= 0".into(),
-        ));
-    }
-    let secs = |key: &'static str, v: f64| {
-        if v > 0.0 && v.is_finite() {
-            Ok(Duration::from_secs_f64(v))
-        } else {
-            Err(invalid(key, format!("{v} must be a positive number of seconds")))
-        }
-    };
+    let pipeline = pipeline_options(&raw.pipeline, &cx)?;
+    let smoothing = smoothing_params(&raw.smoothing, &cx)?;
     let exam = ExamSettings {
-        update_interval: secs("exam.update_interval_s", raw.exam.update_interval_s)?,
-        neutral_capture: secs("exam.neutral_capture_s", raw.exam.neutral_capture_s)?,
+        update_interval: cx.secs("exam.update_interval_s", raw.exam.update_interval_s)?,
+        neutral_capture: cx.secs("exam.neutral_capture_s", raw.exam.neutral_capture_s)?,
         deviated_deg: raw.exam.deviated_deg,
     };
-    let mqtt = match raw.mqtt {
-        None => None,
-        Some(m) => {
-            if m.password.is_some() {
-                return Err(invalid("mqtt.password", "secrets are not read from the config file: put the password in an environment variable and name it in mqtt.password_env".into()));
-            }
-            let password =
-                match &m.password_env {
-                    Some(var) => Some(env(var).ok_or_else(|| {
-                        invalid("mqtt.password_env", format!("environment variable `{var}` is not set"))
-                    })?),
-                    None => None,
-                };
-            if m.host.is_empty() {
-                return Err(invalid("mqtt.host", "must not be empty".into()));
-            }
-            if m.port == 0 {
-                return Err(invalid("mqtt.port", "must be 1..65535".into()));
-            }
-            if !topic_safe(&m.prefix.replace('/', "_")) {
-                return Err(invalid(
-                    "mqtt.prefix",
-                    format!("`{}` must be letters, digits, -, _ or /", m.prefix),
-                ));
-            }
-            let tls = match &m.tls {
-                None => None,
-                Some(t) => {
-                    let ca = resolve(&t.ca);
-                    if !ca.is_file() {
-                        return Err(invalid("mqtt.tls.ca", format!("{} does not exist", ca.display())));
-                    }
-                    let client_cert = match (&t.client_cert, &t.client_key) {
-                        (Some(c), Some(k)) => Some((resolve(c), resolve(k))),
-                        (None, None) => None,
-                        _ => {
-                            return Err(invalid(
-                                "mqtt.tls.client_cert",
-                                "client_cert and client_key go together".into(),
-                            ))
-                        }
-                    };
-                    Some(TlsSettings { ca, client_cert })
-                }
-            };
-            Some(MqttSettings {
-                host: m.host,
-                port: m.port,
-                client_id: m.client_id.unwrap_or_else(|| format!("cdposture-{}", raw.room.id)),
-                prefix: m.prefix.trim_end_matches('/').to_string(),
-                username: m.username,
-                password,
-                tls,
-                keep_alive: secs("mqtt.keep_alive_s", m.keep_alive_s)?,
-                state_interval: secs("mqtt.state_interval_s", m.state_interval_s)?,
-                assessment_interval: secs("mqtt.assessment_interval_s", m.assessment_interval_s)?,
-                stats_interval: secs("mqtt.stats_interval_s", m.stats_interval_s)?,
-            })
-        }
-    };
+    let mqtt = raw.mqtt.map(|m| mqtt_settings(m, &raw.room.id, env, &cx)).transpose()?;
     if raw.outbox.max_bytes < 64 * 1024 {
-        return Err(invalid("outbox.max_bytes", "must be at least 65536".into()));
+        return Err(cx.invalid("outbox.max_bytes", "must be at least 65536".into()));
     }
     Ok(Settings {
         room: raw.room.id,
         source,
         model_dir,
         pose: raw.models.pose,
-        pipeline: PipelineOptions {
-            min_face_presence: raw.pipeline.min_face_presence,
-            spine_from_hips: raw.pipeline.spine_from_hips,
-            pose_every: raw.pipeline.pose_every,
-            ..Default::default()
-        },
-        smoothing: OneEuroParams {
-            min_cutoff_hz: s.min_cutoff_hz,
-            beta: s.beta,
-            d_cutoff_hz: s.d_cutoff_hz,
-        },
+        pipeline,
+        smoothing,
         min_confidence: raw.pipeline.min_confidence,
         scoring: raw.scoring,
         exam,
         mqtt,
         outbox: OutboxSettings {
-            dir: resolve(&raw.outbox.dir),
+            dir: cx.resolve(&raw.outbox.dir),
             max_bytes: raw.outbox.max_bytes,
         },
         gpio,
     })
 }
 
-fn camera_settings(
-    c: &raw::RawCamera,
-    invalid: &dyn Fn(&'static str, String) -> ConfigError,
-) -> Result<CameraSettings, ConfigError> {
+fn source_settings(src: &raw::RawSource, camera: &raw::RawCamera, cx: &Ctx) -> Result<SourceSettings, ConfigError> {
+    let source = match src.kind.as_str() {
+        "demo" => SourceSettings::Demo {
+            frames: src.demo_frames,
+            fps: src.demo_fps,
+            looping: src.r#loop,
+        },
+        "video" | "images" => {
+            let Some(p) = src.path.as_deref() else {
+                return Err(cx.invalid("source.path", format!("required when source.kind = \"{}\"", src.kind)));
+            };
+            let p = cx.resolve(p);
+            if !p.exists() {
+                return Err(cx.invalid("source.path", format!("{} does not exist", p.display())));
+            }
+            if src.kind == "video" {
+                SourceSettings::Video {
+                    path: p,
+                    looping: src.r#loop,
+                }
+            } else {
+                SourceSettings::Images { path: p }
+            }
+        }
+        "camera" => SourceSettings::Camera(camera_settings(camera, cx)?),
+        other => {
+            return Err(cx.invalid(
+                "source.kind",
+                format!("`{other}` is not one of demo, video, images, camera"),
+            ))
+        }
+    };
+    if !(src.demo_fps > 0.0 && src.demo_fps <= 1000.0) {
+        return Err(cx.invalid("source.demo_fps", format!("{} must be in (0, 1000]", src.demo_fps)));
+    }
+    if src.kind == "demo" && src.demo_frames == 0 {
+        return Err(cx.invalid("source.demo_frames", "must be at least 1".into()));
+    }
+    Ok(source)
+}
+
+fn gpio_settings(g: &raw::RawGpio, cx: &Ctx) -> Result<GpioSettings, ConfigError> {
+    if g.button_line.is_none() && g.led_line.is_none() {
+        return Err(cx.invalid(
+            "gpio",
+            "set gpio.button_line and/or gpio.led_line, or remove the [gpio] table".into(),
+        ));
+    }
+    if g.button_line.is_some() && g.button_line == g.led_line {
+        return Err(cx.invalid("gpio.led_line", "must differ from gpio.button_line".into()));
+    }
+    if !(1..=1000).contains(&g.debounce_ms) {
+        return Err(cx.invalid("gpio.debounce_ms", format!("{} must be in 1..1000", g.debounce_ms)));
+    }
+    if !(g.long_press_s >= 0.3 && g.long_press_s <= 30.0) {
+        return Err(cx.invalid("gpio.long_press_s", format!("{} must be in 0.3..30", g.long_press_s)));
+    }
+    Ok(GpioSettings {
+        chip: cx.resolve(&g.chip),
+        button: g.button_line.map(|offset| GpioLine {
+            offset,
+            active_low: g.button_active_low,
+        }),
+        led: g.led_line.map(|offset| GpioLine {
+            offset,
+            active_low: g.led_active_low,
+        }),
+        debounce: Duration::from_millis(g.debounce_ms),
+        long_press: Duration::from_secs_f64(g.long_press_s),
+    })
+}
+
+fn pipeline_options(p: &raw::RawPipeline, cx: &Ctx) -> Result<PipelineOptions, ConfigError> {
+    if p.pose_every == 0 {
+        return Err(cx.invalid("pipeline.pose_every", "must be at least 1 (1 = every frame)".into()));
+    }
+    for (key, v) in [
+        ("pipeline.min_face_presence", p.min_face_presence),
+        ("pipeline.min_confidence", p.min_confidence),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(cx.invalid(key, format!("{v} is not a probability in 0..1")));
+        }
+    }
+    Ok(PipelineOptions {
+        min_face_presence: p.min_face_presence,
+        spine_from_hips: p.spine_from_hips,
+        pose_every: p.pose_every,
+        ..Default::default()
+    })
+}
+
+fn smoothing_params(s: &raw::RawSmoothing, cx: &Ctx) -> Result<OneEuroParams, ConfigError> {
+    if !(s.min_cutoff_hz > 0.0 && s.d_cutoff_hz > 0.0 && s.beta >= 0.0) {
+        return Err(cx.invalid(
+            "smoothing",
+            "min_cutoff_hz and d_cutoff_hz must be > 0, beta >= 0".into(),
+        ));
+    }
+    Ok(OneEuroParams {
+        min_cutoff_hz: s.min_cutoff_hz,
+        beta: s.beta,
+        d_cutoff_hz: s.d_cutoff_hz,
+    })
+}
+
+fn mqtt_settings(
+    m: raw::RawMqtt,
+    room: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    cx: &Ctx,
+) -> Result<MqttSettings, ConfigError> {
+    if m.password.is_some() {
+        return Err(cx.invalid("mqtt.password", "secrets are not read from the config file: put the password in an environment variable and name it in mqtt.password_env".into()));
+    }
+    let password = match &m.password_env {
+        Some(var) => Some(
+            env(var)
+                .ok_or_else(|| cx.invalid("mqtt.password_env", format!("environment variable `{var}` is not set")))?,
+        ),
+        None => None,
+    };
+    if m.host.is_empty() {
+        return Err(cx.invalid("mqtt.host", "must not be empty".into()));
+    }
+    if m.port == 0 {
+        return Err(cx.invalid("mqtt.port", "must be 1..65535".into()));
+    }
+    if !topic_safe(&m.prefix.replace('/', "_")) {
+        return Err(cx.invalid(
+            "mqtt.prefix",
+            format!("`{}` must be letters, digits, -, _ or /", m.prefix),
+        ));
+    }
+    let tls = m.tls.as_ref().map(|t| tls_settings(t, cx)).transpose()?;
+    Ok(MqttSettings {
+        client_id: m.client_id.unwrap_or_else(|| format!("cdposture-{room}")),
+        prefix: m.prefix.trim_end_matches('/').to_string(),
+        host: m.host,
+        port: m.port,
+        username: m.username,
+        password,
+        tls,
+        keep_alive: cx.secs("mqtt.keep_alive_s", m.keep_alive_s)?,
+        state_interval: cx.secs("mqtt.state_interval_s", m.state_interval_s)?,
+        assessment_interval: cx.secs("mqtt.assessment_interval_s", m.assessment_interval_s)?,
+        stats_interval: cx.secs("mqtt.stats_interval_s", m.stats_interval_s)?,
+    })
+}
+
+fn tls_settings(t: &raw::RawTls, cx: &Ctx) -> Result<TlsSettings, ConfigError> {
+    let ca = cx.resolve(&t.ca);
+    if !ca.is_file() {
+        return Err(cx.invalid("mqtt.tls.ca", format!("{} does not exist", ca.display())));
+    }
+    let client_cert = match (&t.client_cert, &t.client_key) {
+        (Some(c), Some(k)) => Some((cx.resolve(c), cx.resolve(k))),
+        (None, None) => None,
+        _ => return Err(cx.invalid("mqtt.tls.client_cert", "client_cert and client_key go together".into())),
+    };
+    Ok(TlsSettings { ca, client_cert })
+}
+
+fn camera_settings(c: &raw::RawCamera, cx: &Ctx) -> Result<CameraSettings, ConfigError> {
+    let invalid = |key, problem| cx.invalid(key, problem);
     // The device is not checked here: a camera may be unplugged while the config is written.
     if c.device.as_os_str().is_empty() {
         return Err(invalid("camera.device", "must name a device, e.g. /dev/video0".into()));

@@ -12,8 +12,8 @@
 //! [`OutputLine`] traits, so it is tested with a test double; only [`CdevInput`] and
 //! [`CdevOutput`] touch the kernel. Without a `[gpio]` table nothing here runs.
 
-use super::Command;
 use crate::config::{GpioLine, GpioSettings};
+use crate::protocol::Command;
 use embedded_hal::digital::{InputPin, OutputPin};
 use linux_embedded_hal::gpio_cdev::{Chip, LineRequestFlags};
 use linux_embedded_hal::CdevPin;

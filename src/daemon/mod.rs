@@ -1,45 +1,25 @@
 //! The exam-room daemon: owns the long-running loop. Roles, one file each (like Frigate's folders):
 //! [`capture`] reads frames on its own thread into a small drop-oldest queue (capture never waits
-//! for inference or the network); [`messages`] defines the JSON payloads; [`sink`] is where they
-//! go (stdout as JSON lines when no broker is configured); [`watchdog`] speaks systemd's sd_notify.
+//! for inference or the network); [`gpio`] is the exam button and status LED; [`watchdog`] speaks
+//! systemd's sd_notify. The payloads, commands and sinks it speaks are in [`crate::protocol`].
 //! This file runs the loop: frame → pipeline → smoothing → neutral → scoring → exam → sink.
 
 pub mod capture;
 pub mod gpio;
-pub mod messages;
-pub mod sink;
 pub mod watchdog;
 
 use crate::config::Settings;
 use crate::exam::{ExamStats, NeutralCapture};
 use crate::geometry::Angles;
 use crate::pipeline::Pipeline;
+use crate::protocol::messages::{ExamEvent, ExamEventKind, StageMs, StateMessage, StatsMessage, SCHEMA_VERSION};
+use crate::protocol::sink::Sink;
+use crate::protocol::{unix_now, Command};
 use crate::smoothing::AngleSmoother;
 use capture::{CaptureThread, Pop};
-use messages::{ExamEvent, ExamEventKind, StageMs, StateMessage, StatsMessage, SCHEMA_VERSION};
-use sink::Sink;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// Commands the loop accepts (from the CLI at start-up, later from MQTT and GPIO).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    /// Start an exam; the id is the clinic's opaque id, or generated when absent.
-    StartExam {
-        id: Option<String>,
-    },
-    EndExam,
-    /// Average the next `exam.neutral_capture` seconds and make them the zero.
-    CaptureNeutral,
-}
-
-pub fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+use std::time::{Duration, Instant};
 
 /// Running totals for the `stats` message.
 #[derive(Debug, Default, Clone)]

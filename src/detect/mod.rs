@@ -4,8 +4,8 @@
 
 pub mod anchors;
 
+use crate::inference::roi::{crop_to_tensor, Roi};
 use crate::inference::Model;
-use crate::landmarks::roi::{crop_to_tensor, Roi};
 use crate::Result;
 use anchors::{ssd_anchors, Anchor};
 use image::RgbImage;

@@ -1,6 +1,10 @@
-//! Inference: owns the ONNX models and nothing else. Each model is loaded, shape-checked and
-//! optimised once at start-up (tract, pure Rust, single-threaded), then run per frame. Model files
-//! come from `models/fetch.sh`; nothing is downloaded at run time.
+//! Inference: owns the ONNX models and their input preprocessing. Each model is loaded,
+//! shape-checked and optimised once at start-up (tract, pure Rust, single-threaded), then run per
+//! frame. Model files come from `models/fetch.sh`; nothing is downloaded at run time. [`roi`] is the
+//! rotated crop that turns image pixels into a model's input tensor (used by the detectors and the
+//! landmark models alike, so it lives below both).
+
+pub mod roi;
 
 use crate::geometry::CanonicalFace;
 use crate::{Error, Result};

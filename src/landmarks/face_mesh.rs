@@ -1,8 +1,8 @@
 //! FaceMesh 468: ROI from a face detection or from the previous landmarks, landmarks in pixels.
 
-use super::roi::{crop_to_tensor, Roi};
 use super::sigmoid;
 use crate::detect::Detection;
+use crate::inference::roi::{crop_to_tensor, Roi};
 use crate::inference::Model;
 use crate::Result;
 use image::RgbImage;

@@ -4,11 +4,10 @@
 
 pub mod face_mesh;
 pub mod pose;
-pub mod roi;
 
+pub use crate::inference::roi::Roi;
 pub use face_mesh::{FaceLandmarks, FaceMesh};
 pub use pose::{PoseLandmarks, PoseModel};
-pub use roi::Roi;
 
 pub(crate) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())

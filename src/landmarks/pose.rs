@@ -1,9 +1,9 @@
 //! BlazePose landmarks: 33 body points (plus 6 auxiliary ones used for tracking) in image pixels,
 //! and world coordinates in metres, rotated back out of the ROI into the camera's axes.
 
-use super::roi::{crop_to_tensor, Roi};
 use super::sigmoid;
 use crate::detect::Detection;
+use crate::inference::roi::{crop_to_tensor, Roi};
 use crate::inference::Model;
 use crate::Result;
 use image::RgbImage;

@@ -1,7 +1,7 @@
 //! Commands from the clinic (`<prefix>/<room>/cmd/<name>`, JSON payload, may be empty) and their
 //! replies (`<prefix>/<room>/reply`). A bad command gets a reply saying why; it never stops anything.
 
-use crate::daemon::Command;
+use crate::protocol::Command;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Default, Deserialize)]
@@ -25,7 +25,7 @@ pub struct Reply {
 /// Parse one command message. `Err` carries the reply to send.
 pub fn parse(name: &str, payload: &[u8]) -> Result<(Command, Reply), Reply> {
     let reply = |ok: bool, error: Option<String>, request_id| Reply {
-        schema: crate::daemon::messages::SCHEMA_VERSION,
+        schema: crate::protocol::messages::SCHEMA_VERSION,
         command: name.to_string(),
         request_id,
         ok,

@@ -17,8 +17,8 @@ pub mod commands;
 pub mod mqtt;
 pub mod outbox;
 
-use crate::daemon::messages::{ExamEvent, ExamEventKind, StateMessage, StatsMessage};
-use crate::daemon::sink::Sink;
+use crate::protocol::messages::{ExamEvent, ExamEventKind, StateMessage, StatsMessage};
+use crate::protocol::sink::Sink;
 use outbox::{Outbox, Priority};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -12,7 +12,7 @@ use super::commands;
 use super::outbox::Outbox;
 use super::{LinkStatus, Topics};
 use crate::config::MqttSettings;
-use crate::daemon::Command;
+use crate::protocol::Command;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, LastWill, MqttOptions, Outgoing, Packet, QoS,
     TlsConfiguration, Transport,
