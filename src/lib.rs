@@ -15,6 +15,8 @@
 //! * [`scoring`] maps angles to TWSTRS item-1 sub-scores with confidences.
 //! * [`smoothing`] filters the angles online (One Euro) before they are scored and published.
 //! * [`exam`] summarises one patient visit in constant memory and captures the neutral pose.
+//! * [`assess`] turns one frame's measurement into what is scored (quality gate, frame of
+//!   reference, smoothing, neutral, scores): one implementation for `run` and `analyze`.
 //! * [`config`] turns the TOML file into validated settings (raw → validated, like ripgrep's flags).
 //! * [`pipeline`] ties the stages together with MediaPipe-style tracking and per-stage timings.
 //! * [`protocol`] is what the loop and the publisher share: payloads, commands, the sink trait.
@@ -24,6 +26,7 @@
 //! * [`cli`] holds one file per subcommand (`analyze`, `eval-headpose`, `run`); the binary in
 //!   `src/bin/cdposture.rs` only parses arguments and dispatches.
 
+pub mod assess;
 pub mod capture;
 pub mod cli;
 pub mod config;

@@ -1,22 +1,13 @@
 //! Reports: one record per frame (CSV row and JSON line) and the summary over many frames. Shared by
 //! `analyze`, `run` and `eval-headpose` so every tool writes the same columns with the same meaning.
 
+use crate::assess::Assessment;
 use crate::capture::Frame;
+use crate::exam::{ExamStats, ExamSummary, ItemStats};
 use crate::geometry::Angles;
 use crate::pipeline::{Measurement, StageTimes};
-use crate::scoring::{Item1, ScoringConfig, SubScore};
+use crate::scoring::{Item1, ScoredIn, ScoringConfig, SubScore};
 use serde::Serialize;
-use std::collections::BTreeMap;
-
-/// Which frame the scored angles are in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ScoredIn {
-    /// Head relative to the trunk (the clinical quantity).
-    Trunk,
-    /// Head relative to the camera: no shoulders were visible.
-    Camera,
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FrameRecord {
@@ -27,29 +18,22 @@ pub struct FrameRecord {
     #[serde(flatten)]
     pub measurement: Measurement,
     pub scored_in: Option<ScoredIn>,
+    /// What was scored: smoothed (videos), relative to the neutral, in `scored_in`'s frame.
+    pub scored_angles: Option<Angles>,
     pub scores: Item1,
 }
 
 impl FrameRecord {
-    pub fn new(frame: &Frame, m: Measurement, scoring: &ScoringConfig, neutral: &Angles) -> FrameRecord {
-        let (angles, scored_in) = match (m.relative, m.head) {
-            (Some(r), _) => (Some(r), Some(ScoredIn::Trunk)),
-            (None, Some(h)) => (Some(h), Some(ScoredIn::Camera)),
-            _ => (None, None),
-        };
-        let angles = angles.map(|a| a.relative_to(neutral));
-        let scores = scoring.score(
-            angles.as_ref(),
-            m.trunk.as_ref().map(Into::into).unwrap_or_default(),
-            m.face_confidence as f64,
-        );
+    /// The frame's raw measurement and its assessment (the daemon's, see [`crate::assess`]).
+    pub fn new(frame: &Frame, m: Measurement, a: &Assessment) -> FrameRecord {
         FrameRecord {
             frame: frame.index,
             t_s: frame.t_s,
             file: frame.path.as_ref().map(|p| p.display().to_string()),
             measurement: m,
-            scored_in,
-            scores,
+            scored_in: a.scored_in,
+            scored_angles: a.angles,
+            scores: a.scores.clone(),
         }
     }
 }
@@ -125,110 +109,58 @@ impl FrameRecord {
     }
 }
 
-/// Summary of one item over all frames.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ItemSummary {
-    /// The value with the largest magnitude (signed), degrees or shoulder widths.
-    pub max_excursion: Option<f64>,
-    pub median: Option<f64>,
-    /// Share of measured frames per sub-score, keyed by score.
-    pub score_share: BTreeMap<u8, f64>,
-    pub frames_measured: u64,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
+/// What `analyze` reports: the exam summary the daemon would publish for the same frames (one
+/// implementation, [`ExamStats`]), plus what only an offline run knows.
+#[derive(Debug, Clone, Serialize)]
 pub struct Summary {
-    pub frames: u64,
+    #[serde(flatten)]
+    pub exam: ExamSummary,
     pub frames_without_face: u64,
     pub frames_without_trunk: u64,
-    pub rotation: ItemSummary,
-    pub laterocollis: ItemSummary,
-    pub antero_retrocollis: ItemSummary,
-    pub lateral_shift: ItemSummary,
-    pub sagittal_shift: ItemSummary,
-    pub shoulder_elevation: ItemSummary,
     /// Mean milliseconds per frame for each stage.
     pub mean_stage_ms: StageTimes,
     /// Frames processed per second of wall time, decoding included.
     pub fps: f64,
 }
 
-/// Collects values per item; memory grows with the number of frames (offline analysis only).
-#[derive(Default)]
+/// Collects an offline run: the exam statistics plus counts and timings (constant memory).
 pub struct SummaryBuilder {
+    exam: ExamStats,
     frames: u64,
     no_face: u64,
     no_trunk: u64,
-    values: [Vec<(f64, Option<u8>)>; 6],
     times: StageTimes,
 }
 
 impl SummaryBuilder {
-    pub fn add(&mut self, r: &FrameRecord, neutral: &Angles) {
+    pub fn new(deviated_deg: f64) -> Self {
+        SummaryBuilder {
+            exam: ExamStats::new("analyze".into(), 0.0, deviated_deg),
+            frames: 0,
+            no_face: 0,
+            no_trunk: 0,
+            times: StageTimes::default(),
+        }
+    }
+
+    pub fn add(&mut self, r: &FrameRecord, a: &Assessment) {
         self.frames += 1;
         let m = &r.measurement;
-        if !m.face_found {
-            self.no_face += 1;
-        }
-        if m.trunk.is_none() {
-            self.no_trunk += 1;
-        }
-        let angles = m.relative.or(m.head).map(|a| a.relative_to(neutral));
-        let s = &r.scores;
-        if let Some(a) = angles {
-            self.values[0].push((a.yaw, s.rotation.map(|x| x.score)));
-            self.values[1].push((a.roll, s.laterocollis.map(|x| x.score)));
-            self.values[2].push((a.pitch, s.antero_retrocollis.map(|x| x.score)));
-        }
-        if let Some(t) = m.trunk {
-            if let Some(v) = t.lateral_shift {
-                self.values[3].push((v, s.lateral_shift.map(|x| x.score)));
-            }
-            if let Some(v) = t.sagittal_shift {
-                self.values[4].push((v, s.sagittal_shift.map(|x| x.score)));
-            }
-            self.values[5].push((t.shoulder_elevation, None));
-        }
+        self.no_face += !m.face_found as u64;
+        self.no_trunk += m.trunk.is_none() as u64;
+        self.exam.add(&a.exam_frame(r.t_s));
         self.times.detector_ms += m.timings.detector_ms;
         self.times.face_landmarks_ms += m.timings.face_landmarks_ms;
         self.times.pose_ms += m.timings.pose_ms;
         self.times.geometry_ms += m.timings.geometry_ms;
     }
 
-    pub fn finish(self, wall_s: f64) -> Summary {
-        let item = |v: &Vec<(f64, Option<u8>)>| {
-            let mut s = ItemSummary {
-                frames_measured: v.len() as u64,
-                ..Default::default()
-            };
-            if v.is_empty() {
-                return s;
-            }
-            s.max_excursion = v.iter().map(|x| x.0).max_by(|a, b| a.abs().total_cmp(&b.abs()));
-            let mut sorted: Vec<f64> = v.iter().map(|x| x.0).collect();
-            sorted.sort_by(f64::total_cmp);
-            let n = sorted.len();
-            s.median = Some(if n % 2 == 1 {
-                sorted[n / 2]
-            } else {
-                (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-            });
-            for score in v.iter().filter_map(|x| x.1) {
-                *s.score_share.entry(score).or_insert(0.0) += 1.0 / n as f64;
-            }
-            s
-        };
+    pub fn finish(self, scoring: &ScoringConfig, wall_s: f64) -> Summary {
         let n = self.frames.max(1) as f64;
         Summary {
-            frames: self.frames,
+            exam: self.exam.summary(scoring),
             frames_without_face: self.no_face,
             frames_without_trunk: self.no_trunk,
-            rotation: item(&self.values[0]),
-            laterocollis: item(&self.values[1]),
-            antero_retrocollis: item(&self.values[2]),
-            lateral_shift: item(&self.values[3]),
-            sagittal_shift: item(&self.values[4]),
-            shoulder_elevation: item(&self.values[5]),
             mean_stage_ms: StageTimes {
                 detector_ms: self.times.detector_ms / n,
                 face_landmarks_ms: self.times.face_landmarks_ms / n,
@@ -243,18 +175,26 @@ impl SummaryBuilder {
 impl Summary {
     /// Human-readable table for the terminal.
     pub fn to_text(&self) -> String {
+        let e = &self.exam;
         let mut out = format!(
-            "frames {}  without face {}  without trunk {}\n{:<20} {:>10} {:>8}  share per score\n",
-            self.frames, self.frames_without_face, self.frames_without_trunk, "item", "max", "median"
+            "frames {}  without face {}  without trunk {}  scored in the {} frame\n{:<20} {:>10} {:>8}  share of time per score\n",
+            e.frames,
+            self.frames_without_face,
+            self.frames_without_trunk,
+            if e.scored_in == ScoredIn::Trunk { "trunk" } else { "CAMERA" },
+            "item",
+            "max",
+            "median"
         );
-        for (name, it) in [
-            ("rotation (deg)", &self.rotation),
-            ("laterocollis (deg)", &self.laterocollis),
-            ("antero/retro (deg)", &self.antero_retrocollis),
-            ("lateral shift (sw)", &self.lateral_shift),
-            ("sagittal shift (sw)", &self.sagittal_shift),
-            ("shoulder elev (deg)", &self.shoulder_elevation),
-        ] {
+        let items: [(&str, &ItemStats); 6] = [
+            ("rotation (deg)", &e.rotation),
+            ("laterocollis (deg)", &e.laterocollis),
+            ("antero/retro (deg)", &e.antero_retrocollis),
+            ("lateral shift (sw)", &e.lateral_shift),
+            ("sagittal shift (sw)", &e.sagittal_shift),
+            ("shoulder elev (deg)", &e.shoulder_elevation),
+        ];
+        for (name, it) in items {
             let share: Vec<String> = it
                 .score_share
                 .iter()
@@ -268,6 +208,15 @@ impl Summary {
                 share.join(" ")
             );
         }
+        out += &format!(
+            "duration {:.1} s, measured {:.1} s: deviated {:.0}% (item B {}), within 10° {:.0}%, longest within 10° {:.1} s\n",
+            e.duration_s,
+            e.measured_s,
+            e.deviated_share * 100.0,
+            e.duration_factor,
+            e.within_10deg_share * 100.0,
+            e.longest_within_10deg_s
+        );
         let t = &self.mean_stage_ms;
         out += &format!(
             "timing ms/frame: detector {:.1}  face landmarks {:.1}  pose {:.1}  geometry {:.2}  |  overall {:.1} fps\n",

@@ -340,3 +340,116 @@ fn camera_sources_without_the_camera() {
         .collect();
     assert_eq!(stats.last().unwrap()["camera_online"], false, "{out}");
 }
+
+#[test]
+fn analyze_takes_a_negative_neutral() {
+    let out = tmp("analyze-negative-neutral");
+    let o = cdposture(&[
+        "analyze",
+        photo("astronaut.png").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--neutral",
+        "-5,0,0",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let jsonl = std::fs::read_to_string(out.join("frames.jsonl")).unwrap();
+    let rec: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    let raw = rec["relative"]["yaw"].as_f64().unwrap();
+    let scored = rec["scored_angles"]["yaw"].as_f64().unwrap();
+    assert!(
+        (scored - (raw + 5.0)).abs() < 0.5,
+        "a -5° neutral adds 5° of yaw: {raw} -> {scored}"
+    );
+}
+
+/// `analyze` and `run` summarise the same video with the same code: the same numbers.
+#[test]
+fn analyze_and_run_summarise_a_video_alike() {
+    let dir = tmp("analyze-vs-run");
+    let face = load_image(&photo("astronaut.png")).unwrap();
+    for i in 0..20 {
+        rotate_image(&face, 25.0 * (i as f64 * 0.3).sin(), false)
+            .save(dir.join(format!("f{i:05}.png")))
+            .unwrap();
+    }
+    // 4 fps: `run` paces the file like a camera, and must keep up with every frame to compare.
+    let video = dir.join("tilt.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-framerate", "4", "-i"])
+        .arg(dir.join("f%05d.png"))
+        .args(["-vf", "scale=320:240", "-pix_fmt", "yuv420p", "-c:v", "libx264"])
+        .arg(&video)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = dir.join("out");
+    let o = cdposture(&[
+        "analyze",
+        video.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let offline: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let o = cdposture(&["run", "--input", video.to_str().unwrap(), "--exam", "same"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let end: serde_json::Value = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|m| m["topic"] == "exam" && m["type"] == "end")
+        .expect("an exam end");
+    let live = &end["summary"];
+    if live["frames"] != offline["frames"] {
+        // Paced at 15 fps through a drop-oldest queue: a slow (emulated) machine drops frames.
+        assert!(
+            common::slowdown() > 1,
+            "frames {} vs {}",
+            live["frames"],
+            offline["frames"]
+        );
+        return;
+    }
+    for key in [
+        "frames_measured",
+        "duration_s",
+        "measured_s",
+        "deviated_share",
+        "duration_factor",
+        "within_10deg_share",
+        "longest_within_10deg_s",
+        "scored_in",
+    ] {
+        assert_eq!(live[key], offline[key], "{key}");
+    }
+    for item in ["rotation", "laterocollis", "antero_retrocollis", "lateral_shift"] {
+        assert_eq!(live[item], offline[item], "{item}");
+    }
+    assert_eq!(live["item1"], offline["item1"]);
+}
+
+/// One frame the pipeline cannot measure (too small) is counted and skipped: the run goes on and
+/// still ends the exam and reports.
+#[test]
+fn a_frame_the_pipeline_fails_on_is_skipped_not_fatal() {
+    let dir = tmp("failing-frame");
+    let face = load_image(&photo("astronaut.png")).unwrap();
+    face.save(dir.join("a.png")).unwrap();
+    image::RgbImage::new(8, 8).save(dir.join("b.png")).unwrap();
+    face.save(dir.join("c.png")).unwrap();
+    let o = cdposture(&["run", "--input", dir.to_str().unwrap(), "--exam", "x"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let msgs: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let states = msgs.iter().filter(|m| m["topic"] == "state").count();
+    assert_eq!(states, 2, "the two good images are measured");
+    assert!(msgs.iter().any(|m| m["topic"] == "exam" && m["type"] == "end"));
+    let stats = msgs.iter().rfind(|m| m["topic"] == "stats").unwrap();
+    assert_eq!(stats["frames_failed"], 1, "{stats}");
+    assert!(stderr(&o).contains("too small"), "{}", stderr(&o));
+}

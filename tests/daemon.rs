@@ -218,3 +218,124 @@ fn camera_status_and_reconnects_reach_the_sink_and_the_led_status() {
     assert_eq!(stats.frames_processed, 20);
     assert!(!live.camera_offline.load(Ordering::Relaxed));
 }
+
+/// The daemon as a child process writing JSON lines to a file (no broker).
+fn spawn_daemon(cfg: &std::path::Path, out: &std::path::Path, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cdposture"))
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .args(args)
+        .env("CDPOSTURE_MODELS", common::model_dir())
+        .env("RUST_LOG", "warn")
+        .stdout(std::fs::File::create(out).unwrap())
+        .stderr(std::fs::File::create(out.with_extension("log")).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn exam_events(out: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["topic"] == "exam")
+        .collect()
+}
+
+fn wait_until(secs: u64, what: &str, pred: impl Fn() -> bool) {
+    let t = std::time::Instant::now();
+    while !pred() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(secs * common::slowdown()),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A crash (SIGKILL) in the middle of an exam: the restarted daemon resumes it from the checkpoint
+/// and its statistics go on; an exam checkpointed too long ago is ended as interrupted instead.
+#[test]
+fn a_killed_daemon_resumes_the_running_exam() {
+    let dir = common::tmp("checkpoint");
+    let cfg = dir.join("cdposture.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[source]\nloop = true\n[exam]\nupdate_interval_s = 0.3\n[outbox]\ndir = \"{}\"\n",
+            dir.join("state/outbox").display()
+        ),
+    )
+    .unwrap();
+    let checkpoint = dir.join("state/exam.json");
+    let out1 = dir.join("run1.jsonl");
+    let mut d = spawn_daemon(&cfg, &out1, &["--exam", "visit-9"]);
+    wait_until(60, "two exam updates", || {
+        exam_events(&out1).iter().filter(|e| e["type"] == "update").count() >= 2
+    });
+    wait_until(10, "the checkpoint", || checkpoint.is_file());
+    d.kill().unwrap();
+    d.wait().unwrap();
+    let before = exam_events(&out1).last().unwrap()["summary"]["frames"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        exam_events(&out1).iter().all(|e| e["type"] != "end"),
+        "a crash sends no end"
+    );
+
+    let out2 = dir.join("run2.jsonl");
+    let mut d = spawn_daemon(&cfg, &out2, &[]);
+    wait_until(60, "the resumed exam", || {
+        exam_events(&out2).iter().any(|e| e["resumed"] == true)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &d.id().to_string()])
+        .status();
+    assert!(d.wait().unwrap().success());
+    let events = exam_events(&out2);
+    let resumed = events.iter().find(|e| e["resumed"] == true).unwrap();
+    assert_eq!(resumed["exam_id"], "visit-9");
+    assert_eq!(resumed["type"], "update");
+    let end = events.last().unwrap();
+    assert_eq!(
+        (end["type"].as_str(), end["exam_id"].as_str()),
+        (Some("end"), Some("visit-9"))
+    );
+    let after = end["summary"]["frames"].as_u64().unwrap();
+    assert!(
+        after > before,
+        "the exam went on: {before} frames before the crash, {after} at the end"
+    );
+    assert!(!checkpoint.exists(), "a clean end removes the checkpoint");
+
+    // The same crash, found an hour later: ended as interrupted with what it had.
+    let mut d = spawn_daemon(&cfg, &dir.join("run3.jsonl"), &["--exam", "visit-10"]);
+    wait_until(60, "an update", || {
+        exam_events(&dir.join("run3.jsonl"))
+            .iter()
+            .any(|e| e["type"] == "update")
+    });
+    wait_until(10, "the checkpoint", || checkpoint.is_file());
+    d.kill().unwrap();
+    d.wait().unwrap();
+    let mut saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&checkpoint).unwrap()).unwrap();
+    saved["saved_unix"] = (saved["saved_unix"].as_f64().unwrap() - 3600.0).into();
+    std::fs::write(&checkpoint, saved.to_string()).unwrap();
+    let out4 = dir.join("run4.jsonl");
+    let mut d = spawn_daemon(&cfg, &out4, &[]);
+    wait_until(60, "the interrupted end", || {
+        exam_events(&out4).iter().any(|e| e["interrupted"] == true)
+    });
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &d.id().to_string()])
+        .status();
+    assert!(d.wait().unwrap().success());
+    let events = exam_events(&out4);
+    assert_eq!(events.len(), 1, "only the interrupted end: {events:?}");
+    assert_eq!(
+        (events[0]["type"].as_str(), events[0]["exam_id"].as_str()),
+        (Some("end"), Some("visit-10"))
+    );
+    assert!(events[0]["summary"]["frames"].as_u64().unwrap() > 0);
+}

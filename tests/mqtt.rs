@@ -288,6 +288,76 @@ fn tls_with_password_and_clear_errors_for_wrong_password_and_wrong_ca() {
     assert!(d.stop().success());
 }
 
+/// The broker password never reaches a terminal or the journal: not from `check-config` (the unit's
+/// ExecStartPre), not from the daemon at the most verbose log level, connected or refused.
+#[test]
+fn the_password_is_never_printed() {
+    const SECRET: &str = "hunter2-Zq9";
+    let dir = common::tmp("mqtt-secret");
+    let pw = dir.join("passwd");
+    std::fs::write(&pw, "").unwrap();
+    let s = std::process::Command::new("mosquitto_passwd")
+        .arg("-b")
+        .arg(&pw)
+        .args(["device", SECRET])
+        .status()
+        .unwrap();
+    assert!(s.success());
+    let broker = Broker::start(
+        &dir.join("broker"),
+        free_port(),
+        &format!("password_file {}\n", pw.display()),
+    );
+    let auth = "username = \"device\"\npassword_env = \"CDPOSTURE_MQTT_PASSWORD\"";
+    let cfg = config(&dir, broker.port, "[source]\nloop = true", auth);
+    for level in ["info", "debug", "trace"] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_cdposture"))
+            .arg("check-config")
+            .arg(&cfg)
+            .env("CDPOSTURE_MQTT_PASSWORD", SECRET)
+            .env("RUST_LOG", level)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "{all}");
+        assert!(
+            all.contains("password"),
+            "check-config shows that a password is set: {all}"
+        );
+        assert!(
+            !all.contains(SECRET),
+            "check-config at {level} printed the password:\n{all}"
+        );
+    }
+    for (case, secret) in [("connected", SECRET), ("refused", "wrong-Zq9-password")] {
+        let sub = dir.join(case);
+        std::fs::create_dir_all(&sub).unwrap();
+        let cfg = config(&sub, broker.port, "[source]\nloop = true", auth);
+        let mut d = DaemonProcess::start(
+            &cfg,
+            &["--exam"],
+            &[("CDPOSTURE_MQTT_PASSWORD", secret), ("RUST_LOG", "trace")],
+        );
+        d.wait_log(
+            30,
+            if case == "connected" {
+                "connected to broker"
+            } else {
+                "refused the login"
+            },
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(d.stop().success());
+        let all = d.log() + &d.stdout();
+        assert!(all.len() > 1000, "trace logging is on: {} bytes", all.len());
+        assert!(!all.contains(secret), "the daemon ({case}) printed the password");
+    }
+}
+
 #[test]
 fn broker_down_at_start_buffers_and_delivers_later() {
     let dir = common::tmp("mqtt-late");
@@ -462,7 +532,8 @@ fn camera_status_is_retained_and_announced_again_after_a_broker_restart() {
         wake,
         live_tx,
         status.clone(),
-    );
+    )
+    .unwrap();
     let connected = |s: &LinkStatus| s.connected.load(std::sync::atomic::Ordering::Relaxed);
     let t = std::time::Instant::now();
     while !connected(&status) {

@@ -45,15 +45,20 @@ enum Command {
         #[arg(long)]
         neutral: bool,
     },
-    /// Validate a config file and print the resolved settings.
-    CheckConfig { file: PathBuf },
+    /// Validate a config file and print the resolved settings (secrets shown as <redacted>).
+    CheckConfig {
+        file: PathBuf,
+        /// Also read secrets from this environment file, as the service does (e.g. /etc/cdposture/env).
+        #[arg(long)]
+        env_file: Option<PathBuf>,
+    },
     /// Analyse an image, a video or a folder of images offline; writes frames.csv, frames.jsonl, summary.json.
     Analyze {
         input: PathBuf,
         #[arg(long)]
         out: PathBuf,
         /// Neutral head pose to score against, "yaw,pitch,roll" in degrees (per-patient calibration).
-        #[arg(long, value_parser = parse_angles, default_value = "0,0,0")]
+        #[arg(long, value_parser = parse_angles, default_value = "0,0,0", allow_hyphen_values = true)]
         neutral: Angles,
         #[arg(long, short)]
         quiet: bool,
@@ -97,7 +102,7 @@ fn main() -> ExitCode {
             exam,
             neutral,
         }),
-        Command::CheckConfig { file } => cli::run::check_config(&file),
+        Command::CheckConfig { file, env_file } => cli::run::check_config(&file, env_file.as_deref()),
         Command::Analyze {
             input,
             out,

@@ -1,8 +1,15 @@
 //! Still images: one file or every JPEG/PNG in a folder (sorted by name, not recursive).
+//!
+//! A folder is played as a slide show at [`IMAGES_FPS`]: image n is at n seconds. Time must move
+//! (the neutral capture, the exam's time shares and durations all run on it), and one second per
+//! image weighs every photo equally. Images are unrelated stills, so nothing is smoothed across them.
 
 use super::{is_image_path, load_image, Frame, FrameSource};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
+
+/// Source time per image in a list: one per second.
+pub const IMAGES_FPS: f64 = 1.0;
 
 pub struct ImageList {
     paths: Vec<PathBuf>,
@@ -41,7 +48,7 @@ impl FrameSource for ImageList {
         let image = load_image(&path)?;
         Ok(Some(Frame {
             index,
-            t_s: 0.0,
+            t_s: index as f64 / IMAGES_FPS,
             image,
             path: Some(path),
         }))
@@ -51,5 +58,30 @@ impl FrameSource for ImageList {
     }
     fn len_hint(&self) -> Option<u64> {
         Some(self.paths.len() as u64)
+    }
+    fn fps(&self) -> Option<f64> {
+        Some(IMAGES_FPS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_is_a_slide_show_whose_time_moves() {
+        let dir = std::env::temp_dir().join(format!("cdposture-folder-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..3 {
+            image::RgbImage::new(8, 8).save(dir.join(format!("{i}.png"))).unwrap();
+        }
+        let mut list = ImageList::folder(&dir).unwrap();
+        let mut times = Vec::new();
+        while let Some(f) = list.next_frame().unwrap() {
+            times.push(f.t_s);
+        }
+        assert_eq!(times, vec![0.0, 1.0, 2.0]);
+        assert!(!list.is_sequence());
     }
 }

@@ -2,12 +2,13 @@
 //! `DIR/frames.csv`, `DIR/frames.jsonl` and `DIR/summary.json`, prints the summary table.
 //! Frames without a face are kept and flagged; they never stop a video.
 
+use crate::assess::{AssessSettings, Assessor};
 use crate::capture;
+use crate::config::Settings;
 use crate::geometry::Angles;
 use crate::inference::PoseVariant;
 use crate::pipeline::PipelineOptions;
 use crate::report::{FrameRecord, SummaryBuilder, CSV_HEADER};
-use crate::scoring::ScoringConfig;
 use anyhow::{bail, Context, Result};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -42,8 +43,18 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     let mut jsonl = create("frames.jsonl")?;
     writeln!(csv, "{CSV_HEADER}")?;
 
-    let scoring = ScoringConfig::default();
-    let mut summary = SummaryBuilder::default();
+    // The daemon's defaults (smoothing, quality gate, scoring) and its assessment code, so a
+    // video summarised here and by `run` gives the same numbers.
+    let defaults = Settings::demo(PathBuf::new(), 1);
+    let mut assessor = Assessor::new(AssessSettings {
+        smoothing: defaults.smoothing,
+        smooth: source.is_sequence(),
+        min_confidence: defaults.min_confidence,
+        scoring: defaults.scoring.clone(),
+        neutral_capture_s: defaults.exam.neutral_capture.as_secs_f64(),
+    });
+    assessor.set_neutral(args.neutral);
+    let mut summary = SummaryBuilder::new(defaults.exam.deviated_deg);
     let progress = Progress::new(
         source.len_hint(),
         source.is_sequence() && !args.quiet && std::io::stderr().is_terminal(),
@@ -79,14 +90,15 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
                 frame.path.as_deref().unwrap_or(Path::new("?")).display()
             );
         }
-        let rec = FrameRecord::new(&frame, m, &scoring, &args.neutral);
+        let a = assessor.assess(frame.t_s, &m);
+        let rec = FrameRecord::new(&frame, m, &a);
         writeln!(csv, "{}", rec.csv_row())?;
         writeln!(jsonl, "{}", serde_json::to_string(&rec)?)?;
-        summary.add(&rec, &args.neutral);
+        summary.add(&rec, &a);
         progress.tick(frame.index + 1, start);
     }
     progress.done();
-    let summary = summary.finish(start.elapsed().as_secs_f64());
+    let summary = summary.finish(assessor.scoring(), start.elapsed().as_secs_f64());
     csv.flush()?;
     jsonl.flush()?;
     std::fs::write(args.out.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
@@ -95,16 +107,16 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         out!("wrote {}/frames.csv, frames.jsonl, summary.json", args.out.display());
     }
     if let Some(e) = source_error {
-        if summary.frames == 0 {
+        if summary.exam.frames == 0 {
             bail!("{e}");
         }
         bail!(
             "{e} (the {} frames before it were analysed and written to {})",
-            summary.frames,
+            summary.exam.frames,
             args.out.display()
         );
     }
-    if summary.frames == 0 {
+    if summary.exam.frames == 0 {
         bail!("{}: no frame could be analysed", args.input.display());
     }
     if faces == 0 {
@@ -114,7 +126,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         bail!(
             "{} of {} images could not be read (first: {})",
             failed.len(),
-            failed.len() as u64 + summary.frames,
+            failed.len() as u64 + summary.exam.frames,
             failed[0]
         );
     }

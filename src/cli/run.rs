@@ -139,7 +139,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             let net = std::thread::Builder::new()
                 .name("mqtt".into())
                 .spawn(move || runtime.block_on(task.run()))?;
-            let sink = MqttSink::new(topics(), outbox, wake, live_tx, status);
+            let sink = MqttSink::new(topics(), outbox, wake, live_tx, status)?;
             let daemon = Daemon::new(settings, pipeline, sink).with_commands(cmd_rx);
             let panel = start_panel(daemon.live_status())?;
             let result = drive(daemon, capture, startup);
@@ -162,9 +162,13 @@ fn drive<S: Sink>(mut daemon: Daemon<S>, capture: CaptureThread, startup: Vec<Co
     Ok(result?)
 }
 
-/// `cdposture check-config FILE`: validate and print the resolved settings.
-pub fn check_config(path: &std::path::Path) -> Result<()> {
-    let s = Settings::load(path)?;
+/// `cdposture check-config FILE [--env-file ENV]`: validate and print the resolved settings.
+/// Secrets print as `Secret(<redacted>)` (the unit runs this before every start: the journal).
+pub fn check_config(path: &std::path::Path, env_file: Option<&std::path::Path>) -> Result<()> {
+    let s = match env_file {
+        Some(env) => Settings::load_with_env_file(path, env)?,
+        None => Settings::load(path)?,
+    };
     out!("{}: OK", path.display());
     out!("{s:#?}");
     Ok(())

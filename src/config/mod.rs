@@ -4,6 +4,9 @@
 //! name the key and say what to do. Nothing downstream ever sees a raw value.
 
 pub mod raw;
+mod secret;
+
+pub use secret::Secret;
 
 use crate::capture::camera::CameraRequest;
 use crate::capture::pixels::PixelFormat;
@@ -81,8 +84,8 @@ pub struct MqttSettings {
     /// Topic prefix; the room id follows: `<prefix>/<room>/…`.
     pub prefix: String,
     pub username: Option<String>,
-    /// Read from the environment variable named in the config, never from the file itself.
-    pub password: Option<String>,
+    /// Read from the environment variable named in the config, never from the file itself; never printed.
+    pub password: Option<Secret>,
     pub tls: Option<TlsSettings>,
     pub keep_alive: Duration,
     /// Period of the QoS 0 live `state` messages.
@@ -108,6 +111,10 @@ pub struct ExamSettings {
     pub neutral_capture: Duration,
     /// A frame counts as "deviated" (duration factor) when any head angle exceeds this, degrees.
     pub deviated_deg: f64,
+    /// The running exam's checkpoint file; `None` (the demo): not kept.
+    pub checkpoint: Option<PathBuf>,
+    /// A checkpointed exam at most this old is resumed after a restart, an older one ended.
+    pub resume_within: Duration,
 }
 
 /// Validated settings for `cdposture run --config`.
@@ -138,14 +145,36 @@ impl Settings {
         Self::parse(&text, path)
     }
 
+    /// Like [`Settings::load`], with secrets also taken from a systemd-style environment file
+    /// (`KEY=VALUE` lines; the process environment wins): what the service sees, for
+    /// `check-config --env-file /etc/cdposture/env` run by hand, where `sudo` drops the variables.
+    pub fn load_with_env_file(path: &Path, env_file: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(env_file).map_err(|source| ConfigError::Read {
+            path: env_file.into(),
+            source,
+        })?;
+        let vars = parse_env_file(&text);
+        let config = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Self::parse_with_env(&config, path, &|k| {
+            std::env::var(k).ok().or_else(|| vars.get(k).cloned())
+        })
+    }
+
     /// Parse and validate; `path` is used for messages and to resolve relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
+        Self::parse_with_env(text, path, &|k| std::env::var(k).ok())
+    }
+
+    fn parse_with_env(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.into(),
             message: e.to_string().trim_end().replace('\n', " "),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        validate(raw, path, base, &|k| std::env::var(k).ok())
+        validate(raw, path, base, env)
     }
 
     /// Settings for running without a config file (the demo with stdout output).
@@ -153,6 +182,8 @@ impl Settings {
         let raw = RawConfig::default();
         let mut s = validate(raw, Path::new("<defaults>"), Path::new("."), &|_| None).expect("defaults are valid");
         s.model_dir = model_dir;
+        // The demo keeps no state between runs.
+        s.exam.checkpoint = None;
         s.source = SourceSettings::Demo {
             frames,
             fps: 15.0,
@@ -160,6 +191,24 @@ impl Settings {
         };
         s
     }
+}
+
+/// systemd's `EnvironmentFile=` syntax, the part we need: `KEY=VALUE`, `#` comments, optional quotes.
+fn parse_env_file(text: &str) -> std::collections::HashMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+        .filter_map(|l| l.strip_prefix("export ").unwrap_or(l).split_once('='))
+        .map(|(k, v)| {
+            let v = v.trim();
+            let unquoted = v
+                .strip_prefix('"')
+                .and_then(|x| x.strip_suffix('"'))
+                .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+                .unwrap_or(v);
+            (k.trim().to_string(), unquoted.to_string())
+        })
+        .collect()
 }
 
 fn topic_safe(s: &str) -> bool {
@@ -222,11 +271,10 @@ pub fn validate(
     };
     let pipeline = pipeline_options(&raw.pipeline, &cx)?;
     let smoothing = smoothing_params(&raw.smoothing, &cx)?;
-    let exam = ExamSettings {
-        update_interval: cx.secs("exam.update_interval_s", raw.exam.update_interval_s)?,
-        neutral_capture: cx.secs("exam.neutral_capture_s", raw.exam.neutral_capture_s)?,
-        deviated_deg: raw.exam.deviated_deg,
-    };
+    let exam = exam_settings(&raw.exam, &raw.outbox, &cx)?;
+    raw.scoring
+        .validate()
+        .map_err(|(key, problem)| cx.invalid(key, problem))?;
     let mqtt = raw.mqtt.map(|m| mqtt_settings(m, &raw.room.id, env, &cx)).transpose()?;
     if raw.outbox.max_bytes < 64 * 1024 {
         return Err(cx.invalid("outbox.max_bytes", "must be at least 65536".into()));
@@ -289,6 +337,30 @@ fn source_settings(src: &raw::RawSource, camera: &raw::RawCamera, cx: &Ctx) -> R
         return Err(cx.invalid("source.demo_frames", "must be at least 1".into()));
     }
     Ok(source)
+}
+
+fn exam_settings(e: &raw::RawExam, outbox: &raw::RawOutbox, cx: &Ctx) -> Result<ExamSettings, ConfigError> {
+    if !(e.deviated_deg > 0.0 && e.deviated_deg <= 90.0) {
+        return Err(cx.invalid(
+            "exam.deviated_deg",
+            format!("{} must be in (0, 90] degrees", e.deviated_deg),
+        ));
+    }
+    // Beside the outbox: both are the daemon's durable state (`/var/lib/cdposture`).
+    let checkpoint = match &e.checkpoint {
+        Some(p) => cx.resolve(p),
+        None => {
+            let outbox = cx.resolve(&outbox.dir);
+            outbox.parent().unwrap_or(&outbox).join("exam.json")
+        }
+    };
+    Ok(ExamSettings {
+        update_interval: cx.secs("exam.update_interval_s", e.update_interval_s)?,
+        neutral_capture: cx.secs("exam.neutral_capture_s", e.neutral_capture_s)?,
+        deviated_deg: e.deviated_deg,
+        checkpoint: Some(checkpoint),
+        resume_within: cx.secs("exam.resume_within_s", e.resume_within_s)?,
+    })
 }
 
 fn gpio_settings(g: &raw::RawGpio, cx: &Ctx) -> Result<GpioSettings, ConfigError> {
@@ -366,10 +438,12 @@ fn mqtt_settings(
         return Err(cx.invalid("mqtt.password", "secrets are not read from the config file: put the password in an environment variable and name it in mqtt.password_env".into()));
     }
     let password = match &m.password_env {
-        Some(var) => Some(
-            env(var)
-                .ok_or_else(|| cx.invalid("mqtt.password_env", format!("environment variable `{var}` is not set")))?,
-        ),
+        Some(var) => Some(Secret::new(env(var).ok_or_else(|| {
+            cx.invalid(
+                "mqtt.password_env",
+                format!("environment variable `{var}` is not set (the service reads it from /etc/cdposture/env; by hand: cdposture check-config --env-file /etc/cdposture/env FILE)"),
+            )
+        })?)),
         None => None,
     };
     if m.host.is_empty() {
@@ -516,17 +590,56 @@ mod tests {
     }
 
     #[test]
+    fn scoring_and_exam_values_are_validated() {
+        for (text, key) in [
+            ("[scoring]\nsigma_yaw_deg = 0\n", "scoring.sigma_yaw_deg"),
+            ("[scoring]\nnone_below_deg = 40\n", "scoring.none_below_deg"),
+            (
+                "[scoring]\nsagittal_shift_threshold = -0.1\n",
+                "scoring.sagittal_shift_threshold",
+            ),
+            ("[exam]\ndeviated_deg = -1\n", "exam.deviated_deg"),
+            ("[exam]\nresume_within_s = 0\n", "exam.resume_within_s"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_exam_checkpoint_sits_beside_the_outbox() {
+        let s = parse("[outbox]\ndir = \"/var/lib/cdposture/outbox\"\n").unwrap();
+        assert_eq!(
+            s.exam.checkpoint.as_deref(),
+            Some(Path::new("/var/lib/cdposture/exam.json"))
+        );
+        let s = parse("[exam]\ncheckpoint = \"/srv/x.json\"\n").unwrap();
+        assert_eq!(s.exam.checkpoint.as_deref(), Some(Path::new("/srv/x.json")));
+    }
+
+    #[test]
     fn secrets_come_from_the_environment_only() {
         let e = parse("[mqtt]\nhost = \"h\"\npassword = \"hunter2\"\n")
             .unwrap_err()
             .to_string();
         assert!(e.contains("mqtt.password") && e.contains("environment"), "{e}");
         let s = parse("[mqtt]\nhost = \"h\"\nusername = \"u\"\npassword_env = \"PW\"\n").unwrap();
-        assert_eq!(s.mqtt.unwrap().password.as_deref(), Some("secret"));
+        let shown = format!("{s:?} {s:#?}");
+        assert!(!shown.contains("secret"), "the password is printed: {shown}");
+        assert_eq!(s.mqtt.unwrap().password.unwrap().expose(), "secret");
         let e = parse("[mqtt]\nhost = \"h\"\npassword_env = \"NOPE\"\n")
             .unwrap_err()
             .to_string();
         assert!(e.contains("NOPE"), "{e}");
+    }
+
+    #[test]
+    fn env_files_are_read_like_systemd_reads_them() {
+        let v = parse_env_file("# comment\nCDPOSTURE_MQTT_PASSWORD=hunter2\nA = \"quoted value\"\nexport B='x'\n\n");
+        assert_eq!(v["CDPOSTURE_MQTT_PASSWORD"], "hunter2");
+        assert_eq!(v["A"], "quoted value");
+        assert_eq!(v["B"], "x");
+        assert_eq!(v.len(), 3);
     }
 
     #[test]

@@ -108,6 +108,11 @@ pub struct RawExam {
     pub update_interval_s: f64,
     pub neutral_capture_s: f64,
     pub deviated_deg: f64,
+    /// Where the running exam is checkpointed; default: `exam.json` beside the outbox folder.
+    pub checkpoint: Option<PathBuf>,
+    /// After a restart, an exam checkpointed at most this long ago is resumed; an older one is
+    /// ended as interrupted.
+    pub resume_within_s: f64,
 }
 impl Default for RawExam {
     fn default() -> Self {
@@ -115,6 +120,8 @@ impl Default for RawExam {
             update_interval_s: 10.0,
             neutral_capture_s: 3.0,
             deviated_deg: 10.0,
+            checkpoint: None,
+            resume_within_s: 300.0,
         }
     }
 }
@@ -127,8 +134,9 @@ pub struct RawMqtt {
     pub client_id: Option<String>,
     pub prefix: String,
     pub username: Option<String>,
-    /// Rejected if present: secrets come from the environment (`password_env`).
-    pub password: Option<String>,
+    /// Rejected if present: secrets come from the environment (`password_env`). Never kept, so
+    /// never printed.
+    pub password: Option<serde::de::IgnoredAny>,
     pub password_env: Option<String>,
     pub tls: Option<RawTls>,
     pub keep_alive_s: f64,

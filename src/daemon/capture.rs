@@ -100,6 +100,9 @@ pub struct CaptureStats {
     /// Every status change (true = online), in order, until the daemon loop takes them: an outage
     /// shorter than one frame's processing is still reported.
     changes: Mutex<VecDeque<bool>>,
+    /// Advanced by the capture thread at every step, also while it waits to reopen a camera: the
+    /// watchdog's evidence that an offline camera is being handled, not hung.
+    heartbeat: AtomicU64,
 }
 impl CaptureStats {
     pub fn captured(&self) -> u64 {
@@ -119,6 +122,13 @@ impl CaptureStats {
     fn set_online(&self, online: bool) {
         self.offline.store(!online, Ordering::Relaxed);
         self.changes.lock().unwrap_or_else(|e| e.into_inner()).push_back(online);
+    }
+    fn beat(&self) {
+        self.heartbeat.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Changes whenever the capture thread makes progress (frames or reopen attempts).
+    pub fn heartbeat(&self) -> u64 {
+        self.heartbeat.load(Ordering::Relaxed)
     }
     /// Status changes since the last call, oldest first (the first is the status at start).
     pub fn take_changes(&self) -> Vec<bool> {
@@ -261,6 +271,7 @@ impl CaptureThread {
                         q.close(None);
                         return;
                     }
+                    s.beat();
                     let next = source.next_frame();
                     s.corrupt
                         .store(corrupt_before + source.corrupt_frames(), Ordering::Relaxed);
@@ -311,7 +322,7 @@ impl CaptureThread {
                                 } else {
                                     log::info!("still offline: {e}");
                                 }
-                                match reopen(&open, min, max, &st) {
+                                match reopen(&open, min, max, &st, &s) {
                                     Some(src) => source = src,
                                     None => {
                                         q.close(None);
@@ -366,7 +377,13 @@ impl FrameSource for Closed {
 
 /// Try `open` until it opens or `stop` is set, sleeping `min`, doubling to `max`, between tries.
 /// Each distinct failure is logged once, so an unplugged camera is one line, not one per try.
-fn reopen(open: &Opener, min: Duration, max: Duration, stop: &AtomicBool) -> Option<Box<dyn FrameSource>> {
+fn reopen(
+    open: &Opener,
+    min: Duration,
+    max: Duration,
+    stop: &AtomicBool,
+    stats: &CaptureStats,
+) -> Option<Box<dyn FrameSource>> {
     let mut wait = min;
     let mut last_error = String::new();
     loop {
@@ -375,6 +392,7 @@ fn reopen(open: &Opener, min: Duration, max: Duration, stop: &AtomicBool) -> Opt
             if stop.load(Ordering::Relaxed) {
                 return None;
             }
+            stats.beat();
             std::thread::sleep(Duration::from_millis(20).min(wait));
         }
         match open() {

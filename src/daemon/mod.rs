@@ -5,18 +5,19 @@
 //! This file runs the loop: frame → pipeline → smoothing → neutral → scoring → exam → sink.
 
 pub mod capture;
+pub mod checkpoint;
 pub mod gpio;
 pub mod watchdog;
 
-use crate::config::Settings;
-use crate::exam::{ExamStats, NeutralCapture};
-use crate::geometry::Angles;
+use crate::assess::{AssessSettings, Assessor};
+use crate::config::{Settings, SourceSettings};
+use crate::exam::ExamStats;
 use crate::pipeline::Pipeline;
 use crate::protocol::messages::{ExamEvent, ExamEventKind, StageMs, StateMessage, StatsMessage, SCHEMA_VERSION};
 use crate::protocol::sink::Sink;
 use crate::protocol::{unix_now, Command};
-use crate::smoothing::AngleSmoother;
 use capture::{CaptureThread, Pop};
+use checkpoint::Checkpointer;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +27,8 @@ use std::time::{Duration, Instant};
 struct Counters {
     processed: u64,
     measured: u64,
+    /// Frames the pipeline failed on (counted and skipped; never fatal).
+    failed: u64,
     stage_sum: StageMs,
     since_stats: u64,
 }
@@ -34,15 +37,16 @@ pub struct Daemon<S: Sink> {
     settings: Settings,
     pipeline: Pipeline,
     sink: S,
-    smoother: AngleSmoother,
-    neutral: Angles,
-    neutral_capture: Option<NeutralCapture>,
+    assessor: Assessor,
     exam: Option<ExamStats>,
     exam_counter: u64,
+    /// Keeps the running exam on disk so a restart can resume it (`None`: no state folder).
+    checkpoint: Option<Checkpointer>,
     /// Source time of the last frame, for commands that arrive between frames.
     last_t: f64,
     counters: Counters,
     started: Instant,
+    last_failure_log: Option<Instant>,
     /// Set by SIGTERM/SIGINT (or a test) to stop after the current frame.
     pub stop: Arc<AtomicBool>,
     /// Commands arriving while running (MQTT `cmd/…`, the GPIO button).
@@ -52,21 +56,37 @@ pub struct Daemon<S: Sink> {
     last_good_face: Option<Instant>,
 }
 
+/// Periodic work of the loop and when it last ran.
+struct Timers {
+    update: Instant,
+    stats: Instant,
+    state: Option<Instant>,
+    assessment: Option<Instant>,
+}
+
 impl<S: Sink> Daemon<S> {
     pub fn new(settings: Settings, pipeline: Pipeline, sink: S) -> Self {
-        let smoother = AngleSmoother::new(settings.smoothing);
+        let assessor = Assessor::new(AssessSettings {
+            smoothing: settings.smoothing,
+            // Unrelated still images are not a time series.
+            smooth: !matches!(settings.source, SourceSettings::Images { .. }),
+            min_confidence: settings.min_confidence,
+            scoring: settings.scoring.clone(),
+            neutral_capture_s: settings.exam.neutral_capture.as_secs_f64(),
+        });
+        let checkpoint = settings.exam.checkpoint.clone().map(Checkpointer::start);
         Daemon {
             settings,
             pipeline,
             sink,
-            smoother,
-            neutral: Angles::default(),
-            neutral_capture: None,
+            assessor,
             exam: None,
             exam_counter: 0,
+            checkpoint,
             last_t: 0.0,
             counters: Counters::default(),
             started: Instant::now(),
+            last_failure_log: None,
             stop: Arc::new(AtomicBool::new(false)),
             commands: None,
             live: Arc::new(gpio::LiveStatus::default()),
@@ -93,40 +113,82 @@ impl<S: Sink> Daemon<S> {
         match cmd {
             Command::StartExam { id } => {
                 if self.exam.is_some() {
-                    self.end_exam(t);
+                    self.end_exam();
                 }
                 self.exam_counter += 1;
                 let id =
                     id.unwrap_or_else(|| format!("{}-{}-{}", self.settings.room, unix_now() as u64, self.exam_counter));
                 log::info!("exam {id} started");
                 let exam = ExamStats::new(id, t, self.settings.exam.deviated_deg);
-                self.emit_exam(&exam, ExamEventKind::New);
+                self.emit_exam(&exam, ExamEventKind::New, false);
+                self.save_checkpoint(&exam);
                 self.exam = Some(exam);
             }
-            Command::EndExam => self.end_exam(t),
+            Command::EndExam => self.end_exam(),
             Command::CaptureNeutral => {
                 log::info!("capturing neutral for {:?}", self.settings.exam.neutral_capture);
-                self.neutral_capture = Some(NeutralCapture::new(t, self.settings.exam.neutral_capture.as_secs_f64()));
+                self.assessor.capture_neutral(t);
             }
         }
     }
 
-    fn end_exam(&mut self, _t: f64) {
+    fn end_exam(&mut self) {
         if let Some(exam) = self.exam.take() {
             log::info!("exam {} ended", exam.id);
-            self.emit_exam(&exam, ExamEventKind::End);
+            self.emit_exam(&exam, ExamEventKind::End, false);
+            if let Some(c) = &self.checkpoint {
+                c.clear();
+            }
         }
     }
 
-    fn emit_exam(&mut self, exam: &ExamStats, kind: ExamEventKind) {
+    fn save_checkpoint(&self, exam: &ExamStats) {
+        if let Some(c) = &self.checkpoint {
+            c.save(exam, self.assessor.neutral());
+        }
+    }
+
+    /// A previous run left a running exam (crash, watchdog kill, power cut): resume it when it is
+    /// recent (`exam.resume_within_s`: the patient is probably still in the room), else end it,
+    /// marked `interrupted`, with the statistics it had.
+    fn recover_exam(&mut self) {
+        let Some(path) = self.checkpoint.as_ref().map(|c| c.path().to_path_buf()) else {
+            return;
+        };
+        let Some(saved) = Checkpointer::load(&path) else { return };
+        let age = (unix_now() - saved.saved_unix).max(0.0);
+        let mut exam = saved.exam;
+        self.assessor.set_neutral(saved.neutral);
+        if age <= self.settings.exam.resume_within.as_secs_f64() {
+            log::warn!("exam {} resumed after a restart ({age:.0} s ago)", exam.id);
+            exam.resume();
+            self.emit_exam(&exam, ExamEventKind::Update, true);
+            self.exam = Some(exam);
+        } else {
+            log::warn!(
+                "exam {} was interrupted by a restart {age:.0} s ago: ended with what was measured",
+                exam.id
+            );
+            self.emit_exam(&exam, ExamEventKind::End, true);
+            if let Some(c) = &self.checkpoint {
+                c.clear();
+            }
+        }
+    }
+
+    /// `recovered`: an update after a resume (`resumed`), or the end of an exam a restart cut off
+    /// (`interrupted`).
+    fn emit_exam(&mut self, exam: &ExamStats, kind: ExamEventKind, recovered: bool) {
         let ev = ExamEvent {
             schema: SCHEMA_VERSION,
             room: self.settings.room.clone(),
             exam_id: exam.id.clone(),
             kind,
             time: unix_now(),
-            neutral: self.neutral,
+            neutral: self.assessor.neutral(),
             summary: exam.summary(&self.settings.scoring),
+            resumed: recovered && kind == ExamEventKind::Update,
+            interrupted: recovered && kind == ExamEventKind::End,
         };
         self.sink.exam(&ev);
     }
@@ -136,15 +198,16 @@ impl<S: Sink> Daemon<S> {
     pub fn run(&mut self, mut capture: CaptureThread, startup: Vec<Command>) -> crate::Result<()> {
         let mut notifier = watchdog::Notifier::from_env();
         notifier.ready();
+        self.recover_exam();
         for c in startup {
             self.handle(c, 0.0);
         }
-        let mut last_update = Instant::now();
-        let mut last_stats = Instant::now();
-        let mut last_state = None::<Instant>;
-        let mut last_assessment = None::<Instant>;
-        let assessment_every = self.settings.mqtt.as_ref().map(|m| m.assessment_interval);
-        let state_every = self.settings.mqtt.as_ref().map(|m| m.state_interval);
+        let mut timers = Timers {
+            update: Instant::now(),
+            stats: Instant::now(),
+            state: None,
+            assessment: None,
+        };
         let stats_every = self
             .settings
             .mqtt
@@ -152,47 +215,25 @@ impl<S: Sink> Daemon<S> {
             .map(|m| m.stats_interval)
             .unwrap_or(Duration::from_secs(60));
         let mut result = Ok(());
+        let mut capture_beat = capture.stats.heartbeat();
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 break;
             }
+            let beat = capture.stats.heartbeat();
+            if !capture.stats.online() && beat != capture_beat {
+                notifier.camera_reopening();
+            }
+            capture_beat = beat;
             // Cameras announce their status at start and every change; files have none.
             for online in capture.stats.take_changes() {
                 self.sink.camera(online);
             }
-            self.live
-                .camera_offline
-                .store(!capture.stats.online(), Ordering::Relaxed);
-            self.live.exam_running.store(self.exam.is_some(), Ordering::Relaxed);
-            self.live.face_ok.store(
-                self.last_good_face
-                    .is_some_and(|t| t.elapsed() < Duration::from_secs(1)),
-                Ordering::Relaxed,
-            );
+            self.update_live_status(&capture);
             match capture.queue.pop(Duration::from_millis(200)) {
                 Pop::Frame(frame) => {
-                    let t = frame.t_s;
-                    let m = self.pipeline.process(&frame.image)?;
-                    let msg = self.assess(&frame, m);
-                    // Live state: every frame on stdout; at the configured rate on MQTT (QoS 0).
-                    if state_every.is_none_or(|every| last_state.is_none_or(|l| l.elapsed() >= every)) {
-                        self.sink.state(&msg);
-                        last_state = Some(Instant::now());
-                    }
-                    if let Some(every) = assessment_every {
-                        if last_assessment.is_none_or(|l| l.elapsed() >= every) {
-                            self.sink.assessment(&msg);
-                            last_assessment = Some(Instant::now());
-                        }
-                    }
+                    self.process(&frame, &mut timers);
                     notifier.frame_processed();
-                    if self.exam.is_some() && last_update.elapsed() >= self.settings.exam.update_interval {
-                        let exam = self.exam.take().expect("checked");
-                        self.emit_exam(&exam, ExamEventKind::Update);
-                        self.exam = Some(exam);
-                        last_update = Instant::now();
-                    }
-                    self.last_t = t;
                 }
                 Pop::Empty => {}
                 Pop::Closed(err) => {
@@ -207,12 +248,12 @@ impl<S: Sink> Daemon<S> {
                 self.handle(cmd, self.last_t);
             }
             notifier.tick();
-            if last_stats.elapsed() >= stats_every {
+            if timers.stats.elapsed() >= stats_every {
                 self.emit_stats(&capture);
-                last_stats = Instant::now();
+                timers.stats = Instant::now();
             }
         }
-        self.end_exam(0.0);
+        self.end_exam();
         self.emit_stats(&capture);
         notifier.stopping();
         capture.stop();
@@ -220,50 +261,72 @@ impl<S: Sink> Daemon<S> {
         result
     }
 
-    /// Smooth, subtract neutral, score, feed the exam; the per-frame message.
+    fn update_live_status(&self, capture: &CaptureThread) {
+        self.live
+            .camera_offline
+            .store(!capture.stats.online(), Ordering::Relaxed);
+        self.live.exam_running.store(self.exam.is_some(), Ordering::Relaxed);
+        self.live.face_ok.store(
+            self.last_good_face
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(1)),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// One frame: measure, assess, publish, feed the exam. A frame the pipeline fails on is counted
+    /// and skipped: one bad frame must never end a visit.
+    fn process(&mut self, frame: &crate::capture::Frame, timers: &mut Timers) {
+        let m = match self.pipeline.process(&frame.image) {
+            Ok(m) => m,
+            Err(e) => {
+                self.counters.failed += 1;
+                if self.last_failure_log.is_none_or(|t| t.elapsed().as_secs() >= 60) {
+                    log::error!("frame {} skipped: {e} ({} so far)", frame.index, self.counters.failed);
+                    self.last_failure_log = Some(Instant::now());
+                }
+                return;
+            }
+        };
+        let msg = self.assess(frame, m);
+        // Live state: every frame on stdout; at the configured rate on MQTT (QoS 0).
+        let due = |last: Option<Instant>, every: Option<Duration>| {
+            every.is_none_or(|every| last.is_none_or(|l| l.elapsed() >= every))
+        };
+        let mqtt = self.settings.mqtt.as_ref();
+        if due(timers.state, mqtt.map(|m| m.state_interval)) {
+            self.sink.state(&msg);
+            timers.state = Some(Instant::now());
+        }
+        if let Some(every) = mqtt.map(|m| m.assessment_interval) {
+            if due(timers.assessment, Some(every)) {
+                self.sink.assessment(&msg);
+                timers.assessment = Some(Instant::now());
+            }
+        }
+        if self.exam.is_some() && timers.update.elapsed() >= self.settings.exam.update_interval {
+            let exam = self.exam.take().expect("checked");
+            self.emit_exam(&exam, ExamEventKind::Update, false);
+            self.save_checkpoint(&exam);
+            self.exam = Some(exam);
+            timers.update = Instant::now();
+        }
+        self.last_t = frame.t_s;
+    }
+
+    /// Assess (quality, frame of reference, smoothing, neutral, scores), feed the exam; the
+    /// per-frame message.
     fn assess(&mut self, frame: &crate::capture::Frame, m: crate::pipeline::Measurement) -> StateMessage {
         let t = frame.t_s;
         self.counters.processed += 1;
         self.counters.since_stats += 1;
         self.counters.stage_sum.add(&m.timings);
-        let raw = m.relative.or(m.head);
-        let quality_ok = m.face_found && m.face_confidence >= self.settings.min_confidence && raw.is_some();
-        if let Some(cap) = self.neutral_capture.as_mut() {
-            if let Some(done) = cap.add(t, if quality_ok { raw.as_ref() } else { None }) {
-                self.neutral_capture = None;
-                match done {
-                    Ok(n) => {
-                        log::info!(
-                            "neutral set to yaw {:.1} pitch {:.1} roll {:.1}",
-                            n.yaw,
-                            n.pitch,
-                            n.roll
-                        );
-                        self.neutral = n;
-                        self.smoother.reset();
-                    }
-                    Err(e) => log::warn!("neutral capture failed: {e}"),
-                }
-            }
-        }
-        // Low-confidence frames are published as such but never smoothed, scored or counted.
-        let smoothed = if quality_ok {
-            raw.map(|a| self.smoother.filter(t, &a.relative_to(&self.neutral)))
-        } else {
-            None
-        };
-        if quality_ok {
+        let a = self.assessor.assess(t, &m);
+        if a.quality_ok {
             self.counters.measured += 1;
             self.last_good_face = Some(Instant::now());
         }
-        let trunk = if quality_ok { m.trunk } else { None };
-        let scores = self.settings.scoring.score(
-            smoothed.as_ref(),
-            trunk.as_ref().map(Into::into).unwrap_or_default(),
-            m.face_confidence as f64,
-        );
         if let Some(exam) = self.exam.as_mut() {
-            exam.add(t, smoothed.as_ref(), trunk.as_ref());
+            exam.add(&a.exam_frame(t));
         }
         StateMessage {
             schema: SCHEMA_VERSION,
@@ -271,20 +334,20 @@ impl<S: Sink> Daemon<S> {
             time: unix_now(),
             t_s: t,
             frame: frame.index,
-            quality_ok,
+            quality_ok: a.quality_ok,
             face_found: m.face_found,
             face_confidence: m.face_confidence,
             pose_found: m.pose_found,
-            scored_in: if m.relative.is_some() { "trunk" } else { "camera" },
+            scored_in: a.scored_in,
             raw_head: m.head,
             raw_relative: m.relative,
-            angles: smoothed,
-            shoulder_elevation: trunk.map(|t| t.shoulder_elevation),
-            lateral_shift: trunk.and_then(|t| t.lateral_shift),
-            sagittal_shift: trunk.and_then(|t| t.sagittal_shift),
-            scores,
+            angles: a.angles,
+            shoulder_elevation: a.trunk.map(|t| t.shoulder_elevation),
+            lateral_shift: a.trunk.and_then(|t| t.lateral_shift),
+            sagittal_shift: a.trunk.and_then(|t| t.sagittal_shift),
+            scores: a.scores,
             exam_id: self.exam.as_ref().map(|e| e.id.clone()),
-            neutral_capturing: self.neutral_capture.is_some(),
+            neutral_capturing: self.assessor.capturing_neutral(),
         }
     }
 
@@ -301,6 +364,7 @@ impl<S: Sink> Daemon<S> {
             frames_captured: capture.stats.captured(),
             frames_processed: self.counters.processed,
             frames_measured: self.counters.measured,
+            frames_failed: self.counters.failed,
             frames_dropped: capture.queue.dropped(),
             camera_online: capture.stats.online(),
             camera_reconnects: capture.stats.reconnects(),

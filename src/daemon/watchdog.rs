@@ -1,6 +1,11 @@
 //! systemd's sd_notify protocol, by hand (a datagram to `$NOTIFY_SOCKET`): READY=1 once models are
-//! loaded, WATCHDOG=1 only while frames are really being processed (a hung camera or pipeline stops
-//! the pings and systemd restarts us), STOPPING=1 on a clean exit. Without NOTIFY_SOCKET: no-ops.
+//! loaded, WATCHDOG=1 while the loop makes progress, STOPPING=1 on a clean exit. Without
+//! NOTIFY_SOCKET: no-ops.
+//!
+//! Progress is a processed frame, or a lost camera that the capture thread is visibly reopening: a
+//! daemon waiting for an unplugged camera is doing its job, and killing it would defeat the reopening
+//! (and, after `StartLimitBurst`, stop the service for good). A hung pipeline or loop sends nothing
+//! (pings come only from the loop thread), nor does a capture thread stuck on an online source.
 
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
@@ -10,7 +15,8 @@ pub struct Notifier {
     /// Half of WATCHDOG_USEC: ping at twice the rate systemd demands.
     interval: Option<Duration>,
     last_ping: Instant,
-    frame_since_ping: bool,
+    /// Progress (a frame, or a camera being reopened) since the last ping.
+    progress: bool,
 }
 
 impl Notifier {
@@ -32,7 +38,7 @@ impl Notifier {
             socket,
             interval,
             last_ping: Instant::now(),
-            frame_since_ping: false,
+            progress: false,
         }
     }
 
@@ -53,17 +59,22 @@ impl Notifier {
     }
 
     pub fn frame_processed(&mut self) {
-        self.frame_since_ping = true;
+        self.progress = true;
         self.tick();
     }
 
-    /// Ping the watchdog if due and a frame was processed since the last ping.
+    /// The camera is offline and the capture thread is alive, reopening it.
+    pub fn camera_reopening(&mut self) {
+        self.progress = true;
+    }
+
+    /// Ping the watchdog if due and there was progress since the last ping.
     pub fn tick(&mut self) {
         if let Some(every) = self.interval {
-            if self.frame_since_ping && self.last_ping.elapsed() >= every {
+            if self.progress && self.last_ping.elapsed() >= every {
                 self.send("WATCHDOG=1");
                 self.last_ping = Instant::now();
-                self.frame_since_ping = false;
+                self.progress = false;
             }
         }
     }

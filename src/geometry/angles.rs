@@ -18,7 +18,7 @@ use super::Mat3;
 use serde::Serialize;
 
 /// Head (or relative) orientation in degrees, conventions above.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, serde::Deserialize)]
 pub struct Angles {
     pub yaw: f64,
     pub pitch: f64,

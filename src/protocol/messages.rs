@@ -4,7 +4,7 @@
 use crate::exam::ExamSummary;
 use crate::geometry::Angles;
 use crate::pipeline::StageTimes;
-use crate::scoring::Item1;
+use crate::scoring::{Item1, ScoredIn};
 use serde::Serialize;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -25,13 +25,16 @@ pub struct StateMessage {
     pub face_found: bool,
     pub face_confidence: f32,
     pub pose_found: bool,
-    /// `trunk` when the angles are relative to the trunk, `camera` when no shoulders were seen.
-    pub scored_in: &'static str,
+    /// `trunk` when the angles are relative to the trunk, `camera` when no shoulders were seen
+    /// (never mixed: each has its own smoothing, neutral and exam statistics); null when the
+    /// frame was not measured.
+    pub scored_in: Option<ScoredIn>,
     /// Unsmoothed head angles in the camera frame, degrees.
     pub raw_head: Option<Angles>,
     /// Unsmoothed head angles relative to the trunk, degrees.
     pub raw_relative: Option<Angles>,
-    /// Smoothed angles relative to the trunk (or camera) and the neutral pose: what is scored.
+    /// Smoothed angles relative to the trunk (or camera, see `scored_in`) and the neutral pose:
+    /// what is scored.
     pub angles: Option<Angles>,
     pub shoulder_elevation: Option<f64>,
     pub lateral_shift: Option<f64>,
@@ -61,6 +64,12 @@ pub struct ExamEvent {
     /// The neutral pose in force, degrees (zero until calibrated).
     pub neutral: Angles,
     pub summary: ExamSummary,
+    /// An `update` after a restart that resumed this exam from its checkpoint.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resumed: bool,
+    /// An `end` sent after a restart, for an exam the restart cut off (too long ago to resume).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// Mean per-stage milliseconds.
@@ -101,6 +110,8 @@ pub struct StatsMessage {
     pub frames_captured: u64,
     pub frames_processed: u64,
     pub frames_measured: u64,
+    /// Frames the pipeline failed on: skipped and counted, never fatal.
+    pub frames_failed: u64,
     pub frames_dropped: u64,
     /// False while a lost camera is being reopened.
     pub camera_online: bool,

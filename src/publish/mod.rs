@@ -19,7 +19,7 @@ pub mod outbox;
 
 use crate::protocol::messages::{ExamEvent, ExamEventKind, StateMessage, StatsMessage};
 use crate::protocol::sink::Sink;
-use outbox::{Outbox, Priority};
+use outbox::{Outbox, OutboxWriter, Priority};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -48,33 +48,36 @@ impl Topics {
     }
 }
 
-/// The daemon's sink when a broker is configured. Never blocks on the network: QoS 0 messages
-/// go through a bounded channel (dropped when full), durable ones into the outbox.
+/// The daemon's sink when a broker is configured. Never blocks on the network or the disk: QoS 0
+/// messages go through a bounded channel (dropped when full), durable ones to the outbox writer.
 pub struct MqttSink {
     topics: Topics,
+    /// Read for stats only; the writer thread fills it.
     outbox: Arc<Mutex<Outbox>>,
-    wake: Arc<tokio::sync::Notify>,
+    writer: OutboxWriter,
     live: tokio::sync::mpsc::Sender<(String, String, bool)>,
     status: Arc<LinkStatus>,
     live_dropped: u64,
 }
 
 impl MqttSink {
+    /// Starts the outbox writer thread, which wakes the MQTT task after each durable message.
     pub fn new(
         topics: Topics,
         outbox: Arc<Mutex<Outbox>>,
         wake: Arc<tokio::sync::Notify>,
         live: tokio::sync::mpsc::Sender<(String, String, bool)>,
         status: Arc<LinkStatus>,
-    ) -> Self {
-        MqttSink {
+    ) -> std::io::Result<Self> {
+        let writer = OutboxWriter::start(outbox.clone(), move || wake.notify_one())?;
+        Ok(MqttSink {
             topics,
             outbox,
-            wake,
+            writer,
             live,
             status,
             live_dropped: 0,
-        }
+        })
     }
 
     fn live(&mut self, leaf: &str, payload: String) {
@@ -84,12 +87,7 @@ impl MqttSink {
     }
 
     fn durable(&mut self, leaf: &str, payload: String, p: Priority) {
-        let topic = self.topics.get(leaf);
-        self.outbox
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(&topic, &payload, p);
-        self.wake.notify_one();
+        self.writer.push(self.topics.get(leaf), payload, p);
     }
 }
 
@@ -129,6 +127,7 @@ impl Sink for MqttSink {
             "outbox_high_water": o.high_water,
             "outbox_evicted": o.evicted,
             "outbox_write_failures": o.write_failures,
+            "outbox_lost": o.lost,
             "live_dropped": self.live_dropped,
         });
         drop(o);
@@ -136,5 +135,49 @@ impl Sink for MqttSink {
             obj.insert("mqtt".into(), mqtt);
         }
         self.live("stats", v.to_string());
+    }
+    /// Every durable message handed over so far is in the outbox (before the final drain).
+    fn flush(&mut self) {
+        self.writer.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A durable message must not wait for the disk or for the lock the MQTT task holds: the
+    /// measuring thread hands it over and goes on.
+    #[test]
+    fn durable_messages_never_block_the_measuring_thread() {
+        let dir = std::env::temp_dir().join(format!("cdposture-sink-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let outbox = Arc::new(Mutex::new(Outbox::open(&dir, 1 << 20).unwrap()));
+        let (live_tx, _live_rx) = tokio::sync::mpsc::channel(4);
+        let mut sink = MqttSink::new(
+            Topics::new("p", "r"),
+            outbox.clone(),
+            Arc::new(tokio::sync::Notify::new()),
+            live_tx,
+            Arc::new(LinkStatus::default()),
+        )
+        .unwrap();
+        let held = outbox.lock().unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let measuring = std::thread::spawn(move || {
+            for _ in 0..10 {
+                sink.durable("assessment", "{}".into(), Priority::Assessment);
+            }
+            done_tx.send(()).unwrap();
+            sink
+        });
+        assert!(
+            done_rx.recv_timeout(std::time::Duration::from_secs(2)).is_ok(),
+            "the measuring thread waited for the outbox lock"
+        );
+        drop(held);
+        let mut sink = measuring.join().unwrap();
+        sink.flush();
+        assert_eq!(outbox.lock().unwrap().len(), 10, "all stored once the lock was free");
     }
 }

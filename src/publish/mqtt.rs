@@ -54,7 +54,8 @@ pub fn options(s: &MqttSettings, topics: &Topics) -> Result<MqttOptions, String>
     ));
     o.set_max_packet_size(1 << 20, 1 << 20);
     if let Some(user) = &s.username {
-        o.set_credentials(user, s.password.clone().unwrap_or_default());
+        let password = s.password.as_ref().map(|p| p.expose()).unwrap_or_default();
+        o.set_credentials(user, password);
     }
     if let Some(tls) = &s.tls {
         let ca = read(&tls.ca, "mqtt.tls.ca")?;

@@ -2,10 +2,23 @@
 //! sent, and leaves only when the broker's PUBACK for it arrives. rumqttc alone is not enough: after
 //! a reconnect without a session it silently drops every un-acked publish.
 //!
-//! Layout: one file per message, `<seq>.msg` = topic, newline, JSON payload. Written as `.tmp`,
-//! fsynced, renamed, and the directory fsynced: a crash leaves either the whole message or nothing
-//! (stray `.tmp` files are removed at start). fsync policy: every message, because these are few
-//! (assessments at ~1 Hz, exam events every few seconds) and each is a clinical record.
+//! Layout: one file per message, `<seq>-<priority>.msg` = topic, newline, JSON payload. Written as
+//! `.tmp`, fsynced, renamed, and the directory fsynced: a crash leaves either the whole message or
+//! nothing (stray `.tmp` files are removed at start). fsync policy: every message, because these are
+//! few (assessments at ~1 Hz, exam events every few seconds) and each is a clinical record. The
+//! writes happen on the [`OutboxWriter`] thread, never on the measuring thread, and never while
+//! holding the lock the MQTT task needs: a message enters the outbox (and can be sent) only once
+//! it is on disk.
+//!
+//! Message ids (the sequence numbers, `msg_id` on the wire) never repeat, across write failures,
+//! acknowledged-and-deleted messages, crashes and power loss: ids are issued only below a bound
+//! that is already fsynced in the `ids` file, reserved 1024 at a time. That file has two fixed
+//! 16-byte slots (value, bitwise complement) overwritten in place, alternately: a full disk still
+//! takes an in-place overwrite, and a write torn by power loss spoils only the slot being written,
+//! whose ids were not issued yet. A missing, empty or garbled `ids` file is not trusted to be the
+//! whole story: ids then start above a floor from the clock (Unix time in microseconds: no id can
+//! be issued faster than one per microsecond, each costs an fsync; still below 2^53, so JSON
+//! readers in any language keep it exact), logged.
 //!
 //! Bound (`outbox.max_bytes`): when full, the OLDEST `assessment` messages are evicted first (they are
 //! periodic samples and the exam summaries carry the aggregate), then the oldest exam `update`
@@ -16,11 +29,16 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
-/// File holding the last message id issued.
-const LAST_ID: &str = "last_id";
+/// The reserved-id file (two slots) and the single-value file of earlier versions.
+const IDS: &str = "ids";
+const LEGACY_LAST_ID: &str = "last_id";
+/// Ids reserved per fsync of the ids file.
+const ID_BLOCK: u64 = 1024;
 
 /// How a message may be evicted when the outbox is full (lower goes first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -47,12 +65,14 @@ pub struct Outbox {
     dir: PathBuf,
     max_bytes: u64,
     entries: BTreeMap<u64, Entry>,
-    next_seq: u64,
+    ids: IdAllocator,
     bytes: u64,
     /// Largest number of messages held at once since start (reported in stats).
     pub high_water: usize,
     pub evicted: u64,
     pub write_failures: u64,
+    /// Messages whose file vanished or became unreadable before they were sent (counted, dropped).
+    pub lost: u64,
     last_failure_log: Option<Instant>,
 }
 
@@ -77,6 +97,142 @@ fn parse_priority(c: char) -> Priority {
         'u' => Priority::ExamUpdate,
         _ => Priority::Keep,
     }
+}
+
+fn message_path(dir: &Path, seq: u64, p: Priority) -> PathBuf {
+    dir.join(format!("{seq:020}-{}.msg", priority_code(p)))
+}
+
+/// Issues message ids below a bound that is durable before any id under it is used.
+struct IdAllocator {
+    file: Option<fs::File>,
+    next: u64,
+    reserved_upto: u64,
+    /// Which slot the next reservation overwrites (the other one holds the current bound).
+    slot: u64,
+    pub reserve_failures: u64,
+}
+
+fn encode_slot(v: u64) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&v.to_le_bytes());
+    b[8..].copy_from_slice(&(!v).to_le_bytes());
+    b
+}
+
+fn decode_slot(b: &[u8]) -> Option<u64> {
+    let v = u64::from_le_bytes(b.get(..8)?.try_into().ok()?);
+    let check = u64::from_le_bytes(b.get(8..16)?.try_into().ok()?);
+    (check == !v).then_some(v)
+}
+
+/// The clock-based floor for ids when the reservation on disk cannot be trusted: microseconds.
+fn clock_floor() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+impl IdAllocator {
+    /// `after`: the largest id known from message files. Errors only when the file cannot be created.
+    fn open(dir: &Path, after: u64) -> std::io::Result<IdAllocator> {
+        let path = dir.join(IDS);
+        let existing = fs::read(&path).ok();
+        let slots: Vec<Option<u64>> = match &existing {
+            Some(b) => vec![
+                decode_slot(b.get(..16).unwrap_or(&[])),
+                decode_slot(b.get(16..32).unwrap_or(&[])),
+            ],
+            None => vec![],
+        };
+        let legacy = fs::read_to_string(dir.join(LEGACY_LAST_ID))
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok());
+        let trusted = slots.len() == 2 && slots.iter().all(Option::is_some);
+        let mut next = after + 1;
+        if let Some(v) = slots.iter().flatten().max() {
+            next = next.max(v + 1);
+        }
+        if let Some(v) = legacy {
+            next = next.max(v + 1);
+        }
+        if !trusted && legacy.is_none() {
+            // Fresh folder, or a damaged file: the ids issued before are unknown.
+            let floor = clock_floor();
+            if existing.is_some() || after > 0 {
+                log::warn!(
+                    "outbox {}: the id file is missing or damaged; message ids continue above {floor} (from the clock) so that none repeats",
+                    dir.display()
+                );
+            }
+            next = next.max(floor);
+        }
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        let mut ids = IdAllocator {
+            file: Some(file),
+            next,
+            reserved_upto: next - 1,
+            slot: 0,
+            reserve_failures: 0,
+        };
+        // Both slots hold the same bound to start with, so that either alone is enough.
+        ids.write_slot(0, next - 1)?;
+        ids.write_slot(1, next - 1)?;
+        fs::File::open(dir)?.sync_all()?;
+        Ok(ids)
+    }
+
+    fn write_slot(&mut self, slot: u64, value: u64) -> std::io::Result<()> {
+        let f = self
+            .file
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("id file not open"))?;
+        f.write_all_at(&encode_slot(value), slot * 16)?;
+        f.sync_data()
+    }
+
+    fn allocate(&mut self, dir: &Path) -> u64 {
+        if self.next > self.reserved_upto {
+            let bound = self.next + ID_BLOCK - 1;
+            match self.write_slot(self.slot, bound) {
+                Ok(()) => {
+                    self.slot ^= 1;
+                    self.reserved_upto = bound;
+                }
+                Err(e) => {
+                    // Still unique in this run; only a restart before the disk recovers could repeat.
+                    self.reserve_failures += 1;
+                    log::error!("outbox {}: cannot reserve message ids ({e})", dir.display());
+                }
+            }
+        }
+        let id = self.next;
+        self.next += 1;
+        id
+    }
+}
+
+/// Write one message durably: temporary file, fsync, rename, directory fsync.
+pub fn write_message(dir: &Path, seq: u64, priority: Priority, body: &str) -> std::io::Result<()> {
+    let path = message_path(dir, seq, priority);
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(body.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, &path)?;
+        fs::File::open(dir)?.sync_all()
+    };
+    // A failed write (full disk) must not leave a partial file eating the little space left.
+    write().inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
 }
 
 impl Outbox {
@@ -127,19 +283,9 @@ impl Outbox {
                 },
             );
         }
-        // Probe writability now, so a read-only outbox is a start-up error, not a silent loss later.
-        let probe = dir.join(".probe.tmp");
-        fs::write(&probe, b"").map_err(|e| err(format!("not writable: {e}")))?;
-        let _ = fs::remove_file(probe);
-        // Message ids must never repeat, even after every message was acked and deleted: the last
-        // issued id is kept in `last_id` (renamed into place together with each message).
-        let from_files = entries.keys().next_back().map(|s| s + 1).unwrap_or(1);
-        let from_counter = fs::read_to_string(dir.join(LAST_ID))
-            .ok()
-            .and_then(|t| t.trim().parse::<u64>().ok())
-            .map(|s| s + 1)
-            .unwrap_or(1);
-        let next_seq = from_files.max(from_counter);
+        let after = entries.keys().next_back().copied().unwrap_or(0);
+        // Also the writability probe: a read-only outbox is a start-up error, not a silent loss later.
+        let ids = IdAllocator::open(dir, after).map_err(|e| err(format!("not writable: {e}")))?;
         if !entries.is_empty() {
             log::info!(
                 "outbox {}: {} messages from a previous run will be replayed",
@@ -152,28 +298,46 @@ impl Outbox {
             dir: dir.into(),
             max_bytes,
             entries,
-            next_seq,
+            ids,
             bytes,
             high_water,
             evicted: 0,
             write_failures: 0,
+            lost: 0,
             last_failure_log: None,
         })
     }
 
-    fn path(&self, seq: u64, p: Priority) -> PathBuf {
-        self.dir.join(format!("{seq:020}-{}.msg", priority_code(p)))
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
-    /// Store a message durably; returns its sequence number (also the message id subscribers see).
+    /// The next message id; durable before it is returned (see the module doc).
+    pub fn allocate(&mut self) -> u64 {
+        self.ids.allocate(&self.dir)
+    }
+
+    /// Store a message durably, here and now; returns its id. The daemon goes through
+    /// [`OutboxWriter`], which does the same off the measuring thread.
     pub fn push(&mut self, topic: &str, payload: &str, priority: Priority) -> u64 {
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        let seq = self.allocate();
         let body = format!("{topic}\n{payload}");
-        let size = body.len() as u64;
-        self.make_room(size);
-        let durable = self.write(seq, priority, &body);
-        if let Err(e) = &durable {
+        let written = write_message(&self.dir, seq, priority, &body);
+        self.insert(seq, topic, payload, body.len() as u64, priority, written);
+        seq
+    }
+
+    /// Account for message `seq`, already written (or not: `written` is the write's result).
+    pub fn insert(
+        &mut self,
+        seq: u64,
+        topic: &str,
+        payload: &str,
+        size: u64,
+        priority: Priority,
+        written: std::io::Result<()>,
+    ) {
+        if let Err(e) = &written {
             self.write_failures += 1;
             if self.last_failure_log.is_none_or(|t| t.elapsed().as_secs() >= 60) {
                 log::error!(
@@ -184,6 +348,7 @@ impl Outbox {
                 self.last_failure_log = Some(Instant::now());
             }
         }
+        self.make_room(size);
         self.bytes += size;
         self.entries.insert(
             seq,
@@ -191,34 +356,12 @@ impl Outbox {
                 topic: topic.into(),
                 priority,
                 bytes: size,
-                payload_in_memory: durable.is_err().then(|| payload.to_string()),
+                payload_in_memory: written.is_err().then(|| payload.to_string()),
                 sent: false,
                 sent_before: false,
             },
         );
         self.high_water = self.high_water.max(self.entries.len());
-        seq
-    }
-
-    fn write(&self, seq: u64, priority: Priority, body: &str) -> std::io::Result<()> {
-        let path = self.path(seq, priority);
-        let tmp = path.with_extension("tmp");
-        // A failed write (full disk) must not leave a partial file eating the little space left.
-        self.write_inner(seq, &path, &tmp, body).inspect_err(|_| {
-            let _ = fs::remove_file(&tmp);
-        })
-    }
-
-    fn write_inner(&self, seq: u64, path: &Path, tmp: &Path, body: &str) -> std::io::Result<()> {
-        let mut f = fs::File::create(tmp)?;
-        f.write_all(body.as_bytes())?;
-        f.sync_all()?;
-        fs::rename(tmp, path)?;
-        let counter = self.dir.join(format!("{LAST_ID}.tmp"));
-        fs::write(&counter, seq.to_string())?;
-        fs::rename(&counter, self.dir.join(LAST_ID))?;
-        // One directory fsync makes both renames durable.
-        fs::File::open(&self.dir)?.sync_all()
     }
 
     fn make_room(&mut self, incoming: u64) {
@@ -246,7 +389,7 @@ impl Outbox {
             Some(e) => {
                 self.bytes -= e.bytes;
                 if e.payload_in_memory.is_none() {
-                    let _ = fs::remove_file(self.path(seq, e.priority));
+                    let _ = fs::remove_file(message_path(&self.dir, seq, e.priority));
                 }
                 true
             }
@@ -254,14 +397,28 @@ impl Outbox {
         }
     }
 
-    /// The payload of `seq` (from memory or disk).
-    pub fn payload(&self, seq: u64) -> Option<String> {
+    /// The payload of `seq` (from memory or disk). A message whose file is gone or unreadable can
+    /// never be sent: it is dropped here (counted in `lost`, logged) instead of waiting forever.
+    pub fn payload(&mut self, seq: u64) -> Option<String> {
         let e = self.entries.get(&seq)?;
         if let Some(p) = &e.payload_in_memory {
             return Some(p.clone());
         }
-        let text = fs::read_to_string(self.path(seq, e.priority)).ok()?;
-        text.split_once('\n').map(|(_, p)| p.to_string())
+        let path = message_path(&self.dir, seq, e.priority);
+        let read = fs::read_to_string(&path);
+        match read.as_ref().ok().and_then(|t| t.split_once('\n')) {
+            Some((_, p)) => Some(p.to_string()),
+            None => {
+                let why = read
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "no topic line".into());
+                log::error!("outbox: message {} is lost ({}: {why})", seq, path.display());
+                self.remove(seq);
+                self.lost += 1;
+                None
+            }
+        }
     }
 
     /// A new connection: everything still here must be sent again.
@@ -304,6 +461,93 @@ impl Outbox {
     }
     pub fn bytes(&self) -> u64 {
         self.bytes
+    }
+    /// Times the id reservation could not be written (ids stay unique within this run).
+    pub fn id_reserve_failures(&self) -> u64 {
+        self.ids.reserve_failures
+    }
+}
+
+enum Job {
+    Write {
+        topic: String,
+        payload: String,
+        priority: Priority,
+    },
+    /// Answered once every job before it is done.
+    Flush(mpsc::Sender<()>),
+}
+
+/// The thread that makes messages durable, so that the measuring thread never waits for a disk
+/// (three fsyncs per message on an SD card) nor for the lock while one runs. A message enters the
+/// outbox, and becomes visible to the MQTT task, only after its file is on disk.
+pub struct OutboxWriter {
+    tx: Option<mpsc::Sender<Job>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl OutboxWriter {
+    /// `written` is called after each message enters the outbox (wakes the MQTT task).
+    pub fn start(outbox: Arc<Mutex<Outbox>>, written: impl Fn() + Send + 'static) -> std::io::Result<OutboxWriter> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let handle = std::thread::Builder::new().name("outbox".into()).spawn(move || {
+            let lock = || outbox.lock().unwrap_or_else(|e| e.into_inner());
+            for job in rx {
+                match job {
+                    Job::Write {
+                        topic,
+                        payload,
+                        priority,
+                    } => {
+                        let (seq, dir) = {
+                            let mut o = lock();
+                            (o.allocate(), o.dir.clone())
+                        };
+                        let body = format!("{topic}\n{payload}");
+                        let result = write_message(&dir, seq, priority, &body);
+                        lock().insert(seq, &topic, &payload, body.len() as u64, priority, result);
+                        written();
+                    }
+                    Job::Flush(done) => {
+                        let _ = done.send(());
+                    }
+                }
+            }
+        })?;
+        Ok(OutboxWriter {
+            tx: Some(tx),
+            handle: Some(handle),
+        })
+    }
+
+    /// Queue a message; returns at once.
+    pub fn push(&self, topic: String, payload: String, priority: Priority) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Job::Write {
+                topic,
+                payload,
+                priority,
+            });
+        }
+    }
+
+    /// Wait until every message queued so far is in the outbox.
+    pub fn flush(&self) {
+        let (done_tx, done_rx) = mpsc::channel();
+        if let Some(tx) = &self.tx {
+            if tx.send(Job::Flush(done_tx)).is_ok() {
+                let _ = done_rx.recv();
+            }
+        }
+    }
+}
+
+impl Drop for OutboxWriter {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
     }
 }
 
@@ -375,6 +619,125 @@ mod tests {
             o.payload(upd).is_none(),
             "the oldest update goes once assessments are gone"
         );
+    }
+
+    /// Makes the next message's write fail: a directory where its temporary file must go.
+    fn block_next_write(o: &Outbox, p: Priority) {
+        let tmp = message_path(&o.dir, o.ids.next, p).with_extension("tmp");
+        fs::create_dir_all(tmp).unwrap();
+    }
+
+    #[test]
+    fn ids_never_repeat_after_a_failed_write() {
+        let d = dir("ids-write-failure");
+        let mut o = Outbox::open(&d, 1 << 20).unwrap();
+        let a = o.push("t", "{}", Priority::Keep);
+        block_next_write(&o, Priority::Keep);
+        let b = o.push("t", "{}", Priority::Keep);
+        assert_eq!(o.write_failures, 1, "the write really failed");
+        assert_eq!(o.payload(b).as_deref(), Some("{}"), "sent from memory");
+        drop(o);
+        let mut o = Outbox::open(&d, 1 << 20).unwrap();
+        let c = o.push("t", "{}", Priority::Keep);
+        assert!(c > b && b > a, "ids {a}, {b} (not durable), then {c} after a restart");
+    }
+
+    #[test]
+    fn ids_never_repeat_after_every_message_was_acked() {
+        let d = dir("ids-acked");
+        let mut o = Outbox::open(&d, 1 << 20).unwrap();
+        let issued: Vec<u64> = (0..3).map(|_| o.push("t", "{}", Priority::Keep)).collect();
+        for id in &issued {
+            assert!(o.remove(*id));
+        }
+        drop(o);
+        let mut o = Outbox::open(&d, 1 << 20).unwrap();
+        let next = o.push("t", "{}", Priority::Keep);
+        assert!(next > issued[2], "{next} after {issued:?}");
+    }
+
+    #[test]
+    fn ids_never_repeat_after_a_crash_beyond_the_reserved_block() {
+        let d = dir("ids-crash");
+        let mut o = Outbox::open(&d, 1 << 20).unwrap();
+        // Past one reservation block, then "crash" (no clean close exists: drop is the same).
+        let mut last = 0;
+        for _ in 0..(ID_BLOCK + 5) {
+            last = o.allocate();
+        }
+        drop(o);
+        let mut o = Outbox::open(&d, 1 << 20).unwrap();
+        assert!(o.allocate() > last);
+    }
+
+    #[test]
+    fn a_damaged_id_file_never_restarts_the_ids() {
+        for (case, damage) in [
+            ("empty", vec![]),
+            ("garbled", b"not a number\n".to_vec()),
+            ("one slot torn", {
+                let mut b = encode_slot(7).to_vec();
+                b.extend_from_slice(&[0xff; 16]);
+                b
+            }),
+        ] {
+            let d = dir(&format!("ids-damaged-{}", case.replace(' ', "-")));
+            let mut o = Outbox::open(&d, 1 << 20).unwrap();
+            let mut last = 0;
+            for _ in 0..10 {
+                last = o.push("t", "{}", Priority::Assessment);
+                o.remove(last);
+            }
+            drop(o);
+            fs::write(d.join(IDS), &damage).unwrap();
+            let mut o = Outbox::open(&d, 1 << 20).unwrap();
+            let next = o.push("t", "{}", Priority::Assessment);
+            assert!(next > last, "{case}: {next} after {last}");
+        }
+    }
+
+    #[test]
+    fn a_vanished_message_file_is_dropped_and_counted_not_kept_forever() {
+        let d = dir("vanished");
+        let mut o = Outbox::open(&d, 1 << 20).unwrap();
+        let a = o.push("t/a", "{}", Priority::Keep);
+        let b = o.push("t/b", "{}", Priority::Keep);
+        fs::remove_file(message_path(&d, a, Priority::Keep)).unwrap();
+        let unsent = o.take_unsent(10);
+        assert_eq!(unsent.len(), 2);
+        assert_eq!(o.payload(a), None);
+        assert_eq!(o.payload(b).as_deref(), Some("{}"));
+        assert_eq!(
+            (o.len(), o.lost),
+            (1, 1),
+            "the lost entry does not wait for an ack forever"
+        );
+    }
+
+    #[test]
+    fn the_writer_thread_stores_messages_before_they_can_be_sent() {
+        let d = dir("writer");
+        let outbox = Arc::new(Mutex::new(Outbox::open(&d, 1 << 20).unwrap()));
+        let woken = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let w = woken.clone();
+        let writer = OutboxWriter::start(outbox.clone(), move || {
+            w.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap();
+        for i in 0..20 {
+            writer.push("t".into(), format!("{{\"i\":{i}}}"), Priority::Assessment);
+        }
+        writer.flush();
+        assert_eq!(woken.load(std::sync::atomic::Ordering::Relaxed), 20);
+        let mut o = outbox.lock().unwrap();
+        let unsent = o.take_unsent(100);
+        assert_eq!(unsent.len(), 20);
+        for (seq, _, _) in unsent {
+            assert!(
+                message_path(&d, seq, Priority::Assessment).is_file(),
+                "on disk before it is visible"
+            );
+        }
     }
 
     #[test]

@@ -19,6 +19,9 @@
 //!
 //! Confidence: the probability that the true value lies in the reported band, given a Gaussian
 //! measurement error of σ, times the detection confidence. Near a band edge it is about one half.
+//!
+//! A value that is not a finite number (a degenerate fit upstream) is not scored at all: NaN
+//! compares false with every edge and would otherwise land in the top band.
 
 use crate::geometry::{Angles, TrunkFrame};
 
@@ -38,6 +41,17 @@ impl From<&TrunkFrame> for Shifts {
     }
 }
 use serde::{Deserialize, Serialize};
+
+/// Which frame of reference scored angles are in. Kept apart everywhere: a camera-frame angle
+/// includes the trunk's own turn and is never mixed into trunk-relative statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScoredIn {
+    /// Head relative to the trunk (the clinical quantity).
+    Trunk,
+    /// Head relative to the camera: no shoulders were visible.
+    Camera,
+}
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -128,7 +142,10 @@ fn erf(x: f64) -> f64 {
     }
 }
 
-fn sub_score(x: f64, floor: f64, edges: &[f64], sigma: f64, detection: f64) -> SubScore {
+fn sub_score(x: f64, floor: f64, edges: &[f64], sigma: f64, detection: f64) -> Option<SubScore> {
+    if !x.is_finite() {
+        return None;
+    }
     let x = x.abs();
     let (score, lo, hi) = band(x, floor, edges);
     // The band below the floor extends to −∞ in |x| terms only through 0: fold at zero.
@@ -137,10 +154,11 @@ fn sub_score(x: f64, floor: f64, edges: &[f64], sigma: f64, detection: f64) -> S
     } else {
         normal_cdf((hi - x) / sigma) - normal_cdf((lo - x) / sigma)
     };
-    SubScore {
+    let detection = if detection.is_finite() { detection } else { 0.0 };
+    Some(SubScore {
         score,
         confidence: (p * detection).clamp(0.0, 1.0),
-    }
+    })
 }
 
 impl ScoringConfig {
@@ -153,35 +171,59 @@ impl ScoringConfig {
             } else {
                 self.sigma_far_yaw_deg
             };
-            item.rotation = Some(sub_score(
-                a.yaw,
-                self.none_below_deg,
-                &ROTATION_EDGES,
-                sigma_yaw,
-                detection,
-            ));
-            item.laterocollis = Some(sub_score(
-                a.roll,
-                self.none_below_deg,
-                &TILT_EDGES,
-                self.sigma_roll_deg,
-                detection,
-            ));
-            item.antero_retrocollis = Some(sub_score(
+            item.rotation = sub_score(a.yaw, self.none_below_deg, &ROTATION_EDGES, sigma_yaw, detection);
+            item.laterocollis = sub_score(a.roll, self.none_below_deg, &TILT_EDGES, self.sigma_roll_deg, detection);
+            item.antero_retrocollis = sub_score(
                 a.pitch,
                 self.none_below_deg,
                 &FLEXION_EDGES,
                 self.sigma_pitch_deg,
                 detection,
-            ));
+            );
         }
         item.lateral_shift = shifts
             .lateral
-            .map(|s| sub_score(s, self.lateral_shift_threshold, &[], self.sigma_shift, detection));
+            .and_then(|s| sub_score(s, self.lateral_shift_threshold, &[], self.sigma_shift, detection));
         item.sagittal_shift = shifts
             .sagittal
-            .map(|s| sub_score(s, self.sagittal_shift_threshold, &[], self.sigma_shift, detection));
+            .and_then(|s| sub_score(s, self.sagittal_shift_threshold, &[], self.sigma_shift, detection));
         item
+    }
+
+    /// Check the `[scoring]` table: every σ a positive error, the noise floor below the first band
+    /// edge, shift thresholds positive. Returns the key and what is wrong.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (key, v, max) in [
+            ("scoring.sigma_yaw_deg", self.sigma_yaw_deg, 45.0),
+            ("scoring.sigma_far_yaw_deg", self.sigma_far_yaw_deg, 45.0),
+            ("scoring.sigma_pitch_deg", self.sigma_pitch_deg, 45.0),
+            ("scoring.sigma_roll_deg", self.sigma_roll_deg, 45.0),
+            ("scoring.sigma_shift", self.sigma_shift, 1.0),
+        ] {
+            if !(v > 0.0 && v <= max) {
+                return Err((key, format!("{v} must be a measurement error in (0, {max}]")));
+            }
+        }
+        // The floor must stay below every item's first band edge, or band 1 would vanish.
+        let lowest_edge = TILT_EDGES[0].min(FLEXION_EDGES[0]).min(ROTATION_EDGES[0]);
+        if !(self.none_below_deg >= 0.0 && self.none_below_deg < lowest_edge) {
+            return Err((
+                "scoring.none_below_deg",
+                format!(
+                    "{} must be in [0, {lowest_edge}) degrees (below the first band edge)",
+                    self.none_below_deg
+                ),
+            ));
+        }
+        for (key, v) in [
+            ("scoring.lateral_shift_threshold", self.lateral_shift_threshold),
+            ("scoring.sagittal_shift_threshold", self.sagittal_shift_threshold),
+        ] {
+            if !(v > 0.0 && v <= 2.0) {
+                return Err((key, format!("{v} must be in (0, 2] shoulder widths")));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -246,6 +288,72 @@ mod tests {
         assert!(at(0.0) > 0.7);
         let half = rotation(34.0, 0.5).confidence;
         assert!((half - 0.5 * at(34.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn not_a_number_is_not_scored() {
+        let c = ScoringConfig::default();
+        let nan = Angles {
+            yaw: f64::NAN,
+            pitch: f64::INFINITY,
+            roll: 3.0,
+        };
+        let shifts = Shifts {
+            lateral: Some(f64::NAN),
+            sagittal: Some(0.3),
+        };
+        let i = c.score(Some(&nan), shifts, 1.0);
+        assert_eq!(i.rotation, None, "NaN yaw must not score the top band");
+        assert_eq!(i.antero_retrocollis, None);
+        assert_eq!(i.laterocollis.map(|s| s.score), Some(0));
+        assert_eq!(i.lateral_shift, None);
+        assert_eq!(i.sagittal_shift.map(|s| s.score), Some(1));
+        let conf = c.score(Some(&Angles::default()), Shifts::default(), f64::NAN);
+        assert_eq!(conf.rotation.map(|s| s.confidence), Some(0.0));
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        assert!(ScoringConfig::default().validate().is_ok());
+        for (key, bad) in [
+            (
+                "scoring.sigma_yaw_deg",
+                ScoringConfig {
+                    sigma_yaw_deg: 0.0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "scoring.sigma_shift",
+                ScoringConfig {
+                    sigma_shift: f64::NAN,
+                    ..Default::default()
+                },
+            ),
+            (
+                "scoring.none_below_deg",
+                ScoringConfig {
+                    none_below_deg: 40.0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "scoring.none_below_deg",
+                ScoringConfig {
+                    none_below_deg: -1.0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "scoring.lateral_shift_threshold",
+                ScoringConfig {
+                    lateral_shift_threshold: 0.0,
+                    ..Default::default()
+                },
+            ),
+        ] {
+            assert_eq!(bad.validate().unwrap_err().0, key);
+        }
     }
 
     #[test]

@@ -169,10 +169,11 @@ impl Subscriber {
     }
 }
 
-/// The daemon binary as a child process, stderr captured to a file.
+/// The daemon binary as a child process, stderr and stdout captured to files.
 pub struct DaemonProcess {
     pub child: Child,
     pub log: PathBuf,
+    pub stdout: PathBuf,
 }
 
 impl DaemonProcess {
@@ -193,11 +194,16 @@ impl DaemonProcess {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.stdout(Stdio::null()).stderr(err).spawn().unwrap();
-        DaemonProcess { child, log }
+        let stdout = config.with_extension("out");
+        let out = std::fs::File::create(&stdout).unwrap();
+        let child = cmd.stdout(out).stderr(err).spawn().unwrap();
+        DaemonProcess { child, log, stdout }
     }
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
     }
     pub fn signal(&self, sig: &str) {
         let _ = Command::new("kill").args([sig, &self.child.id().to_string()]).status();
