@@ -302,6 +302,7 @@ fn camera_sources_without_the_camera() {
         "[source]\nkind = \"camera\"\n[camera]\ndevice = \"/dev/v4l/by-id/usb-not-plugged-in-video-index0\"\n",
     )
     .unwrap();
+    let (out_file, err_file) = (dir.join("absent.out"), dir.join("absent.err"));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cdposture"))
         .args([
             "--models",
@@ -310,18 +311,30 @@ fn camera_sources_without_the_camera() {
             "--config",
             cfg.to_str().unwrap(),
         ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stdout(std::fs::File::create(&out_file).unwrap())
+        .stderr(std::fs::File::create(&err_file).unwrap())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(3 * common::slowdown()));
+    // The loop has announced the camera (models loaded, waiting); then a while longer.
+    let t = std::time::Instant::now();
+    while !std::fs::read_to_string(&out_file)
+        .unwrap_or_default()
+        .contains("\"camera\"")
+    {
+        assert!(t.elapsed().as_secs() < 60 * common::slowdown(), "no camera status");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2 * common::slowdown()));
     assert!(child.try_wait().unwrap().is_none(), "the daemon waits for the camera");
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
-    let o = child.wait_with_output().unwrap();
-    let (out, err) = (String::from_utf8_lossy(&o.stdout), stderr(&o));
-    assert!(o.status.success(), "clean stop: {err}");
+    let status = child.wait().unwrap();
+    let (out, err) = (
+        std::fs::read_to_string(&out_file).unwrap(),
+        std::fs::read_to_string(&err_file).unwrap(),
+    );
+    assert!(status.success(), "clean stop: {err}");
     assert!(!err.contains("panicked"), "{err}");
     let warn: Vec<&str> = err.lines().filter(|l| l.contains("camera offline")).collect();
     assert_eq!(warn.len(), 1, "one line for the outage, not one per retry: {err}");
@@ -369,21 +382,10 @@ fn analyze_takes_a_negative_neutral() {
 fn analyze_and_run_summarise_a_video_alike() {
     let dir = tmp("analyze-vs-run");
     let face = load_image(&photo("astronaut.png")).unwrap();
-    for i in 0..20 {
-        rotate_image(&face, 25.0 * (i as f64 * 0.3).sin(), false)
-            .save(dir.join(format!("f{i:05}.png")))
-            .unwrap();
-    }
-    // 4 fps: `run` paces the file like a camera, and must keep up with every frame to compare.
-    let video = dir.join("tilt.mp4");
-    let ok = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-framerate", "4", "-i"])
-        .arg(dir.join("f%05d.png"))
-        .args(["-vf", "scale=320:240", "-pix_fmt", "yuv420p", "-c:v", "libx264"])
-        .arg(&video)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let frames: Vec<image::RgbImage> = (0..20)
+        .map(|i| rotate_image(&face, 25.0 * (i as f64 * 0.3).sin(), false))
+        .collect();
+    let video = make_video(&dir, &frames, 1, "tilt.mp4", "320:240");
     let out = dir.join("out");
     let o = cdposture(&[
         "analyze",
@@ -395,7 +397,15 @@ fn analyze_and_run_summarise_a_video_alike() {
     assert!(o.status.success(), "{}", stderr(&o));
     let offline: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    let o = cdposture(&["run", "--input", video.to_str().unwrap(), "--exam", "same"]);
+    // Not paced like a camera: every frame is measured, however loaded the machine.
+    let o = cdposture(&[
+        "run",
+        "--input",
+        video.to_str().unwrap(),
+        "--exam",
+        "same",
+        "--no-pacing",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let end: serde_json::Value = String::from_utf8_lossy(&o.stdout)
         .lines()

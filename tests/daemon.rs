@@ -196,6 +196,7 @@ fn camera_status_and_reconnects_reach_the_sink_and_the_led_status() {
             looping: false,
             capacity: 100,
             reconnect: Some((std::time::Duration::from_millis(600), std::time::Duration::from_secs(1))),
+            wait_for_space: false,
         },
     )
     .unwrap();

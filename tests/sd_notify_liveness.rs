@@ -91,6 +91,7 @@ fn pings_continue_while_a_camera_is_missing_and_stop_while_the_loop_hangs() {
             looping: false,
             capacity: 2,
             reconnect: Some((Duration::from_millis(250), Duration::from_secs(2))),
+            wait_for_space: false,
         },
     )
     .unwrap();

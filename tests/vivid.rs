@@ -237,6 +237,7 @@ fn start_capture(req: CameraRequest) -> CaptureThread {
             looping: false,
             capacity: 2,
             reconnect: Some((Duration::from_millis(250), Duration::from_secs(2))),
+            wait_for_space: false,
         },
     )
     .unwrap()

@@ -44,6 +44,10 @@ enum Command {
         /// Capture the patient's neutral pose at start-up (exam.neutral_capture_s seconds).
         #[arg(long)]
         neutral: bool,
+        /// Files only: process every frame as fast as the pipeline goes (none dropped) instead of
+        /// at the file's frame rate like a camera.
+        #[arg(long)]
+        no_pacing: bool,
     },
     /// Validate a config file and print the resolved settings (secrets shown as <redacted>).
     CheckConfig {
@@ -93,6 +97,7 @@ fn main() -> ExitCode {
             demo_frames,
             exam,
             neutral,
+            no_pacing,
         } => cli::run::run(&cli::run::RunArgs {
             config,
             input,
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
             demo_frames,
             exam,
             neutral,
+            no_pacing,
         }),
         Command::CheckConfig { file, env_file } => cli::run::check_config(&file, env_file.as_deref()),
         Command::Analyze {

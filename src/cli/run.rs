@@ -29,6 +29,9 @@ pub struct RunArgs {
     pub exam: Option<String>,
     /// Capture the neutral pose at start-up.
     pub neutral: bool,
+    /// Files (video, demo): every frame as fast as the pipeline goes, none dropped, instead of
+    /// at the file's frame rate like a camera.
+    pub no_pacing: bool,
 }
 
 /// Settings from the config file (or the demo defaults) with the command line's overrides.
@@ -58,7 +61,15 @@ pub fn settings(args: &RunArgs) -> Result<Settings> {
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
+    // Before the models load (seconds on a Pi): a stop requested meanwhile is a clean stop.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
+    }
     let settings = settings(args)?;
+    if args.no_pacing && matches!(settings.source, SourceSettings::Camera(_)) {
+        anyhow::bail!("--no-pacing is for files (a video, the demo, images), not for a camera");
+    }
     if args.config.is_none() && args.input.is_none() {
         log::info!(
             "no config and no input: playing the demo source ({} frames)",
@@ -77,14 +88,16 @@ pub fn run(args: &RunArgs) -> Result<()> {
     // Unrelated still images: no tracking between them, and one refinement pass each.
     let stills = matches!(settings.source, SourceSettings::Images { .. });
     opts.refine_still = stills;
-    let capacity = if stills { 64 } else { 2 };
+    // Files not paced like a camera wait for the pipeline: every frame is measured.
+    let wait_for_space = stills || args.no_pacing;
     let capture = CaptureThread::start_with(
         opener(&settings.source, &settings.model_dir),
         CaptureOptions {
-            paced,
+            paced: paced && !args.no_pacing,
             looping,
-            capacity,
+            capacity: 2,
             reconnect,
+            wait_for_space,
         },
     )
     .context("cannot open the frame source")?;
@@ -113,7 +126,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
     };
     match settings.mqtt.clone() {
         None => {
-            let daemon = Daemon::new(settings, pipeline, StdoutSink::default()).with_commands(cmd_rx);
+            let daemon = Daemon::new(settings, pipeline, StdoutSink::default())
+                .with_commands(cmd_rx)
+                .with_stop(stop);
             let _panel = start_panel(daemon.live_status())?;
             drive(daemon, capture, startup)
         }
@@ -140,7 +155,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 .name("mqtt".into())
                 .spawn(move || runtime.block_on(task.run()))?;
             let sink = MqttSink::new(topics(), outbox, wake, live_tx, status)?;
-            let daemon = Daemon::new(settings, pipeline, sink).with_commands(cmd_rx);
+            let daemon = Daemon::new(settings, pipeline, sink)
+                .with_commands(cmd_rx)
+                .with_stop(stop);
             let panel = start_panel(daemon.live_status())?;
             let result = drive(daemon, capture, startup);
             drop(panel);
@@ -152,9 +169,6 @@ pub fn run(args: &RunArgs) -> Result<()> {
 }
 
 fn drive<S: Sink>(mut daemon: Daemon<S>, capture: CaptureThread, startup: Vec<Command>) -> Result<()> {
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, daemon.stop.clone()).context("cannot install signal handlers")?;
-    }
     let result = daemon.run(capture, startup);
     if daemon.stop.load(Ordering::Relaxed) {
         log::info!("stopped by signal");

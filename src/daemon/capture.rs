@@ -29,6 +29,8 @@ struct Inner {
 pub struct FrameQueue {
     inner: Mutex<Inner>,
     ready: Condvar,
+    /// Signalled when a frame is taken (for sources that wait for space instead of dropping).
+    space: Condvar,
     capacity: usize,
     dropped: AtomicU64,
 }
@@ -41,6 +43,7 @@ impl FrameQueue {
                 closed: None,
             }),
             ready: Condvar::new(),
+            space: Condvar::new(),
             capacity: capacity.max(1),
             dropped: AtomicU64::new(0),
         }
@@ -51,6 +54,24 @@ impl FrameQueue {
         if g.frames.len() >= self.capacity {
             g.frames.pop_front();
             self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        g.frames.push_back(f);
+        self.ready.notify_one();
+    }
+
+    /// Wait for space instead of dropping (files processed as fast as possible: every frame
+    /// counts). Gives up, dropping the frame, when `stop` is set.
+    pub fn push_waiting(&self, f: Frame, stop: &AtomicBool) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        while g.frames.len() >= self.capacity {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            g = self
+                .space
+                .wait_timeout(g, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         g.frames.push_back(f);
         self.ready.notify_one();
@@ -67,6 +88,7 @@ impl FrameQueue {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(f) = g.frames.pop_front() {
+                self.space.notify_one();
                 return Pop::Frame(f);
             }
             if let Some(err) = g.closed.as_mut() {
@@ -208,8 +230,11 @@ pub struct CaptureOptions {
     pub paced: bool,
     /// Reopen at the end (demo, video).
     pub looping: bool,
-    /// Queue length; the oldest frame is dropped beyond it.
+    /// Queue length; the oldest frame is dropped beyond it (unless `wait_for_space`).
     pub capacity: usize,
+    /// Files processed as fast as possible: wait for space in the queue instead of dropping, so
+    /// every frame is measured. Never for cameras (capture must not wait for inference).
+    pub wait_for_space: bool,
     /// Reopen a lost camera, waiting `min` first and doubling up to `max`; `None`: a source
     /// error ends the capture.
     pub reconnect: Option<(Duration, Duration)>,
@@ -225,6 +250,7 @@ impl CaptureThread {
                 looping,
                 capacity,
                 reconnect: None,
+                wait_for_space: false,
             },
         )
     }
@@ -291,7 +317,11 @@ impl CaptureThread {
                             last_t = f.t_s;
                             f.t_s += offset;
                             s.captured.fetch_add(1, Ordering::Relaxed);
-                            q.push(f);
+                            if opts.wait_for_space {
+                                q.push_waiting(f, &st);
+                            } else {
+                                q.push(f);
+                            }
                         }
                         Ok(None) if opts.looping => {
                             let step = source.fps().map(|r| 1.0 / r).unwrap_or(0.0);
@@ -514,6 +544,7 @@ mod tests {
                 looping: false,
                 capacity: 64,
                 reconnect: Some((Duration::from_millis(10), Duration::from_millis(40))),
+                wait_for_space: false,
             },
         )
         .unwrap();
@@ -577,6 +608,7 @@ mod tests {
             looping: false,
             capacity: 4,
             reconnect: Some((Duration::from_millis(10), Duration::from_millis(20))),
+            wait_for_space: false,
         };
         let mut cap = CaptureThread::start_with(opener, options.clone()).expect("waits for the camera");
         assert!(cap.live);

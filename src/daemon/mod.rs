@@ -99,6 +99,12 @@ impl<S: Sink> Daemon<S> {
         self.live.clone()
     }
 
+    /// Stop when this flag is set (the signal handlers' flag, installed before the models load).
+    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = stop;
+        self
+    }
+
     /// Accept commands from this channel while running.
     pub fn with_commands(mut self, rx: std::sync::mpsc::Receiver<Command>) -> Self {
         self.commands = Some(rx);
