@@ -11,12 +11,15 @@
 //! it is on disk.
 //!
 //! Message ids (the sequence numbers, `msg_id` on the wire) never repeat, across write failures,
-//! acknowledged-and-deleted messages, crashes and power loss: ids are issued only below a bound
-//! that is already fsynced in the `ids` file, reserved 1024 at a time. That file has two fixed
-//! 16-byte slots (value, bitwise complement) overwritten in place, alternately: a full disk still
-//! takes an in-place overwrite, and a write torn by power loss spoils only the slot being written,
-//! whose ids were not issued yet. A missing, empty or garbled `ids` file is not trusted to be the
-//! whole story: ids then start above a floor from the clock (Unix time in microseconds: no id can
+//! acknowledged-and-deleted messages, crashes and power loss, and they stay consecutive across
+//! restarts (a gap at the gateway means a lost message, not a restart). Each id is recorded in the
+//! `ids` file, fsynced, after its message file and before the message can be sent. That file has
+//! two fixed 16-byte slots (value, bitwise complement) overwritten in place, alternately: a full
+//! disk still takes an in-place overwrite (so an id whose message could not be stored is still
+//! recorded), and a write torn by power loss spoils at most the slot being written. A crash
+//! between the message file and its record leaves the file, which counts too. A missing, empty,
+//! garbled or torn `ids` file is not trusted to be the whole story: ids then continue above a floor
+//! from the clock (Unix time in microseconds: no id can
 //! be issued faster than one per microsecond, each costs an fsync; still below 2^53, so JSON
 //! readers in any language keep it exact), logged.
 //!
@@ -37,8 +40,6 @@ use std::time::Instant;
 /// The reserved-id file (two slots) and the single-value file of earlier versions.
 const IDS: &str = "ids";
 const LEGACY_LAST_ID: &str = "last_id";
-/// Ids reserved per fsync of the ids file.
-const ID_BLOCK: u64 = 1024;
 
 /// How a message may be evicted when the outbox is full (lower goes first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -103,14 +104,34 @@ fn message_path(dir: &Path, seq: u64, p: Priority) -> PathBuf {
     dir.join(format!("{seq:020}-{}.msg", priority_code(p)))
 }
 
-/// Issues message ids below a bound that is durable before any id under it is used.
+/// Issues consecutive message ids and records each one durably (see the module doc).
 struct IdAllocator {
-    file: Option<fs::File>,
+    file: Arc<fs::File>,
     next: u64,
-    reserved_upto: u64,
-    /// Which slot the next reservation overwrites (the other one holds the current bound).
+    /// Which slot the next record overwrites (the other one holds the previous id).
     slot: u64,
-    pub reserve_failures: u64,
+    record_failures: u64,
+}
+
+/// Where one id is to be recorded: the file and the slot. Used outside the outbox lock.
+pub struct IdRecord {
+    file: Arc<fs::File>,
+    slot: u64,
+    id: u64,
+}
+
+fn write_slot(file: &fs::File, slot: u64, value: u64) -> std::io::Result<()> {
+    file.write_all_at(&encode_slot(value), slot * 16)?;
+    file.sync_data()
+}
+
+impl IdRecord {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+    fn write(&self) -> std::io::Result<()> {
+        write_slot(&self.file, self.slot, self.id)
+    }
 }
 
 fn encode_slot(v: u64) -> [u8; 16] {
@@ -174,48 +195,36 @@ impl IdAllocator {
             .create(true)
             .truncate(false)
             .open(&path)?;
-        let mut ids = IdAllocator {
-            file: Some(file),
-            next,
-            reserved_upto: next - 1,
-            slot: 0,
-            reserve_failures: 0,
-        };
-        // Both slots hold the same bound to start with, so that either alone is enough.
-        ids.write_slot(0, next - 1)?;
-        ids.write_slot(1, next - 1)?;
+        // Both slots hold the last id to start with, so that either alone is enough.
+        write_slot(&file, 0, next - 1)?;
+        write_slot(&file, 1, next - 1)?;
         fs::File::open(dir)?.sync_all()?;
-        Ok(ids)
+        Ok(IdAllocator {
+            file: Arc::new(file),
+            next,
+            slot: 0,
+            record_failures: 0,
+        })
     }
 
-    fn write_slot(&mut self, slot: u64, value: u64) -> std::io::Result<()> {
-        let f = self
-            .file
-            .as_ref()
-            .ok_or_else(|| std::io::Error::other("id file not open"))?;
-        f.write_all_at(&encode_slot(value), slot * 16)?;
-        f.sync_data()
-    }
-
-    fn allocate(&mut self, dir: &Path) -> u64 {
-        if self.next > self.reserved_upto {
-            let bound = self.next + ID_BLOCK - 1;
-            match self.write_slot(self.slot, bound) {
-                Ok(()) => {
-                    self.slot ^= 1;
-                    self.reserved_upto = bound;
-                }
-                Err(e) => {
-                    // Still unique in this run; only a restart before the disk recovers could repeat.
-                    self.reserve_failures += 1;
-                    log::error!("outbox {}: cannot reserve message ids ({e})", dir.display());
-                }
-            }
-        }
-        let id = self.next;
+    /// The next id, and where to record it once its message file is written.
+    fn allocate(&mut self) -> IdRecord {
+        let record = IdRecord {
+            file: self.file.clone(),
+            slot: self.slot,
+            id: self.next,
+        };
+        self.slot ^= 1;
         self.next += 1;
-        id
+        record
     }
+}
+
+/// Write message `id`, then record its id: the order that keeps ids consecutive and unique
+/// whatever happens between the two (see the module doc). Both results, for counting.
+pub fn store(dir: &Path, id: &IdRecord, priority: Priority, body: &str) -> (std::io::Result<()>, std::io::Result<()>) {
+    let written = write_message(dir, id.id(), priority, body);
+    (written, id.write())
 }
 
 /// Write one message durably: temporary file, fsync, rename, directory fsync.
@@ -312,19 +321,28 @@ impl Outbox {
         &self.dir
     }
 
-    /// The next message id; durable before it is returned (see the module doc).
-    pub fn allocate(&mut self) -> u64 {
-        self.ids.allocate(&self.dir)
+    /// The next message id. Record it (see [`store`]) before the message counts as sent.
+    pub fn allocate(&mut self) -> IdRecord {
+        self.ids.allocate()
     }
 
     /// Store a message durably, here and now; returns its id. The daemon goes through
     /// [`OutboxWriter`], which does the same off the measuring thread.
     pub fn push(&mut self, topic: &str, payload: &str, priority: Priority) -> u64 {
-        let seq = self.allocate();
+        let id = self.allocate();
         let body = format!("{topic}\n{payload}");
-        let written = write_message(&self.dir, seq, priority, &body);
-        self.insert(seq, topic, payload, body.len() as u64, priority, written);
-        seq
+        let (written, recorded) = store(&self.dir, &id, priority, &body);
+        self.insert(id.id(), topic, payload, body.len() as u64, priority, written);
+        self.count_record(recorded);
+        id.id()
+    }
+
+    /// The id record's result: a failure is counted and logged (the id is still unique in this run).
+    pub fn count_record(&mut self, recorded: std::io::Result<()>) {
+        if let Err(e) = recorded {
+            self.ids.record_failures += 1;
+            log::error!("outbox {}: cannot record a message id ({e})", self.dir.display());
+        }
     }
 
     /// Account for message `seq`, already written (or not: `written` is the write's result).
@@ -462,9 +480,9 @@ impl Outbox {
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
-    /// Times the id reservation could not be written (ids stay unique within this run).
-    pub fn id_reserve_failures(&self) -> u64 {
-        self.ids.reserve_failures
+    /// Times an id could not be recorded (ids stay unique within this run).
+    pub fn id_record_failures(&self) -> u64 {
+        self.ids.record_failures
     }
 }
 
@@ -499,13 +517,17 @@ impl OutboxWriter {
                         payload,
                         priority,
                     } => {
-                        let (seq, dir) = {
+                        let (id, dir) = {
                             let mut o = lock();
                             (o.allocate(), o.dir.clone())
                         };
                         let body = format!("{topic}\n{payload}");
-                        let result = write_message(&dir, seq, priority, &body);
-                        lock().insert(seq, &topic, &payload, body.len() as u64, priority, result);
+                        // The disk work happens outside the lock the MQTT task needs.
+                        let (result, recorded) = store(&dir, &id, priority, &body);
+                        let mut o = lock();
+                        o.insert(id.id(), &topic, &payload, body.len() as u64, priority, result);
+                        o.count_record(recorded);
+                        drop(o);
                         written();
                     }
                     Job::Flush(done) => {
@@ -639,7 +661,11 @@ mod tests {
         drop(o);
         let mut o = Outbox::open(&d, 1 << 20).unwrap();
         let c = o.push("t", "{}", Priority::Keep);
-        assert!(c > b && b > a, "ids {a}, {b} (not durable), then {c} after a restart");
+        assert_eq!(
+            (b, c),
+            (a + 1, b + 1),
+            "ids {a}, {b} (not durable), then {c} after a restart"
+        );
     }
 
     #[test]
@@ -653,21 +679,26 @@ mod tests {
         drop(o);
         let mut o = Outbox::open(&d, 1 << 20).unwrap();
         let next = o.push("t", "{}", Priority::Keep);
-        assert!(next > issued[2], "{next} after {issued:?}");
+        assert_eq!(next, issued[2] + 1, "consecutive after {issued:?}");
     }
 
     #[test]
-    fn ids_never_repeat_after_a_crash_beyond_the_reserved_block() {
+    fn a_crash_between_the_message_and_its_id_record_neither_repeats_nor_skips() {
         let d = dir("ids-crash");
         let mut o = Outbox::open(&d, 1 << 20).unwrap();
-        // Past one reservation block, then "crash" (no clean close exists: drop is the same).
-        let mut last = 0;
-        for _ in 0..(ID_BLOCK + 5) {
-            last = o.allocate();
-        }
+        let a = o.push("t", "{}", Priority::Keep);
+        // The next message's file is written, then the process dies before recording its id.
+        let id = o.allocate();
+        write_message(&d, id.id(), Priority::Keep, "t\n{}").unwrap();
         drop(o);
         let mut o = Outbox::open(&d, 1 << 20).unwrap();
-        assert!(o.allocate() > last);
+        assert_eq!(o.len(), 2, "the unrecorded message is replayed");
+        assert_eq!(o.push("t", "{}", Priority::Keep), a + 2);
+        // Dies before the message file: the id was never used, and is used next.
+        let unused = o.allocate().id();
+        drop(o);
+        let mut o = Outbox::open(&d, 1 << 20).unwrap();
+        assert_eq!(o.push("t", "{}", Priority::Keep), unused);
     }
 
     #[test]
