@@ -68,7 +68,10 @@ impl PixelFormat {
         let (w, h, s) = (width as usize, height as usize, stride as usize);
         match self {
             PixelFormat::Yuyv | PixelFormat::Uyvy => s.max(w * 2) * h,
-            PixelFormat::Nv12 => s.max(w) * h * 3 / 2,
+            PixelFormat::Nv12 => {
+                let (luma, chroma) = nv12_pitches(w, s);
+                luma * h + chroma * h.div_ceil(2)
+            }
             PixelFormat::Grey => s.max(w) * h,
             PixelFormat::Rgb24 => s.max(w * 3) * h,
             PixelFormat::Mjpeg => 0,
@@ -147,11 +150,11 @@ pub fn to_rgb(
             }
         }
         PixelFormat::Nv12 => {
-            let s = (stride as usize).max(w);
+            let (s, cs) = nv12_pitches(w, stride as usize);
             let chroma = &data[s * h..];
             for row in 0..h {
                 let luma = &data[row * s..row * s + w];
-                let uv = &chroma[(row / 2) * s..];
+                let uv = &chroma[(row / 2) * cs..];
                 for (col, &y) in luma.iter().enumerate() {
                     let c = (col / 2) * 2;
                     let px = yuv_to_rgb(y, uv[c], uv[c + 1]);
@@ -176,6 +179,14 @@ pub fn to_rgb(
         PixelFormat::Mjpeg => return decode_mjpeg(data, width, height),
     }
     Ok(out)
+}
+
+/// NV12 line pitches in bytes: luma, and the interleaved chroma lines (one per two luma lines,
+/// rounded up). An odd width still has a CbCr pair for its last pixel, so a chroma line is at
+/// least the width rounded up to even, even when the stride says the width.
+fn nv12_pitches(width: usize, stride: usize) -> (usize, usize) {
+    let luma = stride.max(width);
+    (luma, luma.max(width.div_ceil(2) * 2))
 }
 
 /// BT.601 limited range, fixed point (the coefficients ×256, as in the V4L2 documentation).

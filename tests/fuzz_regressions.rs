@@ -1,0 +1,41 @@
+//! Inputs the fuzzers in `fuzz/` found (AFL++, `fuzz/run.sh`), minimized with `afl-tmin`, kept as
+//! regression tests: each must give a clean `Ok` or `Err`, never a panic. The byte strings are the
+//! fuzz inputs exactly as saved, decoded here the way the fuzz target decodes them.
+
+use cdposture::capture::pixels::{to_rgb, ConvertError, PixelFormat};
+use image::RgbImage;
+
+/// The `pixels` target's input layout: format index, width, height (each mod 65), stride, frame.
+fn pixels(input: &[u8]) -> Result<RgbImage, ConvertError> {
+    let format = PixelFormat::ALL[input[0] as usize % PixelFormat::ALL.len()];
+    let (width, height) = (u32::from(input[1]) % 65, u32::from(input[2]) % 65);
+    to_rgb(format, &input[4..], width, height, u32::from(input[3]))
+}
+
+/// NV12 with an odd width: the last pixel of a row read its V sample one byte past the chroma
+/// line, and past the end of the buffer on the last line (index out of bounds).
+#[test]
+fn nv12_odd_width_is_not_read_past_the_chroma_plane() {
+    // NV12 7x3 packed, 31 bytes (what the old size check asked for).
+    let mut input = vec![0x0e, 0x07, 0x03, 0x00];
+    input.extend_from_slice(&[b'0'; 31]);
+    assert!(matches!(pixels(&input), Err(ConvertError::Short { .. })));
+    // NV12 7x3, stride 3 (below the width, so packed), 31 bytes.
+    let mut input = vec![0x08, 0x07, 0x03, 0x03];
+    input.extend_from_slice(&[b'0'; 31]);
+    assert!(matches!(pixels(&input), Err(ConvertError::Short { .. })));
+}
+
+/// NV12 with an odd height: the last luma line still has a chroma line (rounded up), which the
+/// old size check (width × height × 3 / 2, rounded down) did not count.
+#[test]
+fn nv12_odd_height_needs_a_last_chroma_line() {
+    assert!(matches!(
+        to_rgb(PixelFormat::Nv12, &[16; 3], 2, 1, 0),
+        Err(ConvertError::Short { .. })
+    ));
+    assert!(to_rgb(PixelFormat::Nv12, &[16; 4], 2, 1, 0).is_ok());
+    // Odd width with the chroma line padded to an even count decodes.
+    let img = to_rgb(PixelFormat::Nv12, &[128; 7 * 3 + 8 * 2], 7, 3, 0).unwrap();
+    assert_eq!(img.dimensions(), (7, 3));
+}
