@@ -4,12 +4,20 @@
 
 use cdposture::capture::pixels::{to_rgb, ConvertError, PixelFormat};
 use image::RgbImage;
+use std::time::{Duration, Instant};
 
 /// The `pixels` target's input layout: format index, width, height (each mod 65), stride, frame.
 fn pixels(input: &[u8]) -> Result<RgbImage, ConvertError> {
     let format = PixelFormat::ALL[input[0] as usize % PixelFormat::ALL.len()];
     let (width, height) = (u32::from(input[1]) % 65, u32::from(input[2]) % 65);
     to_rgb(format, &input[4..], width, height, u32::from(input[3]))
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// NV12 with an odd width: the last pixel of a row read its V sample one byte past the chroma
@@ -38,4 +46,32 @@ fn nv12_odd_height_needs_a_last_chroma_line() {
     // Odd width with the chroma line padded to an even count decodes.
     let img = to_rgb(PixelFormat::Nv12, &[128; 7 * 3 + 8 * 2], 7, 3, 0).unwrap();
     assert_eq!(img.dimensions(), (7, 3));
+}
+
+/// A 106-byte MJPEG frame whose header claims 12336x12336 (no Huffman tables, so the implied ones
+/// are inserted): it was decoded in full, a 456 MB image and its RGB copy (16 s and 900 MB in the
+/// fuzz build, a hang for AFL++), before its size was compared with the negotiated 48x48.
+#[test]
+fn mjpeg_with_a_huge_declared_size_is_refused_before_decoding() {
+    let input = hex(concat!(
+        "01303030ffd8ffdb0043003030303030303030303030303030303030303030303030303030303030303030",
+        "3030303030303030303030303030303030303030303030303030303030303030ffc0001108303030300301",
+        "2200301200031200ffda000c03010030110311303030ffd9"
+    ));
+    let start = Instant::now();
+    let r = pixels(&input);
+    let took = start.elapsed();
+    assert!(
+        matches!(
+            r,
+            Err(ConvertError::JpegSize {
+                got_w: 12336,
+                got_h: 12336,
+                width: 48,
+                height: 48
+            })
+        ),
+        "{r:?}"
+    );
+    assert!(took < Duration::from_millis(500), "took {took:?}");
 }

@@ -4,8 +4,10 @@
 //! MJPEG frames are decoded with the `image` crate; a corrupt frame is an error the camera counts
 //! and skips, never a crash.
 
-use image::RgbImage;
+use image::codecs::jpeg::JpegDecoder;
+use image::{DynamicImage, ImageDecoder, RgbImage};
 use std::fmt;
+use std::io::Cursor;
 
 /// The pixel formats cdposture can decode, by their V4L2 fourcc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -226,18 +228,20 @@ pub fn decode_mjpeg(data: &[u8], width: u32, height: u32) -> Result<RgbImage, Co
         patched = v;
         &patched
     };
-    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
-        .map_err(|e| ConvertError::Jpeg(e.to_string()))?
-        .to_rgb8();
-    if img.width() != width || img.height() != height {
+    // The size comes from the frame header, checked before anything is decoded: a corrupt header
+    // may claim up to 65535x65535, and decoding that first would cost seconds and gigabytes.
+    let jpeg_err = |e: image::ImageError| ConvertError::Jpeg(e.to_string());
+    let decoder = JpegDecoder::new(Cursor::new(bytes)).map_err(jpeg_err)?;
+    let (got_w, got_h) = decoder.dimensions();
+    if got_w != width || got_h != height {
         return Err(ConvertError::JpegSize {
-            got_w: img.width(),
-            got_h: img.height(),
+            got_w,
+            got_h,
             width,
             height,
         });
     }
-    Ok(img)
+    Ok(DynamicImage::from_decoder(decoder).map_err(jpeg_err)?.into_rgb8())
 }
 
 /// APP0 segment "AVI1": length 16, identifier, then padding the decoder skips.
