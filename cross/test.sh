@@ -36,10 +36,11 @@ if [ "$(id -u)" -eq 0 ]; then
   fi
 fi
 if [ -e "$binfmt/qemu-aarch64" ]; then
-  tests=(--lib --test golden --test photos --test cli --test daemon --test sd_notify --test mqtt)
+  tests=(--lib --test golden --test photos --test signs --test scoring_edges --test cli --test schema
+         --test daemon --test sd_notify --test mqtt)
 else
   echo "[cross] cannot register qemu-aarch64 with binfmt_misc (needs root): running library-level tests only"
-  tests=(--lib --test golden --test photos --test daemon --test sd_notify)
+  tests=(--lib --test golden --test photos --test signs --test scoring_edges --test daemon --test sd_notify)
 fi
 echo "[cross] cargo test on aarch64 under qemu-user: ${tests[*]}"
 # Skipped under emulation: availability_exam_events_on_a_video_and_the_will checks the exam summary's
