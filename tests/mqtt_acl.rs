@@ -59,12 +59,8 @@ impl Clinic {
                 _ => conf += &format!("{line}\n"),
             }
         }
-        for needed in [
-            "allow_anonymous false",
-            "password_file",
-            "acl_file",
-            "use_username_as_clientid true",
-        ] {
+        // The paths were substituted (the rest is checked by what the broker then lets through).
+        for needed in ["password_file", "acl_file"] {
             assert!(
                 conf.contains(needed),
                 "deploy/mosquitto/mosquitto.conf lost `{needed}`:\n{conf}"
@@ -80,11 +76,11 @@ impl Clinic {
         std::fs::read_to_string(self.broker.dir.join("mosquitto.log")).unwrap_or_default()
     }
 
-    /// mosquitto's debug line for a publish the ACL refused (client ids are usernames here).
-    fn denied(&self, user: &str, topic: &str) -> bool {
-        let log = self.log();
-        log.lines()
-            .any(|l| l.contains(&format!("Denied PUBLISH from {user} ")) && l.contains(&format!("'{topic}'")))
+    /// mosquitto's debug line for a publish to `topic` the ACL refused.
+    fn denied(&self, topic: &str) -> bool {
+        self.log()
+            .lines()
+            .any(|l| l.contains("Denied PUBLISH from ") && l.contains(&format!("'{topic}'")))
     }
 
     fn peer(&self, user: &str, client_id: &str, subscribe: Option<&str>) -> Peer {
@@ -203,12 +199,10 @@ impl Peer {
     fn wait_for(&self, secs_: u64, topic: &str, payload: &str) {
         let t = Instant::now();
         while !self.received(topic, payload) {
-            assert!(
-                t.elapsed() < secs(secs_),
-                "{} never received `{payload}` on {topic}; got {:?}",
-                self.name,
-                self.messages.lock().unwrap()
-            );
+            if t.elapsed() > secs(secs_) {
+                let got = self.messages.lock().unwrap().clone();
+                panic!("{} never received `{payload}` on {topic}; got {got:?}", self.name);
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -256,16 +250,8 @@ fn a_room_cannot_command_any_room_only_the_gateway_can() {
         !gateway.received("cdposture/room1/cmd/exam_end", "forged-own"),
         "room1's credentials sent a command to room1"
     );
-    assert!(
-        clinic.denied("room1", "cdposture/room2/cmd/exam_start"),
-        "{}",
-        clinic.log()
-    );
-    assert!(
-        clinic.denied("room1", "cdposture/room1/cmd/exam_end"),
-        "{}",
-        clinic.log()
-    );
+    assert!(clinic.denied("cdposture/room2/cmd/exam_start"), "{}", clinic.log());
+    assert!(clinic.denied("cdposture/room1/cmd/exam_end"), "{}", clinic.log());
     println!(
         "{}",
         clinic.log().lines().find(|l| l.contains("Denied PUBLISH")).unwrap()
@@ -274,7 +260,7 @@ fn a_room_cannot_command_any_room_only_the_gateway_can() {
 
 /// (b) A room's credentials cannot write any of another room's topics (records, status, replies;
 /// a retained `available` would even greet every later subscriber) while they can write each of
-/// their own; and they read nothing but their own commands.
+/// their own; they read nothing but their own commands; the gateway writes no records either.
 #[test]
 fn a_room_cannot_spoof_nor_read_another_rooms_records() {
     let dir = common::tmp("acl-spoof");
@@ -296,23 +282,27 @@ fn a_room_cannot_spoof_nor_read_another_rooms_records() {
         gateway.wait_for(10, &format!("cdposture/room1/{leaf}"), &format!("own-{leaf}"));
     }
     std::thread::sleep(GRACE);
+    // The gateway commands, it does not write records either.
+    gateway.publish("cdposture/room2/assessment", "spoof-by-gateway", false);
     // room2 reads its own commands (positive control for its subscription) and, since room1's
-    // messages were routed before this command, would have had them by now.
+    // messages were routed before this command, would have had them by now. The gateway gets its
+    // own command back after its forged assessment, were that one let through.
     gateway.publish("cdposture/room2/cmd/neutral", "{}", false);
     room2.wait_for(10, "cdposture/room2/cmd/neutral", "{}");
+    gateway.wait_for(10, "cdposture/room2/cmd/neutral", "{}");
 
     let spoofed: Vec<String> = gateway
-        .topics()
-        .into_iter()
-        .filter(|t| t.starts_with("cdposture/room2/") && !t.contains("/cmd/"))
+        .messages
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _)| t.starts_with("cdposture/room2/") && !t.contains("/cmd/"))
+        .map(|(t, p)| format!("{t} {p}"))
         .collect();
-    assert!(
-        spoofed.is_empty(),
-        "room1's credentials wrote room2's topics: {spoofed:?}"
-    );
+    assert!(spoofed.is_empty(), "room2's topics were written by others: {spoofed:?}");
     for leaf in DEVICE_LEAVES {
         assert!(
-            clinic.denied("room1", &format!("cdposture/room2/{leaf}")),
+            clinic.denied(&format!("cdposture/room2/{leaf}")),
             "no denial logged for {leaf}:\n{}",
             clinic.log()
         );
@@ -367,8 +357,6 @@ fn a_room_cannot_take_over_another_rooms_client_id() {
     thief.publish("cdposture/room1/state", "sentinel-d", false);
     gateway.wait_for(10, "cdposture/room1/state", "sentinel-d");
     std::thread::sleep(GRACE);
-    gateway.publish("cdposture/room2/cmd/neutral", r#"{"request_id": "still-there"}"#, false);
-    room2.wait_for(10, "cdposture/room2/cmd/neutral", "still-there");
     assert_eq!(
         (
             room2.connects.load(Ordering::SeqCst),
@@ -378,6 +366,9 @@ fn a_room_cannot_take_over_another_rooms_client_id() {
         "room2 was disconnected by room1's credentials using its client id"
     );
     assert_eq!(thief.errors.load(Ordering::SeqCst), 0);
+    // And room2 still gets its commands on that first connection.
+    gateway.publish("cdposture/room2/cmd/neutral", r#"{"request_id": "still-there"}"#, false);
+    room2.wait_for(10, "cdposture/room2/cmd/neutral", "still-there");
 }
 
 fn daemon_config(dir: &Path, port: u16) -> PathBuf {
@@ -432,11 +423,7 @@ fn the_daemon_works_under_the_documented_acl_and_obeys_only_the_gateway() {
         !gateway.received("cdposture/room1/exam", "\"end\""),
         "the forged command ended the exam"
     );
-    assert!(
-        clinic.denied("room2", "cdposture/room1/cmd/exam_end"),
-        "{}",
-        clinic.log()
-    );
+    assert!(clinic.denied("cdposture/room1/cmd/exam_end"), "{}", clinic.log());
 
     // The gateway's command: obeyed and answered.
     gateway.publish(
@@ -461,16 +448,11 @@ fn the_daemon_works_under_the_documented_acl_and_obeys_only_the_gateway() {
     assert!(d.stop().success(), "{}", d.log());
     gateway.wait_for(10, "cdposture/room1/available", "stopped");
     let log = clinic.log();
-    assert!(
-        log.contains("as room1 (") && log.contains("u'room1'"),
-        "the daemon logged in as room1:\n{log}"
-    );
-    assert!(
-        !log.contains("Denied PUBLISH from room1 "),
-        "the ACL refused something the daemon publishes:\n{}",
-        log.lines()
-            .filter(|l| l.contains("Denied"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert!(log.contains("u'room1'"), "the daemon logged in as room1:\n{log}");
+    for leaf in DEVICE_LEAVES {
+        assert!(
+            !clinic.denied(&format!("cdposture/room1/{leaf}")),
+            "the ACL refused the daemon's {leaf}:\n{log}"
+        );
+    }
 }
