@@ -7,7 +7,7 @@ Inputs: a folder of verified downloads. Output folder gets:
   canonical_face.json     MediaPipe's canonical face mesh (468 vertices) + Procrustes weights
   golden/<model>.json|bin a reference input and LiteRT's outputs for it, checked by a Rust test
                           (tf2onnx output is not byte-reproducible, so we pin numbers, not hashes)
-  photos/*.png            real test photos from the scikit-image wheel
+  photos/*                real test photos from the scikit-image and mahotas wheels
   manifest.toml           what each file is, where it came from, tensor shapes and meanings
 Each step skips work whose output already exists, so an interrupted run resumes.
 """
@@ -32,6 +32,7 @@ WHEEL = "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl"
 POSE_TGZ = "mediapipe-pose-0.5.1675469404.tgz"
 MESH_TGZ = "mediapipe-face_mesh-0.4.1657299874.tgz"
 SKIMAGE = "scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl"
+MAHOTAS = "mahotas-1.4.19-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"
 
 # name -> (archive, member, sha256 of the extracted .tflite)
 TFLITE = {
@@ -47,7 +48,14 @@ TFLITE = {
                            "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f"),
 }
 GEOMETRY_SHA = "bdbcda96dfcb7da883da124aaa2c55dee49770d934f0fcc71747f8c21bdc75b4"
-PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png"]
+# file -> (archive, member). camera.png and luispedro.jpg: heads turned and pitched, for the sign tests.
+PHOTOS = {
+    "astronaut.png": (SKIMAGE, "skimage/data/astronaut.png"),
+    "chelsea.png": (SKIMAGE, "skimage/data/chelsea.png"),
+    "coffee.png": (SKIMAGE, "skimage/data/coffee.png"),
+    "camera.png": (SKIMAGE, "skimage/data/camera.png"),
+    "luispedro.jpg": (MAHOTAS, "mahotas/demos/data/luispedro.jpg"),
+}
 
 
 def log(msg):
@@ -289,11 +297,11 @@ def canonical_face():
 
 
 def photos():
-    for p in PHOTOS:
+    for p, (archive, member) in PHOTOS.items():
         dst = os.path.join(OUT, "photos", p)
         if not os.path.exists(dst):
             with open(dst + ".part", "wb") as f:
-                f.write(read_member(SKIMAGE, "skimage/data/" + p))
+                f.write(read_member(archive, member))
             os.replace(dst + ".part", dst)
 
 
@@ -317,11 +325,12 @@ MEANING = {
     "pose_landmark_full": "BlazePose GHUM full, cut to 3 outputs; same layout as pose_landmark_lite",
 }
 SOURCES = {WHEEL: "PyPI mediapipe==0.10.21", POSE_TGZ: "npm @mediapipe/pose@0.5.1675469404",
-           MESH_TGZ: "npm @mediapipe/face_mesh@0.4.1657299874", SKIMAGE: "PyPI scikit-image==0.26.0"}
+           MESH_TGZ: "npm @mediapipe/face_mesh@0.4.1657299874", SKIMAGE: "PyPI scikit-image==0.26.0",
+           MAHOTAS: "PyPI mahotas==1.4.19 (MIT; luispedro.jpg is its author's portrait)"}
 
 
 def manifest():
-    lines = ["# Written by models/fetch.sh. Models are Apache-2.0 (MediaPipe); photos from scikit-image (public domain).",
+    lines = ["# Written by models/fetch.sh. Models are Apache-2.0 (MediaPipe); photos from scikit-image (public domain) and mahotas (MIT).",
              'schema = 1', '']
     for name, (archive, member, tsha) in TFLITE.items():
         ins, outs = onnx_io(name)
@@ -334,8 +343,8 @@ def manifest():
                   f'meaning = "{MEANING[name]}"', '']
     lines += ["[[asset]]", 'file = "canonical_face.json"', f'source = "{SOURCES[MESH_TGZ]}"',
               f'sha256 = "{GEOMETRY_SHA}"', '']
-    for p in PHOTOS:
-        lines += ["[[asset]]", f'file = "photos/{p}"', f'source = "{SOURCES[SKIMAGE]}"',
+    for p, (archive, _) in PHOTOS.items():
+        lines += ["[[asset]]", f'file = "photos/{p}"', f'source = "{SOURCES[archive]}"',
                   f'sha256 = "{sha256(os.path.join(OUT, "photos", p))}"', '']
     with open(os.path.join(OUT, "manifest.toml.part"), "w") as f:
         f.write("\n".join(lines))

@@ -45,6 +45,7 @@ fetch_npm() { # pkg@version tgz-file
 }
 fetch_pypi mediapipe==0.10.21 mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl
 fetch_pypi scikit-image==0.26.0 scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl
+fetch_pypi mahotas==1.4.19 mahotas-1.4.19-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl  # a test photo
 fetch_npm @mediapipe/pose@0.5.1675469404 mediapipe-pose-0.5.1675469404.tgz
 fetch_npm @mediapipe/face_mesh@0.4.1657299874 mediapipe-face_mesh-0.4.1657299874.tgz
 if ! (cd "$dl" && sha256sum --quiet -c "$here/sources.sha256"); then

@@ -78,10 +78,8 @@ fn mjpeg_with_a_huge_declared_size_is_refused_before_decoding() {
 
 /// Seconds that are finite but beyond `Duration`'s range (about 1.8e19 s) passed the "positive and
 /// finite" check and panicked in `Duration::from_secs_f64` (`src/config/mod.rs`, the `secs` helper
-/// of `validate`: exam.update_interval_s, exam.neutral_capture_s, mqtt.*_s). Ignored until that
-/// check is fixed; run with `cargo test --test fuzz_regressions -- --ignored`.
+/// of `validate`: exam.update_interval_s, exam.neutral_capture_s, mqtt.*_s); now bounded to a day.
 #[test]
-#[ignore = "src/config/mod.rs: Duration::from_secs_f64 overflow, fix pending"]
 fn config_seconds_beyond_duration_range_are_an_error() {
     use cdposture::config::Settings;
     use std::path::Path;

@@ -215,6 +215,9 @@ fn topic_safe(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// The longest interval any `*_s` key takes.
+const MAX_SECONDS: f64 = 86_400.0;
+
 /// What every table's validation needs: the file (for messages) and its folder (for relative paths).
 struct Ctx<'a> {
     path: &'a Path,
@@ -236,12 +239,13 @@ impl Ctx<'_> {
             self.base.join(p)
         }
     }
-    /// A positive, finite number of seconds.
+    /// A positive number of seconds, at most a day (an interval beyond is a typo, and a huge one
+    /// would overflow `Duration`; MQTT's keep-alive cannot exceed 65535 s either).
     fn secs(&self, key: &'static str, v: f64) -> Result<Duration, ConfigError> {
-        if v > 0.0 && v.is_finite() {
+        if v > 0.0 && v <= MAX_SECONDS {
             Ok(Duration::from_secs_f64(v))
         } else {
-            Err(self.invalid(key, format!("{v} must be a positive number of seconds")))
+            Err(self.invalid(key, format!("{v} must be a positive number of seconds, at most {MAX_SECONDS}")))
         }
     }
 }
