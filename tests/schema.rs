@@ -118,11 +118,14 @@ fn state() -> Value {
     })
 }
 
+/// Makes a valid message invalid in one way.
+type Spoil = fn(&mut Value);
+
 #[test]
 fn the_validator_rejects_undeclared_keys_wrong_types_and_missing_keys() {
     let v = validator("state");
     v.check(&state(), "the reference state");
-    let bad: [(&str, fn(&mut Value)); 8] = [
+    let bad: [(&str, Spoil); 8] = [
         ("an undeclared top-level key", |m| m["yaw_deg"] = json!(3.0)),
         ("an undeclared key in the angles", |m| m["angles"]["tilt"] = json!(3.0)),
         ("an undeclared key in a sub-score", |m| {
