@@ -22,5 +22,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 "$root/models/fetch.sh"
-echo "[setup] cargo build --release (target dir $CARGO_TARGET_DIR)"
-(cd "$root" && cargo build --release --quiet)
+echo "[setup] cargo build --release --all-targets (target dir $CARGO_TARGET_DIR)"
+# All targets: the tests' dev-dependencies change features of crates tract uses, and one feature
+# set for the binary and the tests means tract is compiled once, not twice.
+(cd "$root" && cargo build --release --all-targets --quiet)
