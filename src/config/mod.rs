@@ -245,7 +245,10 @@ impl Ctx<'_> {
         if v > 0.0 && v <= MAX_SECONDS {
             Ok(Duration::from_secs_f64(v))
         } else {
-            Err(self.invalid(key, format!("{v} must be a positive number of seconds, at most {MAX_SECONDS}")))
+            Err(self.invalid(
+                key,
+                format!("{v} must be a positive number of seconds, at most {MAX_SECONDS}"),
+            ))
         }
     }
 }
