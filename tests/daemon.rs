@@ -221,8 +221,31 @@ fn camera_status_and_reconnects_reach_the_sink_and_the_led_status() {
 }
 
 /// The daemon as a child process writing JSON lines to a file (no broker).
-fn spawn_daemon(cfg: &std::path::Path, out: &std::path::Path, args: &[&str]) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_cdposture"))
+/// A daemon child process that is killed when dropped (a failed assertion must not leave it running).
+struct Child(std::process::Child);
+
+impl std::ops::Deref for Child {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Child {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_daemon(cfg: &std::path::Path, out: &std::path::Path, args: &[&str]) -> Child {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cdposture"))
         .args(["run", "--config", cfg.to_str().unwrap()])
         .args(args)
         .env("CDPOSTURE_MODELS", common::model_dir())
@@ -230,7 +253,8 @@ fn spawn_daemon(cfg: &std::path::Path, out: &std::path::Path, args: &[&str]) -> 
         .stdout(std::fs::File::create(out).unwrap())
         .stderr(std::fs::File::create(out.with_extension("log")).unwrap())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Child(child)
 }
 
 fn exam_events(out: &std::path::Path) -> Vec<serde_json::Value> {
