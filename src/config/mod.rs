@@ -422,7 +422,8 @@ fn pipeline_options(p: &raw::RawPipeline, cx: &Ctx) -> Result<PipelineOptions, C
 }
 
 fn smoothing_params(s: &raw::RawSmoothing, cx: &Ctx) -> Result<OneEuroParams, ConfigError> {
-    if !(s.min_cutoff_hz > 0.0 && s.d_cutoff_hz > 0.0 && s.beta >= 0.0) {
+    let finite = s.min_cutoff_hz.is_finite() && s.d_cutoff_hz.is_finite() && s.beta.is_finite();
+    if !(finite && s.min_cutoff_hz > 0.0 && s.d_cutoff_hz > 0.0 && s.beta >= 0.0) {
         return Err(cx.invalid(
             "smoothing",
             "min_cutoff_hz and d_cutoff_hz must be > 0, beta >= 0".into(),
@@ -607,6 +608,7 @@ mod tests {
             ),
             ("[exam]\ndeviated_deg = -1\n", "exam.deviated_deg"),
             ("[exam]\nresume_within_s = 0\n", "exam.resume_within_s"),
+            ("[smoothing]\nbeta = inf\n", "smoothing"),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");
