@@ -33,7 +33,7 @@ readme_step=$(grep -o 'sudo cdposture check-config [^`]*' "$(dirname "$0")/../RE
 echo "test-deb: README step: $readme_step"
 out=$(env -u CDPOSTURE_MQTT_PASSWORD bash -c "$readme_step" 2>&1) || fail "README's check-config step failed: $out"
 grep -q 'exam-room-1' <<<"$out" || fail "check-config did not read the edited config: $out"
-grep -q 'password: Some(Secret(<redacted>))' <<<"$out" || fail "the password was not read from /etc/cdposture/env: $out"
+grep -q 'Secret(<redacted>)' <<<"$out" || fail "the password was not read from /etc/cdposture/env: $out"
 grep -q "$secret" <<<"$out" && fail "check-config printed the password"
 # Without the env file, the error says where the password comes from.
 out=$(env -u CDPOSTURE_MQTT_PASSWORD sudo cdposture check-config /etc/cdposture/cdposture.toml 2>&1) && fail "a missing password passed"
