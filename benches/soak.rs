@@ -515,6 +515,7 @@ fn main() {
             looping: false,
             capacity: 2,
             reconnect: Some((camera.reopen_min, camera.reopen_max)),
+            wait_for_space: false,
         },
     )
     .expect("the camera stand-in");
