@@ -553,3 +553,49 @@ fn camera_status_is_retained_and_announced_again_after_a_broker_restart() {
     shutdown.notify_one();
     net.join().unwrap();
 }
+
+/// A clean stop must replace the will: `stopped` is retained and no `offline` follows. The daemon
+/// must not close its socket before the broker has read the farewell and the DISCONNECT (closing
+/// with a PUBACK unread, or before the farewell's PUBACK arrives, resets the connection and the
+/// broker drops what it has not read yet). The broker is paused across the SIGTERM and comes back
+/// after the daemon's 3 s for the outbox, as after a network stall: the farewell then goes out
+/// with a backlog ahead of it. Twice, because part of the loss is a race.
+#[test]
+fn a_clean_stop_is_announced_even_after_a_broker_stall() {
+    let dir = common::tmp("mqtt-farewell");
+    let broker = Broker::start(&dir.join("broker"), free_port(), "");
+    let sub = Subscriber::connect(broker.port, "t-farewell");
+    let cfg = config(&dir, broker.port, "[source]\nloop = true\ndemo_fps = 60", "");
+    // 50 durable assessments a second: a backlog the outbox cannot send while the broker is paused.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("assessment_interval_s = 0.5", "assessment_interval_s = 0.02"),
+    )
+    .unwrap();
+    for round in 1..=2 {
+        let mut d = DaemonProcess::start(&cfg, &[], &[]);
+        sub.wait_for(30, "online", |s| {
+            s.on("available").iter().filter(|v| *v == "online").count() == round
+        });
+        let seen = sub.on("assessment").len();
+        sub.wait_for(30, "assessments", |s| s.on("assessment").len() >= seen + 2);
+        broker.pause();
+        std::thread::sleep(Duration::from_millis(300));
+        d.signal("-TERM");
+        std::thread::sleep(Duration::from_millis(3700));
+        broker.resume();
+        assert!(d.stop_when_done(20).success(), "{}", d.log());
+        sub.wait_for(10, "available=stopped", |s| {
+            s.on("available").iter().filter(|v| *v == "stopped").count() == round
+        });
+        // The will would arrive after `stopped` if the broker had lost the DISCONNECT.
+        std::thread::sleep(Duration::from_millis(1500));
+        let avail = sub.on("available");
+        assert_eq!(
+            avail.last().and_then(|v| v.as_str()),
+            Some("stopped"),
+            "round {round}: {avail:?}"
+        );
+    }
+}

@@ -91,7 +91,6 @@ pub fn explain(e: &ConnectionError, s: &MqttSettings) -> String {
     }
 }
 
-/// rumqttc wrote the next submitted publish as `pkid`: remember which outbox entry it carries.
 /// Retained status messages must arrive; live ones may be lost.
 fn qos_for(retain: bool) -> QoS {
     if retain {
@@ -101,9 +100,20 @@ fn qos_for(retain: bool) -> QoS {
     }
 }
 
-fn written(fifo: &mut VecDeque<Option<u64>>, pkids: &mut HashMap<u16, u64>, pkid: u16) {
-    if let Some(Some(seq)) = fifo.pop_front() {
-        pkids.insert(pkid, seq);
+/// What a submitted publish carried, so that its PUBACK can be mapped back to it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Sent {
+    /// QoS 0 or retained status: nothing to remove when acknowledged.
+    Live,
+    /// An outbox entry: removed from disk on its PUBACK.
+    Durable(u64),
+    /// The clean-exit `stopped`: the connection may close only after its PUBACK.
+    Farewell,
+}
+
+fn written(fifo: &mut VecDeque<Sent>, pkids: &mut HashMap<u16, Sent>, pkid: u16) {
+    if let Some(sent @ (Sent::Durable(_) | Sent::Farewell)) = fifo.pop_front() {
+        pkids.insert(pkid, sent);
     }
 }
 
@@ -117,8 +127,8 @@ impl MqttTask {
             }
         };
         let (client, mut events) = AsyncClient::new(opts, 512);
-        let mut fifo: VecDeque<Option<u64>> = VecDeque::new();
-        let mut pkids: HashMap<u16, u64> = HashMap::new();
+        let mut fifo: VecDeque<Sent> = VecDeque::new();
+        let mut pkids: HashMap<u16, Sent> = HashMap::new();
         let mut connected = false;
         let mut backoff = Duration::from_millis(500);
         let mut last_error = String::new();
@@ -131,7 +141,7 @@ impl MqttTask {
                         // The final stats and state were queued just before the shutdown: send them too.
                         while let Ok((topic, payload, retain)) = self.live.try_recv() {
                             if client.try_publish(topic, qos_for(retain), retain, payload).is_ok() {
-                                fifo.push_back(None);
+                                fifo.push_back(Sent::Live);
                             }
                         }
                         self.drain(&client, &mut events, &mut fifo, &mut pkids, &available).await;
@@ -151,13 +161,13 @@ impl MqttTask {
                             log::warn!("could not subscribe to commands");
                         }
                         if client.try_publish(&available, QoS::AtLeastOnce, true, "online").is_ok() {
-                            fifo.push_back(None);
+                            fifo.push_back(Sent::Live);
                         }
                         // The camera's status may have changed while the broker was away.
                         let camera = *self.status.camera.lock().unwrap_or_else(|e| e.into_inner());
                         if let Some(c) = camera {
                             if client.try_publish(self.topics.get("camera"), QoS::AtLeastOnce, true, c).is_ok() {
-                                fifo.push_back(None);
+                                fifo.push_back(Sent::Live);
                             }
                         }
                         self.outbox.lock().unwrap_or_else(|e| e.into_inner()).reconnected();
@@ -182,7 +192,7 @@ impl MqttTask {
                         };
                         let body = serde_json::to_string(&reply).unwrap_or_default();
                         if client.try_publish(self.topics.get("reply"), QoS::AtLeastOnce, false, body).is_ok() {
-                            fifo.push_back(None);
+                            fifo.push_back(Sent::Live);
                         }
                     }
                     Ok(Event::Outgoing(Outgoing::Publish(pkid))) => written(&mut fifo, &mut pkids, pkid),
@@ -210,54 +220,68 @@ impl MqttTask {
                 _ = self.wake.notified(), if connected => self.pump(&client, &mut fifo, &pkids),
                 Some((topic, payload, retain)) = self.live.recv(), if connected => {
                     if client.try_publish(topic, qos_for(retain), retain, payload).is_ok() {
-                        fifo.push_back(None);
+                        fifo.push_back(Sent::Live);
                     }
                 }
             }
         }
     }
 
-    /// The broker acknowledged `pkid`: the outbox entry it carried is delivered.
-    fn acked(&self, pkids: &mut HashMap<u16, u64>, pkid: u16) {
-        if let Some(seq) = pkids.remove(&pkid) {
+    /// The broker acknowledged `pkid`: the outbox entry it carried is delivered. Returns what it was.
+    fn acked(&self, pkids: &mut HashMap<u16, Sent>, pkid: u16) -> Option<Sent> {
+        let sent = pkids.remove(&pkid);
+        if let Some(Sent::Durable(seq)) = sent {
             self.outbox.lock().unwrap_or_else(|e| e.into_inner()).remove(seq);
         }
+        sent
     }
 
-    /// Clean exit: send what the outbox holds (up to 3 s), then `stopped` (which replaces the will),
-    /// then disconnect. Whatever is still un-acked stays on disk for the next start.
+    /// Clean exit: send what the outbox holds (up to 3 s), then `stopped`, retained, which replaces
+    /// the will only if the broker has it before the connection closes: so wait for its PUBACK (up
+    /// to 2 s), then DISCONNECT, then the broker's close (up to 1 s). Whatever is still un-acked
+    /// stays on disk for the next start.
     async fn drain(
         &self,
         client: &AsyncClient,
         events: &mut rumqttc::EventLoop,
-        fifo: &mut VecDeque<Option<u64>>,
-        pkids: &mut HashMap<u16, u64>,
+        fifo: &mut VecDeque<Sent>,
+        pkids: &mut HashMap<u16, Sent>,
         available: &str,
     ) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-        let mut stopped_sent = false;
+        let outbox_deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        let mut farewell_deadline = None;
         loop {
             let outbox_empty = self.outbox.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
-            if outbox_empty && !stopped_sent {
-                if client.try_publish(available, QoS::AtLeastOnce, true, "stopped").is_ok() {
-                    fifo.push_back(None);
-                }
-                stopped_sent = true;
-            }
-            if stopped_sent && fifo.is_empty() && pkids.is_empty() {
-                break;
-            }
-            self.pump(client, fifo, pkids);
-            match tokio::time::timeout_at(deadline, events.poll()).await {
-                Ok(Ok(Event::Incoming(Packet::PubAck(a)))) => self.acked(pkids, a.pkid),
-                Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => written(fifo, pkids, pkid),
-                Ok(Ok(_)) => {}
-                Ok(Err(_)) | Err(_) => {
-                    if !stopped_sent {
-                        let _ = client.try_publish(available, QoS::AtLeastOnce, true, "stopped");
-                    }
+            let now = tokio::time::Instant::now();
+            if farewell_deadline.is_none() && (outbox_empty || now >= outbox_deadline) {
+                if client
+                    .try_publish(available, QoS::AtLeastOnce, true, "stopped")
+                    .is_err()
+                {
                     break;
                 }
+                fifo.push_back(Sent::Farewell);
+                farewell_deadline = Some(now + Duration::from_secs(2));
+            }
+            if farewell_deadline.is_none() {
+                self.pump(client, fifo, pkids);
+            }
+            let deadline = farewell_deadline.unwrap_or(outbox_deadline);
+            match tokio::time::timeout_at(deadline, events.poll()).await {
+                Ok(Ok(Event::Incoming(Packet::PubAck(a)))) => {
+                    if self.acked(pkids, a.pkid) == Some(Sent::Farewell) {
+                        break;
+                    }
+                }
+                Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => written(fifo, pkids, pkid),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    log::warn!("broker lost while stopping: {}", explain(&e, &self.settings));
+                    break;
+                }
+                // The outbox's time is up (the farewell goes next) or the farewell's (give up on it).
+                Err(_) if farewell_deadline.is_some() => break,
+                Err(_) => {}
             }
         }
         let left = self.outbox.lock().unwrap_or_else(|e| e.into_inner()).len();
@@ -266,13 +290,18 @@ impl MqttTask {
                 "{left} messages not acknowledged at exit; they stay in the outbox and are sent at the next start"
             );
         }
-        let _ = client.try_disconnect();
-        let _ = tokio::time::timeout(Duration::from_millis(500), events.poll()).await;
+        // After DISCONNECT, read until the broker closes its side: closing a socket with unread
+        // bytes (a late PUBACK) sends a TCP reset, and a reset makes the broker discard what it
+        // has not read yet: the farewell and the DISCONNECT, so the will would fire.
+        if client.try_disconnect().is_ok() {
+            let until = tokio::time::Instant::now() + Duration::from_secs(1);
+            while let Ok(Ok(_)) = tokio::time::timeout_at(until, events.poll()).await {}
+        }
     }
 
     /// Send outbox messages not yet sent on this connection, keeping at most WINDOW in flight.
-    fn pump(&self, client: &AsyncClient, fifo: &mut VecDeque<Option<u64>>, pkids: &HashMap<u16, u64>) {
-        let in_flight = pkids.len() + fifo.iter().filter(|x| x.is_some()).count();
+    fn pump(&self, client: &AsyncClient, fifo: &mut VecDeque<Sent>, pkids: &HashMap<u16, Sent>) {
+        let in_flight = pkids.len() + fifo.iter().filter(|x| **x != Sent::Live).count();
         if in_flight >= WINDOW {
             return;
         }
@@ -292,7 +321,7 @@ impl MqttTask {
                 Err(_) => payload,
             };
             if client.try_publish(topic, QoS::AtLeastOnce, false, body).is_ok() {
-                fifo.push_back(Some(seq));
+                fifo.push_back(Sent::Durable(seq));
             } else {
                 // Channel full: leave it for the next pump after a reconnect or ack.
                 outbox.reconnected_one(seq);
