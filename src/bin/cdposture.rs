@@ -69,6 +69,18 @@ enum Command {
     },
     /// Head-pose accuracy on a labelled CSV (image,yaw_deg,pitch_deg,roll_deg).
     EvalHeadpose { labels: PathBuf },
+    /// Posture accuracy against exact labels (rendered avatars): head relative to the trunk,
+    /// shifts, shoulder elevation, TWSTRS rotation bands. LABELS.csv: image (or frame),yaw_deg,
+    /// pitch_deg,roll_deg,lateral_shift_sw,sagittal_shift_sw,shoulder_elevation_deg.
+    EvalPostures {
+        labels: PathBuf,
+        /// The video that per-frame labels (a `frame` column) belong to [default: same name, .mp4].
+        #[arg(long)]
+        video: Option<PathBuf>,
+        /// Write labels, measurements and raw landmarks per row to this CSV.
+        #[arg(long)]
+        features: Option<PathBuf>,
+    },
     /// List V4L2 cameras with their formats, sizes and rates; with --capture, test one.
     Cameras(cli::cameras::CamerasArgs),
 }
@@ -124,6 +136,17 @@ fn main() -> ExitCode {
         }),
         Command::EvalHeadpose { labels } => cli::eval_headpose::run(&cli::eval_headpose::EvalArgs {
             labels,
+            models: cli.models,
+            pose: cli.pose.unwrap_or_default(),
+        }),
+        Command::EvalPostures {
+            labels,
+            video,
+            features,
+        } => cli::eval_postures::run(&cli::eval_postures::EvalPosturesArgs {
+            labels,
+            video,
+            features,
             models: cli.models,
             pose: cli.pose.unwrap_or_default(),
         }),

@@ -55,7 +55,8 @@ pub trait FrameSource: Send {
 }
 
 const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
-const VIDEO_EXTENSIONS: [&str; 8] = ["mp4", "mkv", "avi", "mov", "webm", "m4v", "y4m", "ts"];
+/// File extensions opened as videos.
+pub const VIDEO_EXTENSIONS: [&str; 8] = ["mp4", "mkv", "avi", "mov", "webm", "m4v", "y4m", "ts"];
 
 fn has_extension(path: &Path, list: &[&str]) -> bool {
     path.extension()

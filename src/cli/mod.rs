@@ -12,6 +12,7 @@ macro_rules! out {
 pub mod analyze;
 pub mod cameras;
 pub mod eval_headpose;
+pub mod eval_postures;
 pub mod run;
 
 use crate::inference::{resolve_model_dir, ModelSet, PoseVariant};

@@ -162,6 +162,11 @@ fn sub_score(x: f64, floor: f64, edges: &[f64], sigma: f64, detection: f64) -> O
 }
 
 impl ScoringConfig {
+    /// The TWSTRS rotation band (0–4) of a yaw, degrees (sign ignored).
+    pub fn rotation_band(&self, yaw: f64) -> u8 {
+        band(yaw.abs(), self.none_below_deg, &ROTATION_EDGES).0
+    }
+
     /// Score a head orientation (already relative to trunk and neutral) and the trunk's shifts.
     pub fn score(&self, head: Option<&Angles>, shifts: Shifts, detection: f64) -> Item1 {
         let mut item = Item1::default();

@@ -1,0 +1,489 @@
+//! `cdposture eval-postures LABELS.csv`: posture accuracy against exact labels (rendered avatars).
+//!
+//! Reads `image,yaw_deg,pitch_deg,roll_deg,lateral_shift_sw,sagittal_shift_sw,shoulder_elevation_deg`
+//! (head relative to the trunk, our conventions; paths relative to the CSV; other columns ignored;
+//! an empty cell or a missing column = not labelled). A per-frame CSV of a video has `frame` instead
+//! of `image`; the video is `--video`, or the CSV's sibling with the same stem (`.mp4`, …).
+//!
+//! Each still is measured on its own (tracking reset); a video is tracked frame to frame. What is
+//! compared is the frame's raw measurement (`frames.csv`'s `rel_*`, shift and elevation columns),
+//! before smoothing and neutral. Prints per quantity answered/labelled, MAE, Pearson r, the slope
+//! of measured on true, the median bias and the MAE once it is removed; yaw split at |45°|; the
+//! TWSTRS rotation band confusion; and as its LAST line exactly
+//! `POSTURE answered=<f> yaw=<MAE> yaw_slope=<f> pitch=<MAE> roll=<MAE> lateral_sw=<MAE>
+//! sagittal_sw=<MAE> elevation=<MAE> band_exact=<f> n=<int>` (`answered`: share of rows with a
+//! trunk-relative yaw; `band_exact`: share of those whose rotation band is right; `nan` = no data).
+
+use crate::capture::{self, load_image};
+use crate::inference::PoseVariant;
+use crate::pipeline::{Measurement, PipelineOptions};
+use crate::scoring::ScoringConfig;
+use anyhow::{bail, Context, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub struct EvalPosturesArgs {
+    pub labels: PathBuf,
+    /// The video a per-frame CSV belongs to (default: the CSV's sibling with the same stem).
+    pub video: Option<PathBuf>,
+    /// Also write one row per image: labels, measurements and the raw landmarks (for analysis
+    /// and for training on what our models really output).
+    pub features: Option<PathBuf>,
+    pub models: Option<PathBuf>,
+    pub pose: PoseVariant,
+}
+
+/// The quantities compared, in the order of the CSV columns and the report.
+const QUANTITIES: [(&str, &str); 6] = [
+    ("yaw_deg", "yaw"),
+    ("pitch_deg", "pitch"),
+    ("roll_deg", "roll"),
+    ("lateral_shift_sw", "lateral_sw"),
+    ("sagittal_shift_sw", "sagittal_sw"),
+    ("shoulder_elevation_deg", "elevation"),
+];
+
+/// One labelled image or video frame.
+struct Row {
+    /// Image path, or the frame index of a video.
+    item: Item,
+    truth: [Option<f64>; 6],
+}
+
+enum Item {
+    Image(PathBuf),
+    Frame(u64),
+}
+
+fn read_labels(path: &Path) -> Result<Vec<Row>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read labels", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines
+        .next()
+        .with_context(|| format!("{}: the labels file is empty", path.display()))?
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let (image_col, frame_col) = (col("image"), col("frame"));
+    if image_col.is_none() && frame_col.is_none() {
+        bail!(
+            "{}: needs an `image` column (stills) or a `frame` column (a video's per-frame labels)",
+            path.display()
+        );
+    }
+    let cols: Vec<Option<usize>> = QUANTITIES.iter().map(|(c, _)| col(c)).collect();
+    if cols.iter().all(Option::is_none) {
+        bail!(
+            "{}: no label column; expected some of {}",
+            path.display(),
+            QUANTITIES.map(|q| q.0).join(",")
+        );
+    }
+    let mut rows = Vec::new();
+    for (n, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let at = |line_no: usize, c: usize| -> Result<Option<f64>> {
+            match f.get(c).copied().unwrap_or("") {
+                "" => Ok(None),
+                s => s.parse().map(Some).with_context(|| {
+                    format!(
+                        "{}: line {line_no}: {} = `{s}` is not a number",
+                        path.display(),
+                        header[c]
+                    )
+                }),
+            }
+        };
+        let mut truth = [None; 6];
+        for (t, c) in truth.iter_mut().zip(&cols) {
+            if let Some(c) = *c {
+                *t = at(n + 2, c)?;
+            }
+        }
+        let item = match (image_col, frame_col) {
+            (Some(c), _) => match f.get(c).copied().unwrap_or("") {
+                "" => bail!("{}: line {}: empty image path", path.display(), n + 2),
+                p => Item::Image(base.join(p)),
+            },
+            (None, Some(c)) => Item::Frame(
+                f.get(c)
+                    .and_then(|s| s.parse().ok())
+                    .with_context(|| format!("{}: line {}: `frame` is not a frame number", path.display(), n + 2))?,
+            ),
+            (None, None) => unreachable!("checked above"),
+        };
+        rows.push(Row { item, truth });
+    }
+    if rows.is_empty() {
+        bail!("{}: no labelled rows", path.display());
+    }
+    Ok(rows)
+}
+
+/// The measured values in `QUANTITIES` order.
+fn measured(m: &Measurement) -> [Option<f64>; 6] {
+    let finite = |v: Option<f64>| v.filter(|x| x.is_finite());
+    let rel = m.relative;
+    let trunk = m.trunk;
+    [
+        finite(rel.map(|a| a.yaw)),
+        finite(rel.map(|a| a.pitch)),
+        finite(rel.map(|a| a.roll)),
+        finite(trunk.and_then(|t| t.lateral_shift)),
+        finite(trunk.and_then(|t| t.sagittal_shift)),
+        finite(trunk.map(|t| t.shoulder_elevation)),
+    ]
+}
+
+fn video_for(labels: &Path) -> Result<PathBuf> {
+    for ext in capture::VIDEO_EXTENSIONS {
+        let p = labels.with_extension(ext);
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    bail!(
+        "{}: per-frame labels, but no video beside it with the same name; pass --video",
+        labels.display()
+    )
+}
+
+/// Measure every row: each still on its own, or the video's frames tracked in order.
+fn measure_all(
+    rows: &[Row],
+    args: &EvalPosturesArgs,
+    mut on_row: impl FnMut(usize, Option<&Measurement>) -> Result<()>,
+) -> Result<()> {
+    let is_video = matches!(rows[0].item, Item::Frame(_));
+    let opts = PipelineOptions {
+        refine_still: !is_video,
+        ..Default::default()
+    };
+    let mut pipeline = super::load_pipeline(args.models.as_deref(), args.pose, opts)?;
+    if !is_video {
+        for (i, row) in rows.iter().enumerate() {
+            let Item::Image(path) = &row.item else {
+                bail!("{}: mixes images and frames", args.labels.display())
+            };
+            match load_image(path) {
+                Ok(img) => {
+                    pipeline.reset();
+                    let m = pipeline.process(&img)?;
+                    on_row(i, Some(&m))?;
+                }
+                Err(e) => {
+                    log::error!("{e}");
+                    on_row(i, None)?;
+                }
+            }
+        }
+        return Ok(());
+    }
+    let video = match &args.video {
+        Some(v) => v.clone(),
+        None => video_for(&args.labels)?,
+    };
+    let by_frame: std::collections::HashMap<u64, usize> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match r.item {
+            Item::Frame(f) => Some((f, i)),
+            Item::Image(_) => None,
+        })
+        .collect();
+    let mut source = capture::open(&video)?;
+    let mut seen = vec![false; rows.len()];
+    while let Some(frame) = source.next_frame()? {
+        let m = pipeline.process(&frame.image)?;
+        if let Some(&i) = by_frame.get(&frame.index) {
+            seen[i] = true;
+            on_row(i, Some(&m))?;
+        }
+    }
+    for (i, _) in seen.iter().enumerate().filter(|(_, s)| !**s) {
+        on_row(i, None)?;
+    }
+    Ok(())
+}
+
+/// Pairs of (true, measured) for one quantity, and how many rows were labelled.
+#[derive(Default)]
+struct Pairs {
+    labelled: usize,
+    pairs: Vec<(f64, f64)>,
+}
+
+/// What `Pairs` amounts to.
+struct Stats {
+    mae: f64,
+    r: f64,
+    slope: f64,
+    bias: f64,
+    mae_debiased: f64,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+impl Pairs {
+    fn push(&mut self, truth: Option<f64>, measured: Option<f64>) {
+        if let Some(t) = truth {
+            self.labelled += 1;
+            if let Some(m) = measured {
+                self.pairs.push((t, m));
+            }
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        let n = self.pairs.len() as f64;
+        let mean = |f: &dyn Fn(&(f64, f64)) -> f64| self.pairs.iter().map(f).sum::<f64>() / n;
+        let (mt, mm) = (mean(&|p| p.0), mean(&|p| p.1));
+        let cov = mean(&|p| (p.0 - mt) * (p.1 - mm));
+        let (vt, vm) = (mean(&|p| (p.0 - mt).powi(2)), mean(&|p| (p.1 - mm).powi(2)));
+        let mut errors: Vec<f64> = self.pairs.iter().map(|p| p.1 - p.0).collect();
+        let bias = median(&mut errors);
+        Stats {
+            mae: mean(&|p| (p.1 - p.0).abs()),
+            r: cov / (vt * vm).sqrt(),
+            slope: cov / vt,
+            bias,
+            mae_debiased: mean(&|p| (p.1 - p.0 - bias).abs()),
+        }
+    }
+}
+
+fn report_line(name: &str, p: &Pairs) {
+    let s = p.stats();
+    out!(
+        "{name:<22} {:>4}/{:<4} MAE {:>7.3}  r {:>6.3}  slope {:>6.3}  median bias {:>7.3}  MAE without bias {:>7.3}",
+        p.pairs.len(),
+        p.labelled,
+        s.mae,
+        s.r,
+        s.slope,
+        s.bias,
+        s.mae_debiased
+    );
+}
+
+pub fn run(args: &EvalPosturesArgs) -> Result<()> {
+    let rows = read_labels(&args.labels)?;
+    let mut features = match &args.features {
+        Some(p) => {
+            let mut w = std::io::BufWriter::new(
+                std::fs::File::create(p).with_context(|| format!("{}: cannot write features", p.display()))?,
+            );
+            writeln!(w, "{}", features_header())?;
+            Some(w)
+        }
+        None => None,
+    };
+    let mut results: Vec<[Option<f64>; 6]> = vec![[None; 6]; rows.len()];
+    measure_all(&rows, args, |i, m| {
+        if let Some(m) = m {
+            results[i] = measured(m);
+        }
+        if let Some(w) = features.as_mut() {
+            writeln!(w, "{}", features_row(&rows[i], m))?;
+        }
+        Ok(())
+    })?;
+    if let Some(mut w) = features {
+        w.flush()?;
+    }
+    summarise(&rows, &results);
+    Ok(())
+}
+
+fn summarise(rows: &[Row], results: &[[Option<f64>; 6]]) {
+    let scoring = ScoringConfig::default();
+    let mut all: [Pairs; 6] = Default::default();
+    let (mut near, mut far) = (Pairs::default(), Pairs::default());
+    let mut confusion = [[0usize; 5]; 5];
+    for (row, got) in rows.iter().zip(results) {
+        for q in 0..6 {
+            all[q].push(row.truth[q], got[q]);
+        }
+        if let Some(t) = row.truth[0] {
+            let split = if t.abs() <= 45.0 { &mut near } else { &mut far };
+            split.push(Some(t), got[0]);
+            if let Some(g) = got[0] {
+                confusion[scoring.rotation_band(t) as usize][scoring.rotation_band(g) as usize] += 1;
+            }
+        }
+    }
+    for (q, (_, name)) in QUANTITIES.iter().enumerate() {
+        report_line(name, &all[q]);
+    }
+    report_line("yaw |true| <= 45", &near);
+    report_line("yaw |true| > 45", &far);
+    out!("rotation band (rows: true 0-4, columns: measured 0-4)");
+    for (b, row) in confusion.iter().enumerate() {
+        out!("  {b}: {}", row.map(|c| format!("{c:>5}")).join(""));
+    }
+    let answered = rows.iter().zip(results).filter(|(_, g)| g[0].is_some()).count();
+    let banded: usize = confusion.iter().flatten().sum();
+    let exact: usize = (0..5).map(|b| confusion[b][b]).sum();
+    let mae = |q: usize| all[q].stats().mae;
+    out!(
+        "POSTURE answered={:.3} yaw={:.2} yaw_slope={:.3} pitch={:.2} roll={:.2} lateral_sw={:.3} sagittal_sw={:.3} elevation={:.2} band_exact={:.3} n={}",
+        answered as f64 / rows.len() as f64,
+        mae(0),
+        all[0].stats().slope,
+        mae(1),
+        mae(2),
+        mae(3),
+        mae(4),
+        mae(5),
+        exact as f64 / banded as f64,
+        rows.len()
+    );
+}
+
+/// BlazePose points written to the features file: head, shoulders, elbows, hips.
+const FEATURE_POINTS: [(usize, &str); 11] = [
+    (0, "nose"),
+    (2, "left_eye"),
+    (5, "right_eye"),
+    (7, "left_ear"),
+    (8, "right_ear"),
+    (11, "left_shoulder"),
+    (12, "right_shoulder"),
+    (13, "left_elbow"),
+    (14, "right_elbow"),
+    (23, "left_hip"),
+    (24, "right_hip"),
+];
+
+fn features_header() -> String {
+    let mut h = vec!["item".to_string()];
+    h.extend(QUANTITIES.iter().map(|(c, _)| format!("true_{c}")));
+    h.extend(
+        [
+            "face_found",
+            "face_conf",
+            "pose_found",
+            "pose_conf",
+            "head_yaw",
+            "head_pitch",
+            "head_roll",
+            "rel_yaw",
+            "rel_pitch",
+            "rel_roll",
+            "lateral_shift",
+            "sagittal_shift",
+            "shoulder_elevation",
+            "trunk_yaw",
+            "trunk_pitch",
+            "trunk_roll",
+            "shoulder_width_m",
+            "body_yaw",
+        ]
+        .map(String::from),
+    );
+    for (_, name) in FEATURE_POINTS {
+        for s in ["x", "y", "z", "vis", "wx", "wy", "wz"] {
+            h.push(format!("pose_{name}_{s}"));
+        }
+    }
+    h.join(",")
+}
+
+fn features_row(row: &Row, m: Option<&Measurement>) -> String {
+    let f = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_default();
+    let mut c = vec![match &row.item {
+        Item::Image(p) => p.display().to_string(),
+        Item::Frame(i) => i.to_string(),
+    }];
+    c.extend(row.truth.iter().map(|t| f(*t)));
+    let Some(m) = m else {
+        return c.join(",");
+    };
+    let trunk_angles = m.trunk.map(|t| crate::geometry::Angles::from_matrix(&t.rotation));
+    c.extend([
+        (m.face_found as u8).to_string(),
+        format!("{:.3}", m.face_confidence),
+        (m.pose_found as u8).to_string(),
+        format!("{:.3}", m.pose_confidence),
+        f(m.head.map(|a| a.yaw)),
+        f(m.head.map(|a| a.pitch)),
+        f(m.head.map(|a| a.roll)),
+        f(m.relative.map(|a| a.yaw)),
+        f(m.relative.map(|a| a.pitch)),
+        f(m.relative.map(|a| a.roll)),
+        f(m.trunk.and_then(|t| t.lateral_shift)),
+        f(m.trunk.and_then(|t| t.sagittal_shift)),
+        f(m.trunk.map(|t| t.shoulder_elevation)),
+        f(trunk_angles.map(|a| a.yaw)),
+        f(trunk_angles.map(|a| a.pitch)),
+        f(trunk_angles.map(|a| a.roll)),
+        f(m.trunk.map(|t| t.shoulder_width)),
+        f(m.body_yaw),
+    ]);
+    for (i, _) in FEATURE_POINTS {
+        match &m.pose {
+            Some(p) => {
+                let (pt, w) = (p.points[i], p.world[i]);
+                c.extend([pt[0], pt[1], pt[2], p.visibility[i], w[0], w[1], w[2]].map(|v| format!("{v:.4}")));
+            }
+            None => c.extend(std::iter::repeat_n(String::new(), 7)),
+        }
+    }
+    c.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_of_a_scaled_and_shifted_measurement() {
+        let mut p = Pairs::default();
+        for t in [-20.0, -10.0, 0.0, 10.0, 20.0] {
+            p.push(Some(t), Some(0.5 * t + 2.0));
+        }
+        p.push(Some(5.0), None);
+        p.push(None, Some(3.0));
+        let s = p.stats();
+        assert_eq!((p.pairs.len(), p.labelled), (5, 6));
+        assert!((s.slope - 0.5).abs() < 1e-12 && (s.r - 1.0).abs() < 1e-12);
+        assert!((s.bias - 2.0).abs() < 1e-12, "median of 12, 7, 2, -3, -8: {}", s.bias);
+        assert!((s.mae - 6.4).abs() < 1e-12, "{}", s.mae);
+    }
+
+    #[test]
+    fn labels_with_empty_cells_and_extra_columns() {
+        let dir = std::env::temp_dir().join(format!("cdposture-evalpost-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("labels.csv");
+        std::fs::write(&p, "image,extra,yaw_deg,roll_deg\na.jpg,x,10,\nb.jpg,y,-5.5,3\n").unwrap();
+        let rows = read_labels(&p).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].truth[0], Some(10.0));
+        assert_eq!(rows[0].truth[2], None, "empty cell = not labelled");
+        assert_eq!(rows[1].truth[2], Some(3.0));
+        assert_eq!(rows[1].truth[1], None, "no pitch column");
+        std::fs::write(&p, "image,yaw_deg\na.jpg,ten\n").unwrap();
+        let e = read_labels(&p).err().unwrap().to_string();
+        assert!(
+            e.contains("line 2") && e.contains("yaw_deg") && e.contains("ten"),
+            "{e}"
+        );
+        std::fs::write(&p, "file,yaw_deg\na.jpg,1\n").unwrap();
+        assert!(read_labels(&p).err().unwrap().to_string().contains("`image` column"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
