@@ -34,6 +34,15 @@ pub struct PipelineOptions {
     /// cannot see, with high visibility, and a guessed hip tilted the trunk frame by ~20° on our
     /// test clip. Turn on when the camera sees the patient's hips.
     pub spine_from_hips: bool,
+    /// Turn the trunk frame by the depth of BlazePose's world shoulders. Off by default: that depth
+    /// follows the HEAD (measured on renders: 0.25° of trunk yaw per degree of head yaw, and only
+    /// 0.21° per degree of real trunk turn), which scored a held 50° torticollis as 37°. Off, the
+    /// trunk's yaw is the camera's, and the neutral capture takes out how the patient sits.
+    pub trunk_yaw_from_depth: bool,
+    /// How the camera sees the patient's chair, in head-angle conventions: `yaw` + when the camera
+    /// stands to the patient's left, `pitch` − when it looks down from above the eyes. The trunk's
+    /// zero; zero for a camera straight in front at eye level (the neutral capture takes out the rest).
+    pub camera_mount: Angles,
     /// Run the pose (trunk) model only on every n-th frame and hold its result in between; 1 = every frame.
     pub pose_every: u32,
 }
@@ -46,6 +55,8 @@ impl Default for PipelineOptions {
             min_pose_presence: 0.5,
             min_visibility: 0.5,
             spine_from_hips: false,
+            trunk_yaw_from_depth: false,
+            camera_mount: Angles::default(),
             pose_every: 1,
         }
     }
@@ -120,6 +131,11 @@ impl Pipeline {
 
     pub fn models(&self) -> &ModelSet {
         &self.models
+    }
+
+    /// A new camera mount (see [`PipelineOptions::camera_mount`]) from the next frame on.
+    pub fn set_camera_mount(&mut self, mount: Angles) {
+        self.opts.camera_mount = mount;
     }
 
     /// Forget all tracks: the next frame is unrelated to the previous one (a new still image).
@@ -369,6 +385,8 @@ pub fn trunk_frame(p: &PoseLandmarks, opts: &PipelineOptions, img_w: u32, img_h:
         left_shoulder: w(LEFT_SHOULDER),
         right_shoulder: w(RIGHT_SHOULDER),
         hip_centre: (opts.spine_from_hips && hip_ok(LEFT_HIP) && hip_ok(RIGHT_HIP)).then(|| mid(LEFT_HIP, RIGHT_HIP)),
+        yaw_from_depth: opts.trunk_yaw_from_depth,
+        mount: opts.camera_mount.to_matrix(),
         head_centre: Some(mid(LEFT_EAR, RIGHT_EAR)),
     })
 }

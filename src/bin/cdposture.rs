@@ -80,6 +80,13 @@ enum Command {
         /// Write labels, measurements and raw landmarks per row to this CSV.
         #[arg(long)]
         features: Option<PathBuf>,
+        /// Turn the trunk frame by BlazePose's shoulder depth (the pre-2026-11 trunk frame).
+        #[arg(long)]
+        trunk_yaw_from_depth: bool,
+        /// Take each row's camera placement from its cam_azimuth_deg and cam_elevation_deg
+        /// columns, as pipeline.camera_azimuth_deg/camera_elevation_deg would configure it.
+        #[arg(long)]
+        camera_from_labels: bool,
     },
     /// List V4L2 cameras with their formats, sizes and rates; with --capture, test one.
     Cameras(cli::cameras::CamerasArgs),
@@ -143,10 +150,14 @@ fn main() -> ExitCode {
             labels,
             video,
             features,
+            trunk_yaw_from_depth,
+            camera_from_labels,
         } => cli::eval_postures::run(&cli::eval_postures::EvalPosturesArgs {
             labels,
             video,
             features,
+            trunk_yaw_from_depth,
+            camera_from_labels,
             models: cli.models,
             pose: cli.pose.unwrap_or_default(),
         }),

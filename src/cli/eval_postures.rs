@@ -2,8 +2,9 @@
 //!
 //! Reads `image,yaw_deg,pitch_deg,roll_deg,lateral_shift_sw,sagittal_shift_sw,shoulder_elevation_deg`
 //! (head relative to the trunk, our conventions; paths relative to the CSV; other columns ignored;
-//! an empty cell or a missing column = not labelled). A per-frame CSV of a video has `frame` instead
-//! of `image`; the video is `--video`, or the CSV's sibling with the same stem (`.mp4`, …).
+//! an empty cell or a missing column = not labelled). A per-frame CSV of a video has a `frame`
+//! column; the video is `--video`, else the first row's `image` cell, else the CSV's sibling with
+//! the same stem (`.mp4`, …).
 //!
 //! Each still is measured on its own (tracking reset); a video is tracked frame to frame. What is
 //! compared is the frame's raw measurement (`frames.csv`'s `rel_*`, shift and elevation columns),
@@ -15,6 +16,7 @@
 //! trunk-relative yaw; `band_exact`: share of those whose rotation band is right; `nan` = no data).
 
 use crate::capture::{self, load_image};
+use crate::geometry::Angles;
 use crate::inference::PoseVariant;
 use crate::pipeline::{Measurement, PipelineOptions};
 use crate::scoring::ScoringConfig;
@@ -31,6 +33,11 @@ pub struct EvalPosturesArgs {
     pub features: Option<PathBuf>,
     pub models: Option<PathBuf>,
     pub pose: PoseVariant,
+    /// The pipeline's `trunk_yaw_from_depth` (to compare with the earlier trunk frame).
+    pub trunk_yaw_from_depth: bool,
+    /// Configure each row's camera mount from its `cam_azimuth_deg` and `cam_elevation_deg`
+    /// columns, as an installer who measured the camera's placement would.
+    pub camera_from_labels: bool,
 }
 
 /// The quantities compared, in the order of the CSV columns and the report.
@@ -48,6 +55,8 @@ struct Row {
     /// Image path, or the frame index of a video.
     item: Item,
     truth: [Option<f64>; 6],
+    /// The camera's placement, when the labels give it (`cam_azimuth_deg`, `cam_elevation_deg`).
+    mount: Option<Angles>,
 }
 
 enum Item {
@@ -55,7 +64,8 @@ enum Item {
     Frame(u64),
 }
 
-fn read_labels(path: &Path) -> Result<Vec<Row>> {
+/// The rows, and the video named by a per-frame CSV's `image` column.
+fn read_labels(path: &Path) -> Result<(Vec<Row>, Option<PathBuf>)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read labels", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
@@ -74,6 +84,7 @@ fn read_labels(path: &Path) -> Result<Vec<Row>> {
         );
     }
     let cols: Vec<Option<usize>> = QUANTITIES.iter().map(|(c, _)| col(c)).collect();
+    let (azimuth_col, elevation_col) = (col("cam_azimuth_deg"), col("cam_elevation_deg"));
     if cols.iter().all(Option::is_none) {
         bail!(
             "{}: no label column; expected some of {}",
@@ -82,6 +93,7 @@ fn read_labels(path: &Path) -> Result<Vec<Row>> {
         );
     }
     let mut rows = Vec::new();
+    let mut video = None;
     for (n, line) in lines.enumerate() {
         let f: Vec<&str> = line.split(',').map(str::trim).collect();
         let at = |line_no: usize, c: usize| -> Result<Option<f64>> {
@@ -102,24 +114,42 @@ fn read_labels(path: &Path) -> Result<Vec<Row>> {
                 *t = at(n + 2, c)?;
             }
         }
-        let item = match (image_col, frame_col) {
-            (Some(c), _) => match f.get(c).copied().unwrap_or("") {
-                "" => bail!("{}: line {}: empty image path", path.display(), n + 2),
-                p => Item::Image(base.join(p)),
-            },
-            (None, Some(c)) => Item::Frame(
+        // A `frame` column makes it a video's labels (its `image` cell, if any, names the video).
+        let item = match (frame_col, image_col) {
+            (Some(c), _) => Item::Frame(
                 f.get(c)
                     .and_then(|s| s.parse().ok())
                     .with_context(|| format!("{}: line {}: `frame` is not a frame number", path.display(), n + 2))?,
             ),
+            (None, Some(c)) => match f.get(c).copied().unwrap_or("") {
+                "" => bail!("{}: line {}: empty image path", path.display(), n + 2),
+                p => Item::Image(base.join(p)),
+            },
             (None, None) => unreachable!("checked above"),
         };
-        rows.push(Row { item, truth });
+        if n == 0 && frame_col.is_some() {
+            video = image_col
+                .and_then(|c| f.get(c))
+                .filter(|s| !s.is_empty())
+                .map(|s| base.join(s));
+        }
+        let mount = match (azimuth_col, elevation_col) {
+            (Some(a), Some(e)) => match (at(n + 2, a)?, at(n + 2, e)?) {
+                (Some(yaw), Some(elevation)) => Some(Angles {
+                    yaw,
+                    pitch: -elevation,
+                    roll: 0.0,
+                }),
+                _ => None,
+            },
+            _ => None,
+        };
+        rows.push(Row { item, truth, mount });
     }
     if rows.is_empty() {
         bail!("{}: no labelled rows", path.display());
     }
-    Ok(rows)
+    Ok((rows, video))
 }
 
 /// The measured values in `QUANTITIES` order.
@@ -153,15 +183,28 @@ fn video_for(labels: &Path) -> Result<PathBuf> {
 /// Measure every row: each still on its own, or the video's frames tracked in order.
 fn measure_all(
     rows: &[Row],
+    named_video: Option<PathBuf>,
     args: &EvalPosturesArgs,
     mut on_row: impl FnMut(usize, Option<&Measurement>) -> Result<()>,
 ) -> Result<()> {
     let is_video = matches!(rows[0].item, Item::Frame(_));
     let opts = PipelineOptions {
         refine_still: !is_video,
+        trunk_yaw_from_depth: args.trunk_yaw_from_depth,
         ..Default::default()
     };
     let mut pipeline = super::load_pipeline(args.models.as_deref(), args.pose, opts)?;
+    let mount = |row: &Row| -> Result<Angles> {
+        match (args.camera_from_labels, row.mount) {
+            (false, _) => Ok(Angles::default()),
+            (true, Some(m)) => Ok(m),
+            (true, None) => bail!(
+                "{}: --camera-from-labels needs cam_azimuth_deg and cam_elevation_deg in every row",
+                args.labels.display()
+            ),
+        }
+    };
+    pipeline.set_camera_mount(mount(&rows[0])?);
     if !is_video {
         for (i, row) in rows.iter().enumerate() {
             let Item::Image(path) = &row.item else {
@@ -170,6 +213,7 @@ fn measure_all(
             match load_image(path) {
                 Ok(img) => {
                     pipeline.reset();
+                    pipeline.set_camera_mount(mount(row)?);
                     let m = pipeline.process(&img)?;
                     on_row(i, Some(&m))?;
                 }
@@ -181,9 +225,10 @@ fn measure_all(
         }
         return Ok(());
     }
-    let video = match &args.video {
-        Some(v) => v.clone(),
-        None => video_for(&args.labels)?,
+    let video = match (&args.video, named_video) {
+        (Some(v), _) => v.clone(),
+        (None, Some(v)) => v,
+        (None, None) => video_for(&args.labels)?,
     };
     let by_frame: std::collections::HashMap<u64, usize> = rows
         .iter()
@@ -280,7 +325,7 @@ fn report_line(name: &str, p: &Pairs) {
 }
 
 pub fn run(args: &EvalPosturesArgs) -> Result<()> {
-    let rows = read_labels(&args.labels)?;
+    let (rows, named_video) = read_labels(&args.labels)?;
     let mut features = match &args.features {
         Some(p) => {
             let mut w = std::io::BufWriter::new(
@@ -292,7 +337,7 @@ pub fn run(args: &EvalPosturesArgs) -> Result<()> {
         None => None,
     };
     let mut results: Vec<[Option<f64>; 6]> = vec![[None; 6]; rows.len()];
-    measure_all(&rows, args, |i, m| {
+    measure_all(&rows, named_video, args, |i, m| {
         if let Some(m) = m {
             results[i] = measured(m);
         }
@@ -470,7 +515,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("labels.csv");
         std::fs::write(&p, "image,extra,yaw_deg,roll_deg\na.jpg,x,10,\nb.jpg,y,-5.5,3\n").unwrap();
-        let rows = read_labels(&p).unwrap();
+        let (rows, _) = read_labels(&p).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].truth[0], Some(10.0));
         assert_eq!(rows[0].truth[2], None, "empty cell = not labelled");

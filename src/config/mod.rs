@@ -10,6 +10,7 @@ pub use secret::Secret;
 
 use crate::capture::camera::CameraRequest;
 use crate::capture::pixels::PixelFormat;
+use crate::geometry::Angles;
 use crate::inference::PoseVariant;
 use crate::pipeline::PipelineOptions;
 use crate::scoring::ScoringConfig;
@@ -413,9 +414,26 @@ fn pipeline_options(p: &raw::RawPipeline, cx: &Ctx) -> Result<PipelineOptions, C
             return Err(cx.invalid(key, format!("{v} is not a probability in 0..1")));
         }
     }
+    for (key, v) in [
+        ("pipeline.camera_azimuth_deg", p.camera_azimuth_deg),
+        ("pipeline.camera_elevation_deg", p.camera_elevation_deg),
+    ] {
+        if !(v.is_finite() && v.abs() <= 60.0) {
+            return Err(cx.invalid(
+                key,
+                format!("{v}: the camera's angle off the patient, degrees, within ±60"),
+            ));
+        }
+    }
     Ok(PipelineOptions {
         min_face_presence: p.min_face_presence,
+        camera_mount: Angles {
+            yaw: p.camera_azimuth_deg,
+            pitch: -p.camera_elevation_deg,
+            roll: 0.0,
+        },
         spine_from_hips: p.spine_from_hips,
+        trunk_yaw_from_depth: p.trunk_yaw_from_depth,
         pose_every: p.pose_every,
         ..Default::default()
     })

@@ -71,6 +71,9 @@ pub struct RawPipeline {
     pub min_face_presence: f32,
     pub min_confidence: f32,
     pub spine_from_hips: bool,
+    pub trunk_yaw_from_depth: bool,
+    pub camera_azimuth_deg: f64,
+    pub camera_elevation_deg: f64,
     pub pose_every: u32,
 }
 impl Default for RawPipeline {
@@ -79,6 +82,9 @@ impl Default for RawPipeline {
             min_face_presence: 0.5,
             min_confidence: 0.7,
             spine_from_hips: false,
+            trunk_yaw_from_depth: false,
+            camera_azimuth_deg: 0.0,
+            camera_elevation_deg: 0.0,
             pose_every: 1,
         }
     }

@@ -4,8 +4,13 @@
 //! elevation", so the trunk's vertical must not come from the shoulders. We take the trunk's up axis
 //! from the spine (hip centre → shoulder centre, world landmarks) when the hips are visible, and the
 //! camera's vertical otherwise (a fixed, level exam-room camera); the lateral axis is the shoulder
-//! line made perpendicular to that up axis, which carries the trunk's own rotation (yaw). Shoulder
-//! elevation is then the shoulder line's angle against the lateral axis, reported separately.
+//! line made perpendicular to that up axis. Shoulder elevation is then the shoulder line's angle
+//! against the lateral axis, reported separately.
+//!
+//! The trunk's yaw: by default the shoulder line's depth is left out, so the trunk faces the camera
+//! and the patient's own seating angle is removed by the neutral capture. The only depth we have,
+//! BlazePose's world shoulders, turns with the head (0.25° per degree of head yaw on renders, and
+//! 0.21° per degree of a real trunk turn): it made a still trunk follow a turning head.
 
 use super::{cross, dot, from_columns, normalize, scale, sub, Mat3, Vec3};
 use serde::Serialize;
@@ -19,6 +24,11 @@ pub struct TrunkInput {
     pub hip_centre: Option<Vec3>,
     /// Head centre (midpoint of the ears), for the shift estimates.
     pub head_centre: Option<Vec3>,
+    /// Let the shoulder line's depth turn the frame (yaw); see the module notes.
+    pub yaw_from_depth: bool,
+    /// How the camera sees the patient's chair (a trunk sitting square in it): the frame's
+    /// orientation before the shoulders say otherwise. Identity for a camera straight in front.
+    pub mount: Mat3,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -48,8 +58,16 @@ impl TrunkFrame {
         }
         let shoulder_centre = scale(super::add(input.left_shoulder, input.right_shoulder), 0.5);
         let spine = input.hip_centre.and_then(|h| normalize(sub(shoulder_centre, h)));
-        let up = spine.unwrap_or([0.0, 1.0, 0.0]);
-        let lateral = normalize(sub(shoulder_line, scale(up, dot(shoulder_line, up))))?;
+        let column = |j: usize| [input.mount[0][j], input.mount[1][j], input.mount[2][j]];
+        let up = spine.unwrap_or(column(1));
+        let across = if input.yaw_from_depth {
+            shoulder_line
+        } else {
+            // The shoulder line without its depth along the chair's forward axis.
+            let forward = column(2);
+            sub(shoulder_line, scale(forward, dot(shoulder_line, forward)))
+        };
+        let lateral = normalize(sub(across, scale(up, dot(across, up))))?;
         let forward = cross(lateral, up);
         let elevation = (dot(shoulder_line, up) / width).clamp(-1.0, 1.0).asin().to_degrees();
         let (lateral_shift, sagittal_shift) = match input.head_centre {
@@ -86,6 +104,8 @@ mod tests {
             right_shoulder: [-0.2, 0.0, 0.0],
             hip_centre: Some([0.0, -0.5, 0.0]),
             head_centre: Some([0.0, 0.25, 0.0]),
+            yaw_from_depth: true,
+            mount: crate::geometry::IDENTITY,
         }
     }
 
@@ -111,11 +131,71 @@ mod tests {
             right_shoulder: mat_vec(&turn, f.right_shoulder),
             hip_centre: f.hip_centre.map(|h| mat_vec(&turn, h)),
             head_centre: f.head_centre.map(|h| mat_vec(&turn, h)),
+            yaw_from_depth: true,
+            mount: crate::geometry::IDENTITY,
         };
         let t = TrunkFrame::from_input(&input).unwrap();
         assert!((Angles::from_matrix(&t.rotation).yaw - 30.0).abs() < 1e-9);
         let rel = Angles::from_matrix(&t.relative(&turn));
         assert!(rel.yaw.abs() < 1e-9 && rel.roll.abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_head_turn_is_not_taken_from_a_still_trunk_by_shoulder_depth() {
+        // BlazePose's world shoulders turn ~0.25° per degree of head yaw on a still trunk: with a
+        // 50° head turn the shoulder line arrives turned by 12.5°. The default frame ignores that
+        // depth, so the 50° torticollis stays 50° (and band 3), not 37.5°.
+        let seen = Angles {
+            yaw: 12.5,
+            ..Default::default()
+        }
+        .to_matrix();
+        let mut f = frontal();
+        f.left_shoulder = mat_vec(&seen, f.left_shoulder);
+        f.right_shoulder = mat_vec(&seen, f.right_shoulder);
+        f.yaw_from_depth = false;
+        let head = Angles {
+            yaw: 50.0,
+            ..Default::default()
+        }
+        .to_matrix();
+        let t = TrunkFrame::from_input(&f).unwrap();
+        let rel = Angles::from_matrix(&t.relative(&head));
+        assert!((rel.yaw - 50.0).abs() < 1e-9, "{rel:?}");
+        assert!((t.shoulder_width - 0.4).abs() < 1e-9 && t.shoulder_elevation.abs() < 1e-9);
+        f.yaw_from_depth = true;
+        let rel = Angles::from_matrix(&TrunkFrame::from_input(&f).unwrap().relative(&head));
+        assert!((rel.yaw - 37.5).abs() < 1e-9, "the depth-turned frame: {rel:?}");
+    }
+
+    #[test]
+    fn the_camera_mount_is_the_trunks_zero() {
+        // A camera 10° to the patient's left and 8° above sees a square-sitting trunk turned +10°
+        // (toward image left) and chin-down 8°; a head turned 30° right on it reads 30°, and a
+        // head level with the trunk reads pitch 0.
+        let mount = Angles {
+            yaw: 10.0,
+            pitch: -8.0,
+            roll: 0.0,
+        }
+        .to_matrix();
+        let mut f = frontal();
+        for p in [&mut f.left_shoulder, &mut f.right_shoulder] {
+            *p = mat_vec(&mount, *p);
+        }
+        f.hip_centre = None;
+        f.yaw_from_depth = false;
+        f.mount = mount;
+        let t = TrunkFrame::from_input(&f).unwrap();
+        let rel_to_trunk = Angles {
+            yaw: 30.0,
+            ..Default::default()
+        }
+        .to_matrix();
+        let head = crate::geometry::mat_mul(&mount, &rel_to_trunk);
+        let rel = Angles::from_matrix(&t.relative(&head));
+        assert!((rel.yaw - 30.0).abs() < 1e-6 && rel.pitch.abs() < 1e-6, "{rel:?}");
+        assert!(t.shoulder_elevation.abs() < 1e-9, "{}", t.shoulder_elevation);
     }
 
     #[test]
