@@ -57,6 +57,8 @@ struct Row {
     truth: [Option<f64>; 6],
     /// The camera's placement, when the labels give it (`cam_azimuth_deg`, `cam_elevation_deg`).
     mount: Option<Angles>,
+    /// The render's design group (`kind` column: e.g. `single`, `combined`, `trunk`), reported apart.
+    group: Option<String>,
 }
 
 enum Item {
@@ -85,6 +87,7 @@ fn read_labels(path: &Path) -> Result<(Vec<Row>, Option<PathBuf>)> {
     }
     let cols: Vec<Option<usize>> = QUANTITIES.iter().map(|(c, _)| col(c)).collect();
     let (azimuth_col, elevation_col) = (col("cam_azimuth_deg"), col("cam_elevation_deg"));
+    let group_col = col("kind");
     if cols.iter().all(Option::is_none) {
         bail!(
             "{}: no label column; expected some of {}",
@@ -144,7 +147,16 @@ fn read_labels(path: &Path) -> Result<(Vec<Row>, Option<PathBuf>)> {
             },
             _ => None,
         };
-        rows.push(Row { item, truth, mount });
+        let group = group_col
+            .and_then(|c| f.get(c))
+            .filter(|s| !s.is_empty())
+            .map(|s| s.to_string());
+        rows.push(Row {
+            item,
+            truth,
+            mount,
+            group,
+        });
     }
     if rows.is_empty() {
         bail!("{}: no labelled rows", path.display());
@@ -375,6 +387,7 @@ fn summarise(rows: &[Row], results: &[[Option<f64>; 6]]) {
     }
     report_line("yaw |true| <= 45", &near);
     report_line("yaw |true| > 45", &far);
+    report_groups(rows, results);
     out!("rotation band (rows: true 0-4, columns: measured 0-4)");
     for (b, row) in confusion.iter().enumerate() {
         out!("  {b}: {}", row.map(|c| format!("{c:>5}")).join(""));
@@ -396,6 +409,28 @@ fn summarise(rows: &[Row], results: &[[Option<f64>; 6]]) {
         exact as f64 / banded as f64,
         rows.len()
     );
+}
+
+/// The same per `kind` of render (a still trunk and a turned one fail differently).
+fn report_groups(rows: &[Row], results: &[[Option<f64>; 6]]) {
+    let mut groups: Vec<&str> = rows.iter().filter_map(|r| r.group.as_deref()).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    for g in groups {
+        let mut pairs: [Pairs; 6] = Default::default();
+        for (row, got) in rows.iter().zip(results).filter(|(r, _)| r.group.as_deref() == Some(g)) {
+            for q in 0..6 {
+                pairs[q].push(row.truth[q], got[q]);
+            }
+        }
+        let cells: Vec<String> = QUANTITIES
+            .iter()
+            .zip(&pairs)
+            .filter(|(_, p)| !p.pairs.is_empty())
+            .map(|((_, name), p)| format!("{name} {:.3} (n {})", p.stats().mae, p.pairs.len()))
+            .collect();
+        out!("kind {g:<12} MAE {}", cells.join("  "));
+    }
 }
 
 /// BlazePose points written to the features file: head, shoulders, elbows, hips.
