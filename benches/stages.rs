@@ -1,0 +1,187 @@
+//! Where a frame's time goes, stage by stage, with onnxruntime as the baseline (`scripts/bench.sh`,
+//! which runs the same ONNX files in onnxruntime first and passes its timings in `BENCH_ORT`).
+//!
+//! One run, the same frames (the demo photo tilting its head, 640×480, handed over as YUYV like a
+//! V4L2 camera): pixel conversion, face detector, face landmarks, pose, geometry, assessment
+//! (smoothing + neutral + scoring), publish (the JSON a frame turns into), and the whole tracked
+//! frame. Prints a table, peak RSS, the start-up time to the first assessment (model loading
+//! included), and last:
+//! `BENCH frame_ms=<f> fps_1core=<f> fps_threads=<f> ort_ms=<f> ratio=<f> rss_mb=<f> startup_s=<f>`.
+//! `ratio` = our whole tracked frame / onnxruntime's time for the two models that frame runs.
+//! The pipeline has no threads yet, so `fps_threads` equals `fps_1core` (it will not, once
+//! `pipeline.threads` exists). Quote ratios: the machine is shared.
+
+use cdposture::assess::{AssessSettings, Assessor};
+use cdposture::capture::pixels::{to_rgb, PixelFormat};
+use cdposture::capture::{DemoSource, FrameSource};
+use cdposture::config::Settings;
+use cdposture::inference::{resolve_model_dir, ModelSet, PoseVariant};
+use cdposture::pipeline::{Pipeline, PipelineOptions};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// BT.601 YUYV, as a USB camera sends it.
+fn to_yuyv(img: &image::RgbImage) -> Vec<u8> {
+    let (w, h) = img.dimensions();
+    let mut out = Vec::with_capacity((w * h * 2) as usize);
+    for y in 0..h {
+        for x in (0..w).step_by(2) {
+            let yuv = |p: &image::Rgb<u8>| {
+                let [r, g, b] = p.0.map(f32::from);
+                (
+                    0.299 * r + 0.587 * g + 0.114 * b,
+                    -0.169 * r - 0.331 * g + 0.5 * b + 128.0,
+                    0.5 * r - 0.419 * g - 0.081 * b + 128.0,
+                )
+            };
+            let (y0, u0, v0) = yuv(img.get_pixel(x, y));
+            let (y1, u1, v1) = yuv(img.get_pixel((x + 1).min(w - 1), y));
+            let c = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+            out.extend([c(y0), c((u0 + u1) / 2.0), c(y1), c((v0 + v1) / 2.0)]);
+        }
+    }
+    out
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// `model ms` lines written by `scripts/bench_ort.py`.
+fn ort_times() -> HashMap<String, f64> {
+    let Some(path) = std::env::var_os("BENCH_ORT").map(PathBuf::from) else {
+        return HashMap::new();
+    };
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter_map(|l| {
+            let (m, ms) = l.split_once(' ')?;
+            Some((m.to_string(), ms.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Sums {
+    convert: f64,
+    detector: f64,
+    face: f64,
+    pose: f64,
+    geometry: f64,
+    assess: f64,
+    publish: f64,
+    frame: f64,
+    detector_runs: u32,
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+fn main() {
+    let start = Instant::now();
+    let n: usize = std::env::var("BENCH_FRAMES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
+    let dir = resolve_model_dir(None);
+    let models = ModelSet::load(&dir, PoseVariant::Lite).expect("models: run models/fetch.sh");
+    let mut pipeline = Pipeline::new(models, PipelineOptions::default());
+    let defaults = Settings::demo(dir.clone(), 1);
+    let mut assessor = Assessor::new(AssessSettings {
+        smoothing: defaults.smoothing,
+        smooth: true,
+        min_confidence: defaults.min_confidence,
+        scoring: defaults.scoring.clone(),
+        neutral_capture_s: 1.0,
+    });
+    let mut src = DemoSource::new(&dir, n as u64 + 1).expect("demo photo: run models/fetch.sh");
+    let mut frames = Vec::new();
+    while let Some(f) = src.next_frame().expect("demo frame") {
+        let img = image::imageops::resize(&f.image, 640, 480, image::imageops::FilterType::Triangle);
+        frames.push(to_yuyv(&img));
+    }
+    let first = to_rgb(PixelFormat::Yuyv, &frames[0], 640, 480, 0).expect("YUYV");
+    let m = pipeline.process(&first).expect("first frame");
+    let _ = assessor.assess(0.0, &m);
+    let startup_s = start.elapsed().as_secs_f64();
+
+    let mut s = Sums::default();
+    for (i, yuyv) in frames[1..].iter().enumerate() {
+        let t_frame = Instant::now();
+        let t = Instant::now();
+        let img = to_rgb(PixelFormat::Yuyv, yuyv, 640, 480, 0).expect("YUYV");
+        s.convert += ms(t);
+        let m = pipeline.process(&img).expect("frame");
+        let t = Instant::now();
+        let a = assessor.assess((i + 1) as f64 / 15.0, &m);
+        s.assess += ms(t);
+        let t = Instant::now();
+        let json = serde_json::json!({"measurement": &m, "angles": a.angles, "scores": a.scores});
+        std::hint::black_box(json.to_string());
+        s.publish += ms(t);
+        s.frame += ms(t_frame);
+        s.detector += m.timings.detector_ms;
+        s.face += m.timings.face_landmarks_ms;
+        s.pose += m.timings.pose_ms;
+        s.geometry += m.timings.geometry_ms;
+        s.detector_runs += m.face_detector_ran as u32;
+    }
+    let k = (frames.len() - 1) as f64;
+    let ort = ort_times();
+    let ort_of = |model: &str| ort.get(model).copied();
+    println!("{} tracked frames, 640x480 YUYV, one thread", k);
+    println!(
+        "{:<28} {:>10} {:>12} {:>8}",
+        "stage", "ms/frame", "onnxruntime", "ratio"
+    );
+    let rows: [(&str, f64, Option<f64>); 8] = [
+        ("pixels (YUYV -> RGB)", s.convert / k, None),
+        (
+            "face detector, per run",
+            s.detector / f64::from(s.detector_runs),
+            ort_of("face_detection_short_range"),
+        ),
+        ("face landmarks", s.face / k, ort_of("face_landmark")),
+        ("pose (lite)", s.pose / k, ort_of("pose_landmark_lite")),
+        ("geometry", s.geometry / k, None),
+        ("assess (smooth+score)", s.assess / k, None),
+        ("publish (JSON)", s.publish / k, None),
+        ("whole tracked frame", s.frame / k, None),
+    ];
+    for (name, ours, theirs) in rows {
+        if !ours.is_finite() {
+            println!("{name:<28} {:>10} (did not run)", "-");
+            continue;
+        }
+        match theirs {
+            Some(o) => println!("{name:<28} {ours:>10.3} {o:>12.3} {:>7.2}x", ours / o),
+            None => println!("{name:<28} {ours:>10.3} {:>12} {:>8}", "-", "-"),
+        }
+    }
+    println!("face detector ran on {} of {k} frames (tracking)", s.detector_runs);
+    let frame_ms = s.frame / k;
+    let ort_ms = match (ort_of("face_landmark"), ort_of("pose_landmark_lite")) {
+        (Some(a), Some(b)) => a + b,
+        _ => f64::NAN,
+    };
+    let rss = peak_rss_mb();
+    println!("peak RSS {rss:.1} MB; start-up to the first assessment {startup_s:.2} s (models loaded in-process)");
+    println!("threads: the pipeline runs on one thread (pipeline.threads does not exist yet)");
+    println!(
+        "BENCH frame_ms={frame_ms:.3} fps_1core={:.2} fps_threads={:.2} ort_ms={ort_ms:.3} ratio={:.3} rss_mb={rss:.1} startup_s={startup_s:.3}",
+        1e3 / frame_ms,
+        1e3 / frame_ms,
+        frame_ms / ort_ms
+    );
+}
