@@ -53,6 +53,34 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// glibc's `struct mallinfo2` (all `size_t`).
+#[repr(C)]
+#[derive(Default)]
+struct MallInfo2 {
+    arena: usize,
+    ordblks: usize,
+    smblks: usize,
+    hblks: usize,
+    hblkhd: usize,
+    usmblks: usize,
+    fsmblks: usize,
+    uordblks: usize,
+    fordblks: usize,
+    keepcost: usize,
+}
+
+extern "C" {
+    fn mallinfo2() -> MallInfo2;
+}
+
+/// Heap bytes the program holds (allocated chunks, mmapped ones included), KiB. Unlike RSS it does
+/// not move when the allocator keeps freed memory or opens an arena for a thread: a leak grows it.
+fn heap_in_use_kib() -> u64 {
+    // SAFETY: mallinfo2 takes no arguments and returns a plain struct by value (glibc ≥ 2.33).
+    let m = unsafe { mallinfo2() };
+    ((m.uordblks + m.hblkhd) / 1024) as u64
+}
+
 /// Open file descriptors: the least of 5 counts 20 ms apart, so that a file the outbox writer has
 /// open for a moment (or a socket being reconnected) does not read as growth; a leak persists.
 fn open_fds() -> u64 {
@@ -435,6 +463,7 @@ fn first_id(outbox_dir: &Path) -> u64 {
 struct Sample {
     t_s: f64,
     rss_kib: u64,
+    heap_kib: u64,
     fds: u64,
     captured: u64,
     dropped: u64,
@@ -565,8 +594,8 @@ fn main() {
         dir.display()
     );
     println!(
-        "{:>8} {:>9} {:>5} {:>8} {:>7} {:>7} {:>7} {:>8} {:>6} {:>6}",
-        "t_s", "rss_kib", "fds", "captured", "dropped", "outbox", "out_kib", "received", "broker", "camera"
+        "{:>8} {:>9} {:>9} {:>5} {:>8} {:>7} {:>7} {:>7} {:>8} {:>6} {:>6}",
+        "t_s", "rss_kib", "heap_kib", "fds", "captured", "dropped", "outbox", "out_kib", "received", "broker", "camera"
     );
 
     // Chaos and samples on their own thread; the daemon loop runs here, as in `cdposture run`.
@@ -590,6 +619,7 @@ fn main() {
                 let s = Sample {
                     t_s: t.as_secs_f64(),
                     rss_kib: rss_kib(),
+                    heap_kib: heap_in_use_kib(),
                     fds: open_fds(),
                     captured: capture_stats.captured(),
                     dropped: capture_queue.dropped(),
@@ -599,9 +629,10 @@ fn main() {
                     camera_online: capture_stats.online(),
                 };
                 println!(
-                    "{:8.1} {:9} {:5} {:8} {:7} {:7} {:7} {:8} {:>6} {:>6}",
+                    "{:8.1} {:9} {:9} {:5} {:8} {:7} {:7} {:7} {:8} {:>6} {:>6}",
                     s.t_s,
                     s.rss_kib,
+                    s.heap_kib,
                     s.fds,
                     s.captured,
                     s.dropped,
@@ -713,6 +744,7 @@ fn main() {
     let end = samples.last().copied().unwrap_or_default();
     let growth = |a: u64, b: u64| (b as f64 - a as f64) / (a.max(1) as f64) * 100.0;
     let rss_growth = growth(base.rss_kib, end.rss_kib);
+    let heap_growth = growth(base.heap_kib, end.heap_kib);
     let fd_growth = growth(base.fds, end.fds);
     let rss_max = samples
         .iter()
@@ -787,6 +819,10 @@ fn main() {
         r.camera_online
     );
     println!("subscriber: {} state, {} stats messages", r.states, r.stats);
+    println!(
+        "heap in use (glibc mallinfo2): {} KiB at the baseline -> {} KiB at the end ({heap_growth:+.2} %)",
+        base.heap_kib, end.heap_kib
+    );
 
     let mut failures = Vec::new();
     if rss_growth > 2.0 {
@@ -807,7 +843,7 @@ fn main() {
     println!(
         "SOAK minutes={:.2} frames={} fps={fps:.2} rss_first5_kib={} rss_end_kib={} rss_growth_pct={rss_growth:.2} \
          fds_first5={} fds_end={} fd_growth_pct={fd_growth:.2} durable={handed_over} missing={} duplicates={duplicates} \
-         broker_restarts={restarts} camera_outages={outages_seen} {}",
+         broker_restarts={restarts} camera_outages={outages_seen} heap_growth_pct={heap_growth:.2} {}",
         secs / 60.0,
         stats.frames_processed,
         base.rss_kib,

@@ -21,4 +21,6 @@ cd "$root"
 echo "[soak] building (target dir $CARGO_TARGET_DIR)"
 cargo bench --bench soak --no-run --quiet
 echo "[soak] running for $minutes minutes"
+# As systemd/cdposture.service runs the daemon.
+export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
 SOAK_MINUTES=$minutes exec cargo bench --bench soak --quiet
