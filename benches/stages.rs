@@ -105,26 +105,34 @@ fn main() {
         scoring: defaults.scoring.clone(),
         neutral_capture_s: 1.0,
     });
+    // Frames are made one at a time (untimed), so that peak RSS is the pipeline's, not a frame store's.
     let mut src = DemoSource::new(&dir, n as u64 + 1).expect("demo photo: run models/fetch.sh");
-    let mut frames = Vec::new();
-    while let Some(f) = src.next_frame().expect("demo frame") {
-        let img = image::imageops::resize(&f.image, 640, 480, image::imageops::FilterType::Triangle);
-        frames.push(to_yuyv(&img));
-    }
-    let first = to_rgb(PixelFormat::Yuyv, &frames[0], 640, 480, 0).expect("YUYV");
+    let mut next_yuyv = || {
+        src.next_frame().expect("demo frame").map(|f| {
+            to_yuyv(&image::imageops::resize(
+                &f.image,
+                640,
+                480,
+                image::imageops::FilterType::Triangle,
+            ))
+        })
+    };
+    let first = to_rgb(PixelFormat::Yuyv, &next_yuyv().expect("a frame"), 640, 480, 0).expect("YUYV");
     let m = pipeline.process(&first).expect("first frame");
     let _ = assessor.assess(0.0, &m);
     let startup_s = start.elapsed().as_secs_f64();
 
     let mut s = Sums::default();
-    for (i, yuyv) in frames[1..].iter().enumerate() {
+    let mut i = 0;
+    while let Some(yuyv) = next_yuyv() {
+        i += 1;
         let t_frame = Instant::now();
         let t = Instant::now();
-        let img = to_rgb(PixelFormat::Yuyv, yuyv, 640, 480, 0).expect("YUYV");
+        let img = to_rgb(PixelFormat::Yuyv, &yuyv, 640, 480, 0).expect("YUYV");
         s.convert += ms(t);
         let m = pipeline.process(&img).expect("frame");
         let t = Instant::now();
-        let a = assessor.assess((i + 1) as f64 / 15.0, &m);
+        let a = assessor.assess(i as f64 / 15.0, &m);
         s.assess += ms(t);
         let t = Instant::now();
         let json = serde_json::json!({"measurement": &m, "angles": a.angles, "scores": a.scores});
@@ -137,7 +145,7 @@ fn main() {
         s.geometry += m.timings.geometry_ms;
         s.detector_runs += m.face_detector_ran as u32;
     }
-    let k = (frames.len() - 1) as f64;
+    let k = f64::from(i);
     let ort = ort_times();
     let ort_of = |model: &str| ort.get(model).copied();
     println!("{} tracked frames, 640x480 YUYV, one thread", k);
