@@ -111,3 +111,38 @@ fn on_a_still_trunk_the_head_turn_is_measured_against_the_trunk_not_with_it() {
     );
     assert!(agreement >= 0.75, "rotation band agreement {agreement}");
 }
+
+/// A video with per-frame labels: the head turns to −50° on a still trunk, holds, and returns.
+/// The held turn is torticollis band 3 (46–67°) in (nearly) every held frame.
+#[test]
+fn a_held_50_degree_turn_on_video_is_band_3() {
+    let labels = avatars().join("sequences/test_seq1400000_held_turn.csv");
+    let out = common::cdposture(&["eval-postures", labels.to_str().unwrap(), "--camera-from-labels"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{stdout}");
+    let field = |line: &str, key: &str| -> f64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {line}"))
+    };
+    let last = stdout.lines().last().unwrap();
+    assert_eq!(field(last, "n"), 50.0, "{last}");
+    assert!(field(last, "answered") >= 0.95, "{last}");
+    // Row "  3:" of the confusion matrix: true band 3, measured bands 0-4.
+    let row3: Vec<u32> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("  3:"))
+        .unwrap()
+        .split_whitespace()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    let held: u32 = row3.iter().sum();
+    assert!(held >= 25, "frames labelled band 3: {row3:?}");
+    assert!(row3[3] as f64 >= 0.9 * held as f64, "held turn scored {row3:?}");
+}
