@@ -88,6 +88,40 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
+/// The per-stage table: ours against onnxruntime where the stage is one of its models.
+fn print_stages(s: &Sums, k: f64, ort: &HashMap<String, f64>) {
+    let ort_of = |model: &str| ort.get(model).copied();
+    println!("{} tracked frames, 640x480 YUYV, one thread", k);
+    println!(
+        "{:<28} {:>10} {:>12} {:>8}",
+        "stage", "ms/frame", "onnxruntime", "ratio"
+    );
+    let rows: [(&str, f64, Option<f64>); 8] = [
+        ("pixels (YUYV -> RGB)", s.convert / k, None),
+        (
+            "face detector, per run",
+            s.detector / f64::from(s.detector_runs),
+            ort_of("face_detection_short_range"),
+        ),
+        ("face landmarks", s.face / k, ort_of("face_landmark")),
+        ("pose (lite)", s.pose / k, ort_of("pose_landmark_lite")),
+        ("geometry", s.geometry / k, None),
+        ("assess (smooth+score)", s.assess / k, None),
+        ("publish (JSON)", s.publish / k, None),
+        ("whole tracked frame", s.frame / k, None),
+    ];
+    for (name, ours, theirs) in rows {
+        if !ours.is_finite() {
+            println!("{name:<28} {:>10} (did not run)", "-");
+            continue;
+        }
+        match theirs {
+            Some(o) => println!("{name:<28} {ours:>10.3} {o:>12.3} {:>7.2}x", ours / o),
+            None => println!("{name:<28} {ours:>10.3} {:>12} {:>8}", "-", "-"),
+        }
+    }
+}
+
 fn main() {
     let start = Instant::now();
     let n: usize = std::env::var("BENCH_FRAMES")
@@ -147,39 +181,13 @@ fn main() {
     }
     let k = f64::from(i);
     let ort = ort_times();
-    let ort_of = |model: &str| ort.get(model).copied();
-    println!("{} tracked frames, 640x480 YUYV, one thread", k);
-    println!(
-        "{:<28} {:>10} {:>12} {:>8}",
-        "stage", "ms/frame", "onnxruntime", "ratio"
-    );
-    let rows: [(&str, f64, Option<f64>); 8] = [
-        ("pixels (YUYV -> RGB)", s.convert / k, None),
-        (
-            "face detector, per run",
-            s.detector / f64::from(s.detector_runs),
-            ort_of("face_detection_short_range"),
-        ),
-        ("face landmarks", s.face / k, ort_of("face_landmark")),
-        ("pose (lite)", s.pose / k, ort_of("pose_landmark_lite")),
-        ("geometry", s.geometry / k, None),
-        ("assess (smooth+score)", s.assess / k, None),
-        ("publish (JSON)", s.publish / k, None),
-        ("whole tracked frame", s.frame / k, None),
-    ];
-    for (name, ours, theirs) in rows {
-        if !ours.is_finite() {
-            println!("{name:<28} {:>10} (did not run)", "-");
-            continue;
-        }
-        match theirs {
-            Some(o) => println!("{name:<28} {ours:>10.3} {o:>12.3} {:>7.2}x", ours / o),
-            None => println!("{name:<28} {ours:>10.3} {:>12} {:>8}", "-", "-"),
-        }
-    }
+    print_stages(&s, k, &ort);
     println!("face detector ran on {} of {k} frames (tracking)", s.detector_runs);
     let frame_ms = s.frame / k;
-    let ort_ms = match (ort_of("face_landmark"), ort_of("pose_landmark_lite")) {
+    let ort_ms = match (
+        ort.get("face_landmark").copied(),
+        ort.get("pose_landmark_lite").copied(),
+    ) {
         (Some(a), Some(b)) => a + b,
         _ => f64::NAN,
     };

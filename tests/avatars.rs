@@ -80,7 +80,8 @@ fn on_a_still_trunk_the_head_turn_is_measured_against_the_trunk_not_with_it() {
             continue;
         };
         // Still trunk: the frame's own turn (its yaw minus the camera's placement) against the
-        // head's yaw relative to the trunk.
+        // head's yaw relative to the trunk. Zero by construction in the default frame (no depth):
+        // this pins that default, which the old depth-turned frame broke (0.17 here).
         let azimuth = labels_by_image[&image]["cam_azimuth_deg"].parse::<f64>().unwrap();
         if let Some(trunk) = num(&r, "trunk_yaw") {
             trunk_vs_head.push((truth, trunk - azimuth));

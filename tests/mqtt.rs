@@ -520,8 +520,13 @@ fn camera_status_is_retained_and_announced_again_after_a_broker_restart() {
         assert!(t.elapsed() < Duration::from_secs(10), "never connected");
         std::thread::sleep(Duration::from_millis(20));
     }
+    let early = Subscriber::connect(broker.port, "t-camera-early");
     sink.camera(true);
     sink.camera(false);
+    // Both reached the broker before the late subscriber connects (else it may see both: a race).
+    early.wait_for(10, "camera offline", |s| {
+        s.on("camera").last().is_some_and(|v| v == "offline")
+    });
     // A gateway connecting afterwards gets the retained status.
     let late = Subscriber::connect(broker.port, "t-camera-late");
     late.wait_for(10, "retained camera offline", |s| {
@@ -568,6 +573,10 @@ fn a_clean_stop_is_announced_even_after_a_broker_stall() {
     let cfg = config(&dir, broker.port, "[source]\nloop = true\ndemo_fps = 60", "");
     // 50 durable assessments a second: a backlog the outbox cannot send while the broker is paused.
     let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        text.contains("assessment_interval_s = 0.5"),
+        "the backlog needs this key: {text}"
+    );
     std::fs::write(
         &cfg,
         text.replace("assessment_interval_s = 0.5", "assessment_interval_s = 0.02"),

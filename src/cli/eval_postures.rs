@@ -13,7 +13,7 @@
 //! TWSTRS rotation band confusion; and as its LAST line exactly
 //! `POSTURE answered=<f> yaw=<MAE> yaw_slope=<f> pitch=<MAE> roll=<MAE> lateral_sw=<MAE>
 //! sagittal_sw=<MAE> elevation=<MAE> band_exact=<f> n=<int>` (`answered`: share of rows with a
-//! trunk-relative yaw; `band_exact`: share of those whose rotation band is right; `nan` = no data).
+//! trunk-relative yaw; `band_exact`: share of those whose rotation band is right; `NaN` = no data).
 
 use crate::capture::{self, load_image};
 use crate::geometry::Angles;
@@ -66,102 +66,156 @@ enum Item {
     Frame(u64),
 }
 
+/// Where each column is, from the header line.
+struct Columns<'h> {
+    names: Vec<&'h str>,
+    image: Option<usize>,
+    frame: Option<usize>,
+    truth: Vec<Option<usize>>,
+    azimuth: Option<usize>,
+    elevation: Option<usize>,
+    group: Option<usize>,
+}
+
+impl<'h> Columns<'h> {
+    fn parse(header: &'h str, path: &Path) -> Result<Self> {
+        let names: Vec<&str> = header.split(',').map(str::trim).collect();
+        let col = |name: &str| names.iter().position(|h| *h == name);
+        let c = Columns {
+            image: col("image"),
+            frame: col("frame"),
+            truth: QUANTITIES.iter().map(|(q, _)| col(q)).collect(),
+            azimuth: col("cam_azimuth_deg"),
+            elevation: col("cam_elevation_deg"),
+            group: col("kind"),
+            names: names.clone(),
+        };
+        if c.image.is_none() && c.frame.is_none() {
+            bail!(
+                "{}: needs an `image` column (stills) or a `frame` column (a video's per-frame labels)",
+                path.display()
+            );
+        }
+        if c.truth.iter().all(Option::is_none) {
+            bail!(
+                "{}: no label column; expected some of {}",
+                path.display(),
+                QUANTITIES.map(|q| q.0).join(",")
+            );
+        }
+        Ok(c)
+    }
+}
+
 /// The rows, and the video named by a per-frame CSV's `image` column.
 fn read_labels(path: &Path) -> Result<(Vec<Row>, Option<PathBuf>)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read labels", path.display()))?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header: Vec<&str> = lines
+    // Line numbers count blank lines too, so that an error points at the right line.
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines
         .next()
-        .with_context(|| format!("{}: the labels file is empty", path.display()))?
-        .split(',')
-        .map(str::trim)
-        .collect();
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let (image_col, frame_col) = (col("image"), col("frame"));
-    if image_col.is_none() && frame_col.is_none() {
-        bail!(
-            "{}: needs an `image` column (stills) or a `frame` column (a video's per-frame labels)",
-            path.display()
-        );
-    }
-    let cols: Vec<Option<usize>> = QUANTITIES.iter().map(|(c, _)| col(c)).collect();
-    let (azimuth_col, elevation_col) = (col("cam_azimuth_deg"), col("cam_elevation_deg"));
-    let group_col = col("kind");
-    if cols.iter().all(Option::is_none) {
-        bail!(
-            "{}: no label column; expected some of {}",
-            path.display(),
-            QUANTITIES.map(|q| q.0).join(",")
-        );
-    }
+        .with_context(|| format!("{}: the labels file is empty", path.display()))?;
+    let cols = Columns::parse(header, path)?;
     let mut rows = Vec::new();
     let mut video = None;
-    for (n, line) in lines.enumerate() {
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let at = |line_no: usize, c: usize| -> Result<Option<f64>> {
-            match f.get(c).copied().unwrap_or("") {
-                "" => Ok(None),
-                s => s.parse().map(Some).with_context(|| {
-                    format!(
-                        "{}: line {line_no}: {} = `{s}` is not a number",
-                        path.display(),
-                        header[c]
-                    )
-                }),
-            }
-        };
-        let mut truth = [None; 6];
-        for (t, c) in truth.iter_mut().zip(&cols) {
-            if let Some(c) = *c {
-                *t = at(n + 2, c)?;
-            }
+    for (i, line) in lines {
+        let (row, named_video) = parse_row(line, i + 1, &cols, path)?;
+        if rows.is_empty() {
+            video = named_video;
         }
-        // A `frame` column makes it a video's labels (its `image` cell, if any, names the video).
-        let item = match (frame_col, image_col) {
-            (Some(c), _) => Item::Frame(
-                f.get(c)
-                    .and_then(|s| s.parse().ok())
-                    .with_context(|| format!("{}: line {}: `frame` is not a frame number", path.display(), n + 2))?,
-            ),
-            (None, Some(c)) => match f.get(c).copied().unwrap_or("") {
-                "" => bail!("{}: line {}: empty image path", path.display(), n + 2),
-                p => Item::Image(base.join(p)),
-            },
-            (None, None) => unreachable!("checked above"),
-        };
-        if n == 0 && frame_col.is_some() {
-            video = image_col
-                .and_then(|c| f.get(c))
-                .filter(|s| !s.is_empty())
-                .map(|s| base.join(s));
-        }
-        let mount = match (azimuth_col, elevation_col) {
-            (Some(a), Some(e)) => match (at(n + 2, a)?, at(n + 2, e)?) {
-                (Some(yaw), Some(elevation)) => Some(Angles {
-                    yaw,
-                    pitch: -elevation,
-                    roll: 0.0,
-                }),
-                _ => None,
-            },
-            _ => None,
-        };
-        let group = group_col
-            .and_then(|c| f.get(c))
-            .filter(|s| !s.is_empty())
-            .map(|s| s.to_string());
-        rows.push(Row {
-            item,
-            truth,
-            mount,
-            group,
-        });
+        rows.push(row);
     }
     if rows.is_empty() {
         bail!("{}: no labelled rows", path.display());
     }
+    let frames: Vec<u64> = rows
+        .iter()
+        .filter_map(|r| match r.item {
+            Item::Frame(f) => Some(f),
+            Item::Image(_) => None,
+        })
+        .collect();
+    let mut unique = frames.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    if unique.len() != frames.len() {
+        bail!("{}: a frame number appears twice", path.display());
+    }
     Ok((rows, video))
+}
+
+/// One data line (number `line_no`, from 1): the row, and the video its `image` cell names when
+/// the labels are per frame.
+fn parse_row(line: &str, line_no: usize, cols: &Columns, path: &Path) -> Result<(Row, Option<PathBuf>)> {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let f: Vec<&str> = line.split(',').map(str::trim).collect();
+    let at = |c: usize| -> Result<Option<f64>> {
+        match f.get(c).copied().unwrap_or("") {
+            "" => Ok(None),
+            s => s
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(Some)
+                .with_context(|| {
+                    format!(
+                        "{}: line {line_no}: {} = `{s}` is not a finite number",
+                        path.display(),
+                        cols.names[c]
+                    )
+                }),
+        }
+    };
+    let mut truth = [None; 6];
+    for (t, c) in truth.iter_mut().zip(&cols.truth) {
+        if let Some(c) = *c {
+            *t = at(c)?;
+        }
+    }
+    // A `frame` column makes it a video's labels (its `image` cell, if any, names the video).
+    let (item, video) = match (cols.frame, cols.image) {
+        (Some(c), image) => (
+            Item::Frame(
+                f.get(c)
+                    .and_then(|s| s.parse().ok())
+                    .with_context(|| format!("{}: line {line_no}: `frame` is not a frame number", path.display()))?,
+            ),
+            image
+                .and_then(|c| f.get(c))
+                .filter(|s| !s.is_empty())
+                .map(|s| base.join(s)),
+        ),
+        (None, Some(c)) => match f.get(c).copied().unwrap_or("") {
+            "" => bail!("{}: line {line_no}: empty image path", path.display()),
+            p => (Item::Image(base.join(p)), None),
+        },
+        (None, None) => unreachable!("checked with the header"),
+    };
+    let mount = match (cols.azimuth, cols.elevation) {
+        (Some(a), Some(e)) => match (at(a)?, at(e)?) {
+            (Some(yaw), Some(elevation)) => Some(Angles {
+                yaw,
+                pitch: -elevation,
+                roll: 0.0,
+            }),
+            _ => None,
+        },
+        _ => None,
+    };
+    let group = cols
+        .group
+        .and_then(|c| f.get(c))
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_string());
+    Ok((
+        Row {
+            item,
+            truth,
+            mount,
+            group,
+        },
+        video,
+    ))
 }
 
 /// The measured values in `QUANTITIES` order.
@@ -192,51 +246,90 @@ fn video_for(labels: &Path) -> Result<PathBuf> {
     )
 }
 
+/// The camera mount a row asks for (zero unless `--camera-from-labels`).
+fn mount_of(row: &Row, args: &EvalPosturesArgs) -> Result<Angles> {
+    match (args.camera_from_labels, row.mount) {
+        (false, _) => Ok(Angles::default()),
+        (true, Some(m)) => Ok(m),
+        (true, None) => bail!(
+            "{}: --camera-from-labels needs cam_azimuth_deg and cam_elevation_deg in every row",
+            args.labels.display()
+        ),
+    }
+}
+
 /// Measure every row: each still on its own, or the video's frames tracked in order.
 fn measure_all(
     rows: &[Row],
     named_video: Option<PathBuf>,
     args: &EvalPosturesArgs,
-    mut on_row: impl FnMut(usize, Option<&Measurement>) -> Result<()>,
+    on_row: impl FnMut(usize, Option<&Measurement>) -> Result<()>,
 ) -> Result<()> {
     let is_video = matches!(rows[0].item, Item::Frame(_));
+    if !is_video && args.video.is_some() {
+        bail!(
+            "{}: --video is for a video's per-frame labels (a `frame` column); these label images",
+            args.labels.display()
+        );
+    }
     let opts = PipelineOptions {
         refine_still: !is_video,
         trunk_yaw_from_depth: args.trunk_yaw_from_depth,
         ..Default::default()
     };
     let mut pipeline = super::load_pipeline(args.models.as_deref(), args.pose, opts)?;
-    let mount = |row: &Row| -> Result<Angles> {
-        match (args.camera_from_labels, row.mount) {
-            (false, _) => Ok(Angles::default()),
-            (true, Some(m)) => Ok(m),
-            (true, None) => bail!(
-                "{}: --camera-from-labels needs cam_azimuth_deg and cam_elevation_deg in every row",
-                args.labels.display()
-            ),
-        }
-    };
-    pipeline.set_camera_mount(mount(&rows[0])?);
-    if !is_video {
-        for (i, row) in rows.iter().enumerate() {
-            let Item::Image(path) = &row.item else {
-                bail!("{}: mixes images and frames", args.labels.display())
-            };
-            match load_image(path) {
-                Ok(img) => {
-                    pipeline.reset();
-                    pipeline.set_camera_mount(mount(row)?);
-                    let m = pipeline.process(&img)?;
-                    on_row(i, Some(&m))?;
-                }
-                Err(e) => {
-                    log::error!("{e}");
-                    on_row(i, None)?;
-                }
+    if is_video {
+        measure_video(rows, named_video, args, &mut pipeline, on_row)
+    } else {
+        measure_stills(rows, args, &mut pipeline, on_row)
+    }
+}
+
+fn measure_stills(
+    rows: &[Row],
+    args: &EvalPosturesArgs,
+    pipeline: &mut crate::pipeline::Pipeline,
+    mut on_row: impl FnMut(usize, Option<&Measurement>) -> Result<()>,
+) -> Result<()> {
+    for (i, row) in rows.iter().enumerate() {
+        let Item::Image(path) = &row.item else {
+            unreachable!("the header decides: all rows are images")
+        };
+        match load_image(path) {
+            Ok(img) => {
+                pipeline.reset();
+                pipeline.set_camera_mount(mount_of(row, args)?);
+                let m = pipeline.process(&img)?;
+                on_row(i, Some(&m))?;
+            }
+            Err(e) => {
+                log::error!("{e}");
+                on_row(i, None)?;
             }
         }
-        return Ok(());
     }
+    Ok(())
+}
+
+fn measure_video(
+    rows: &[Row],
+    named_video: Option<PathBuf>,
+    args: &EvalPosturesArgs,
+    pipeline: &mut crate::pipeline::Pipeline,
+    mut on_row: impl FnMut(usize, Option<&Measurement>) -> Result<()>,
+) -> Result<()> {
+    // One camera for the whole clip: its mount must not change from row to row.
+    let mount = mount_of(&rows[0], args)?;
+    for row in rows {
+        let m = mount_of(row, args)?;
+        if (m.yaw - mount.yaw).abs() > 1e-6 || (m.pitch - mount.pitch).abs() > 1e-6 {
+            bail!(
+                "{}: the camera's azimuth or elevation changes within the clip; one mount per video",
+                args.labels.display()
+            );
+        }
+    }
+    pipeline.set_camera_mount(mount);
     let video = match (&args.video, named_video) {
         (Some(v), _) => v.clone(),
         (None, Some(v)) => v,
@@ -259,7 +352,16 @@ fn measure_all(
             on_row(i, Some(&m))?;
         }
     }
-    for (i, _) in seen.iter().enumerate().filter(|(_, s)| !**s) {
+    let unseen: Vec<usize> = (0..rows.len()).filter(|&i| !seen[i]).collect();
+    if !unseen.is_empty() {
+        log::warn!(
+            "{}: {} labelled frames are not in {} (counted as not answered)",
+            args.labels.display(),
+            unseen.len(),
+            video.display()
+        );
+    }
+    for i in unseen {
         on_row(i, None)?;
     }
     Ok(())
@@ -564,6 +666,12 @@ mod tests {
         );
         std::fs::write(&p, "file,yaw_deg\na.jpg,1\n").unwrap();
         assert!(read_labels(&p).err().unwrap().to_string().contains("`image` column"));
+        // A NaN label would poison every statistic; line numbers count blank lines.
+        std::fs::write(&p, "image,yaw_deg\n\na.jpg,1\nb.jpg,nan\n").unwrap();
+        let e = read_labels(&p).err().unwrap().to_string();
+        assert!(e.contains("line 4") && e.contains("`nan`"), "{e}");
+        std::fs::write(&p, "frame,yaw_deg\n0,1\n1,2\n1,3\n").unwrap();
+        assert!(read_labels(&p).err().unwrap().to_string().contains("appears twice"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -2,13 +2,16 @@
 //!
 //! Why a frame and not just the shoulder line: TWSTRS scores laterocollis "excluding shoulder
 //! elevation", so the trunk's vertical must not come from the shoulders. We take the trunk's up axis
-//! from the spine (hip centre → shoulder centre, world landmarks) when the hips are visible, and the
-//! camera's vertical otherwise (a fixed, level exam-room camera); the lateral axis is the shoulder
-//! line made perpendicular to that up axis. Shoulder elevation is then the shoulder line's angle
-//! against the lateral axis, reported separately.
+//! from the spine (hip centre → shoulder centre, world landmarks) when the hips are visible, and
+//! otherwise the chair's vertical as the fixed camera sees it (the configured mount; the camera's
+//! own vertical for a level camera in front); the lateral axis is the shoulder line made
+//! perpendicular to that up axis. Shoulder elevation is then the shoulder line's angle against the
+//! lateral axis, reported separately.
 //!
-//! The trunk's yaw: by default the shoulder line's depth is left out, so the trunk faces the camera
-//! and the patient's own seating angle is removed by the neutral capture. The only depth we have,
+//! The trunk's yaw: by default the shoulder line's depth along the mount's forward axis is left
+//! out, so the trunk faces the chair (with the spine as up axis, the lateral axis is then not
+//! exactly square to that forward axis: a few degrees for a leaning spine, harmless). How the
+//! patient sits in the chair is removed by the neutral capture. The only depth we have,
 //! BlazePose's world shoulders, turns with the head (0.25° per degree of head yaw on renders, and
 //! 0.21° per degree of a real trunk turn): it made a still trunk follow a turning head.
 

@@ -103,7 +103,7 @@ fn qos_for(retain: bool) -> QoS {
 /// What a submitted publish carried, so that its PUBACK can be mapped back to it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Sent {
-    /// QoS 0 or retained status: nothing to remove when acknowledged.
+    /// QoS 0 live data, retained status, command replies: nothing to remove when acknowledged.
     Live,
     /// An outbox entry: removed from disk on its PUBACK.
     Durable(u64),
@@ -250,6 +250,7 @@ impl MqttTask {
     ) {
         let outbox_deadline = tokio::time::Instant::now() + Duration::from_secs(3);
         let mut farewell_deadline = None;
+        let mut connection_lost = false;
         loop {
             let outbox_empty = self.outbox.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
             let now = tokio::time::Instant::now();
@@ -277,6 +278,7 @@ impl MqttTask {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
                     log::warn!("broker lost while stopping: {}", explain(&e, &self.settings));
+                    connection_lost = true;
                     break;
                 }
                 // The outbox's time is up (the farewell goes next) or the farewell's (give up on it).
@@ -293,9 +295,14 @@ impl MqttTask {
         // After DISCONNECT, read until the broker closes its side: closing a socket with unread
         // bytes (a late PUBACK) sends a TCP reset, and a reset makes the broker discard what it
         // has not read yet: the farewell and the DISCONNECT, so the will would fire.
-        if client.try_disconnect().is_ok() {
+        // (After a lost connection there is nothing to close: a poll would connect anew.)
+        if !connection_lost && client.try_disconnect().is_ok() {
             let until = tokio::time::Instant::now() + Duration::from_secs(1);
-            while let Ok(Ok(_)) = tokio::time::timeout_at(until, events.poll()).await {}
+            while let Ok(Ok(ev)) = tokio::time::timeout_at(until, events.poll()).await {
+                if let Event::Incoming(Packet::PubAck(a)) = ev {
+                    self.acked(pkids, a.pkid);
+                }
+            }
         }
     }
 
