@@ -3,6 +3,7 @@
 //! Pass: RSS at the end within 5 % of RSS after the first minute (continuous monitoring during long
 //! visits must not grow memory). Prints fps and per-stage milliseconds too.
 
+mod common;
 use cdposture::config::{Settings, SourceSettings};
 use cdposture::daemon::capture::{opener, CaptureThread};
 use cdposture::daemon::Daemon;
@@ -11,20 +12,10 @@ use cdposture::pipeline::Pipeline;
 use cdposture::protocol::messages::{ExamEvent, StateMessage, StatsMessage};
 use cdposture::protocol::sink::Sink;
 use cdposture::protocol::Command;
+use common::rss_kib;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 /// Keeps only the latest stats: a sink that itself cannot grow.
 #[derive(Clone, Default)]

@@ -19,6 +19,7 @@
 //! here), so the issued ids are exactly `first ..= first + handed_over - 1`; missing = those not
 //! received. The last line is the machine-readable `SOAK …` summary.
 
+mod common;
 use cdposture::capture::camera::CameraError;
 use cdposture::capture::{DemoSource, Frame, FrameSource};
 use cdposture::config::{Settings, SourceSettings};
@@ -32,6 +33,7 @@ use cdposture::protocol::Command;
 use cdposture::publish::mqtt::MqttTask;
 use cdposture::publish::outbox::Outbox;
 use cdposture::publish::{LinkStatus, MqttSink, Topics};
+use common::rss_kib;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -41,17 +43,6 @@ use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------------------
 // Process figures.
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 /// glibc's `struct mallinfo2` (all `size_t`).
 #[repr(C)]

@@ -11,6 +11,7 @@
 //! The pipeline has no threads yet, so `fps_threads` equals `fps_1core` (it will not, once
 //! `pipeline.threads` exists). Quote ratios: the machine is shared.
 
+mod common;
 use cdposture::assess::{AssessSettings, Assessor};
 use cdposture::capture::pixels::{to_rgb, PixelFormat};
 use cdposture::capture::{DemoSource, FrameSource};
@@ -45,15 +46,7 @@ fn to_yuyv(img: &image::RgbImage) -> Vec<u8> {
 }
 
 fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
+    common::status_kib("VmHWM") as f64 / 1024.0
 }
 
 /// `model ms` lines written by `scripts/bench_ort.py`.

@@ -41,25 +41,30 @@ fn slope_and_mae(pairs: &[(f64, f64)]) -> (f64, f64) {
     (cov / var, pairs.iter().map(|p| (p.1 - p.0).abs()).sum::<f64>() / n)
 }
 
-#[test]
-fn on_a_still_trunk_the_head_turn_is_measured_against_the_trunk_not_with_it() {
-    let dir = common::tmp("avatars");
-    let features = dir.join("features.csv");
-    let labels = avatars().join("labels.csv");
-    let out = common::cdposture(&[
-        "eval-postures",
-        labels.to_str().unwrap(),
-        "--camera-from-labels",
-        "--features",
-        features.to_str().unwrap(),
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+/// `cdposture eval-postures ARGS`: its output, which is also printed; fails the test if it fails.
+fn eval_postures(args: &[&str]) -> String {
+    let out = common::cdposture(&[&["eval-postures"], args].concat());
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     println!("{stdout}");
+    stdout
+}
+
+#[test]
+fn on_a_still_trunk_the_head_turn_is_measured_against_the_trunk_not_with_it() {
+    let dir = common::tmp("avatars");
+    let features = dir.join("features.csv");
+    let labels = avatars().join("labels.csv");
+    let stdout = eval_postures(&[
+        labels.to_str().unwrap(),
+        "--camera-from-labels",
+        "--features",
+        features.to_str().unwrap(),
+    ]);
     let last = stdout.lines().last().unwrap();
     assert!(last.starts_with("POSTURE answered="), "{last}");
 
@@ -118,14 +123,7 @@ fn on_a_still_trunk_the_head_turn_is_measured_against_the_trunk_not_with_it() {
 #[test]
 fn a_held_50_degree_turn_on_video_is_band_3() {
     let labels = avatars().join("sequences/test_seq1400000_held_turn.csv");
-    let out = common::cdposture(&["eval-postures", labels.to_str().unwrap(), "--camera-from-labels"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!("{stdout}");
+    let stdout = eval_postures(&[labels.to_str().unwrap(), "--camera-from-labels"]);
     let field = |line: &str, key: &str| -> f64 {
         line.split_whitespace()
             .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
