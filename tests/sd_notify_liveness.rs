@@ -42,19 +42,20 @@ fn pings(events: &[(f64, String)]) -> Vec<f64> {
     events.iter().filter(|e| e.1 == "WATCHDOG=1").map(|e| e.0).collect()
 }
 
-/// A sink whose loop thread hangs once, for `hang`, on the `at`-th state message: a stuck pipeline
-/// or loop as systemd sees it. Records when the hang began and ended.
+/// A sink whose loop thread hangs once, for `hang`, on the first state message from `after` on: a
+/// stuck pipeline or loop as systemd sees it. Records when the hang began and ended. By time, not by
+/// frame count: on a quiet machine ten frames pass before the first ping is due.
 struct HangingSink {
-    at: usize,
+    after: Instant,
     hang: Duration,
-    states: usize,
+    hung: bool,
     window: Arc<Mutex<Option<(Instant, Instant)>>>,
 }
 
 impl Sink for HangingSink {
     fn state(&mut self, _msg: &StateMessage) {
-        self.states += 1;
-        if self.states == self.at {
+        if !self.hung && Instant::now() >= self.after {
+            self.hung = true;
             let began = Instant::now();
             std::thread::sleep(self.hang);
             *self.window.lock().unwrap() = Some((began, Instant::now()));
@@ -131,16 +132,16 @@ fn pings_continue_while_a_camera_is_missing_and_stop_while_the_loop_hangs() {
         "a gap of {worst:.2} s would have tripped a 1 s watchdog"
     );
 
-    // 2. Frames flow, then the loop hangs for 3 s on the 10th frame: no ping in that window.
+    // 2. Frames flow, then the loop hangs for 3 s from 2 s on: no ping in that window.
     let md = models_dir.clone();
     let open: Opener =
-        Box::new(move || Ok(Box::new(cdposture::capture::DemoSource::new(&md, 75 * k)?) as Box<dyn FrameSource>));
+        Box::new(move || Ok(Box::new(cdposture::capture::DemoSource::new(&md, 120 * k)?) as Box<dyn FrameSource>));
     let capture = CaptureThread::start(open, true, false, 2).unwrap();
     let window = Arc::new(Mutex::new(None));
     let sink = HangingSink {
-        at: 10,
+        after: Instant::now() + Duration::from_secs(2 * k),
         hang: Duration::from_secs(3 * k),
-        states: 0,
+        hung: false,
         window: window.clone(),
     };
     let mut d = Daemon::new(settings, pipeline(), sink);
