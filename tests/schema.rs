@@ -47,10 +47,18 @@ fn on<'a>(lines: &'a [Value], topic: &str) -> Vec<&'a Value> {
 fn every_line_of_a_demo_exam_with_neutral_capture_matches_the_schema() {
     let dir = common::tmp("schema-demo");
     let cfg = dir.join("cdposture.toml");
+    // The timeline stretched by the slowdown: under emulation (~10x slower inference) the same
+    // 30 frames at 15/k fps, so most are processed instead of replaced in the drop-oldest queue.
+    let k = common::slowdown() as f64;
     std::fs::write(
         &cfg,
-        "[room]\nid = \"schema-room\"\n[source]\ndemo_frames = 30\n\
-         [exam]\nupdate_interval_s = 0.5\nneutral_capture_s = 0.3\n",
+        format!(
+            "[room]\nid = \"schema-room\"\n[source]\ndemo_frames = 30\ndemo_fps = {}\n\
+             [exam]\nupdate_interval_s = {}\nneutral_capture_s = {}\n",
+            15.0 / k,
+            0.5 * k,
+            0.3 * k
+        ),
     )
     .unwrap();
     let lines = run_and_validate(&[
@@ -63,8 +71,8 @@ fn every_line_of_a_demo_exam_with_neutral_capture_matches_the_schema() {
     ]);
     // What was validated: every state, the whole exam life cycle with a neutral, the stats.
     let states = on(&lines, "state");
-    // One state per processed frame; the demo is paced at 15 fps and a slow machine (emulation)
-    // replaces frames in the drop-oldest queue.
+    // One state per processed frame; the demo is paced and a slow machine replaces frames in the
+    // drop-oldest queue.
     let stats = on(&lines, "stats");
     let dropped = stats
         .last()
