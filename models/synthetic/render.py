@@ -65,6 +65,11 @@ IRIS_SRGB = [(60, 35, 20), (90, 60, 30), (40, 25, 15), (70, 100, 130), (80, 100,
 PHOTOS = ["coffee", "chelsea", "rocket", "brick", "grass", "gravel", "hubble_deep_field",
           "immunohistochemistry", "retina", "motorcycle_left", "coins", "moon", "page", "logo",
           "colorwheel", "cell", "clock", "horse"]
+# Background photos kept out of training (`--photos train`) for held-out test sets (`--photos heldout`).
+HELDOUT_PHOTOS = ["rocket", "grass", "moon", "clock", "horse"]
+PHOTO_POOLS = {"all": PHOTOS, "heldout": HELDOUT_PHOTOS,
+               "train": [p for p in PHOTOS if p not in HELDOUT_PHOTOS]}
+photo_pool = PHOTOS  # set from --photos; one draw whatever the pool, so other draws do not shift
 
 CSV_HEAD = ["image", "yaw_deg", "pitch_deg", "roll_deg", "lateral_shift_sw", "sagittal_shift_sw",
             "shoulder_elevation_deg"]
@@ -234,7 +239,7 @@ def sample_scene(rng):
         neckline=float(rng.uniform(0.03, 0.10)),
         sleeves=str(rng.choice(["short", "long"])),
         background=str(rng.choice(["photo", "wall"], p=[0.55, 0.45])),
-        photo=str(rng.choice(PHOTOS)),
+        photo=str(rng.choice(photo_pool)),
         photo_crop=rng.uniform(0, 1, 3).tolist(),
         wall_rgb=rng.uniform(0.35, 0.95, 3).tolist(),
         bg_blur=float(rng.uniform(0.5, 3.0)),
@@ -803,7 +808,11 @@ def main():
                          "(a quarter each: |yaw| > 45, trunk moved, one extreme, combined)")
     ap.add_argument("--control", action="store_true",
                     help="the sign-check set: one subject (--seed), fixed frontal camera")
+    ap.add_argument("--photos", choices=sorted(PHOTO_POOLS), default="all",
+                    help="background photo pool: train and heldout are disjoint (default all)")
     a = ap.parse_args()
+    global photo_pool
+    photo_pool = PHOTO_POOLS[a.photos]
     a.out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     gen = Generator(jpeg_quality=a.jpeg_quality)
