@@ -6,12 +6,18 @@
 //! camera-frame angles otherwise. Each has its own smoother and its own neutral, and every frame
 //! says which one it was scored in. A non-finite angle (a degenerate fit) counts as not measured:
 //! it is never smoothed (it would poison the filter), scored or counted.
+//!
+//! Tremor is measured on the RAW head angles in the camera frame (unsmoothed: the One Euro filter
+//! removes tremor; no neutral: the estimator detrends). Relative to the trunk they differ only by
+//! the trunk's own rotation, which in a seated patient has no 2–12 Hz component: subtracting it
+//! would only add the pose model's shoulder jitter to the tremor's noise floor.
 
 use crate::exam::{ExamFrame, Neutral, NeutralCapture};
 use crate::geometry::{Angles, TrunkFrame};
 use crate::pipeline::Measurement;
 use crate::scoring::{Item1, ScoredIn, ScoringConfig};
 use crate::smoothing::{AngleSmoother, OneEuroParams};
+use crate::tremor::{Tremor, TremorEstimator, TremorSettings};
 
 #[derive(Debug, Clone)]
 pub struct AssessSettings {
@@ -37,6 +43,9 @@ pub struct Assessment {
     /// The trunk, when measured and finite.
     pub trunk: Option<TrunkFrame>,
     pub scores: Item1,
+    /// Head tremor in the window ending here, from the RAW head angles; `None` until a window
+    /// is full, and on frames not measured.
+    pub tremor: Option<Tremor>,
 }
 
 impl Assessment {
@@ -48,6 +57,7 @@ impl Assessment {
             angles: self.angles.as_ref(),
             trunk: self.trunk.as_ref(),
             scores: &self.scores,
+            tremor: self.tremor.as_ref(),
         }
     }
 }
@@ -68,6 +78,7 @@ pub struct Assessor {
     neutral_trunk: Angles,
     neutral_camera: Angles,
     neutral_capture: Option<NeutralCapture>,
+    tremor: TremorEstimator,
 }
 
 impl Assessor {
@@ -79,6 +90,7 @@ impl Assessor {
             neutral_trunk: Angles::default(),
             neutral_camera: Angles::default(),
             neutral_capture: None,
+            tremor: TremorEstimator::new(TremorSettings::default()),
         }
     }
 
@@ -134,6 +146,11 @@ impl Assessor {
             }
             _ => None,
         };
+        let tremor = if quality_ok {
+            m.head.filter(finite).and_then(|h| self.tremor.push(t, &h))
+        } else {
+            None
+        };
         let trunk = if quality_ok { m.trunk.filter(finite_trunk) } else { None };
         let scores = self.settings.scoring.score(
             angles.as_ref(),
@@ -146,6 +163,7 @@ impl Assessor {
             angles,
             trunk,
             scores,
+            tremor,
         }
     }
 

@@ -43,5 +43,6 @@ pub mod publish;
 pub mod report;
 pub mod scoring;
 pub mod smoothing;
+pub mod tremor;
 
 pub use error::{Error, Result};

@@ -7,6 +7,7 @@ use crate::exam::{ExamStats, ExamSummary, ItemStats};
 use crate::geometry::Angles;
 use crate::pipeline::{Measurement, StageTimes};
 use crate::scoring::{Item1, ScoredIn, ScoringConfig, SubScore};
+use crate::tremor::Tremor;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -21,6 +22,8 @@ pub struct FrameRecord {
     /// What was scored: smoothed (videos), relative to the neutral, in `scored_in`'s frame.
     pub scored_angles: Option<Angles>,
     pub scores: Item1,
+    /// Head tremor in the window ending at this frame (see [`crate::tremor`]).
+    pub tremor: Option<Tremor>,
 }
 
 impl FrameRecord {
@@ -34,13 +37,15 @@ impl FrameRecord {
             scored_in: a.scored_in,
             scored_angles: a.angles,
             scores: a.scores.clone(),
+            tremor: a.tremor,
         }
     }
 }
 
 pub const CSV_HEADER: &str = "frame,t_s,file,face_found,face_conf,pose_found,yaw,pitch,roll,rel_yaw,rel_pitch,rel_roll,\
 shoulder_elevation,lateral_shift,sagittal_shift,scored_in,rotation_score,rotation_conf,laterocollis_score,laterocollis_conf,\
-antero_retro_score,antero_retro_conf,lateral_shift_score,sagittal_shift_score,detector_ran,detector_ms,face_landmarks_ms,pose_ms,geometry_ms";
+antero_retro_score,antero_retro_conf,lateral_shift_score,sagittal_shift_score,detector_ran,detector_ms,face_landmarks_ms,pose_ms,geometry_ms,\
+tremor_yaw_hz,tremor_yaw_deg,tremor_pitch_hz,tremor_pitch_deg,tremor_roll_hz,tremor_roll_deg";
 
 fn f(v: Option<f64>, digits: usize) -> String {
     v.map(|x| format!("{x:.digits$}")).unwrap_or_default()
@@ -105,7 +110,12 @@ impl FrameRecord {
             format!("{:.2}", m.timings.pose_ms),
             format!("{:.3}", m.timings.geometry_ms),
         ];
-        cols.join(",")
+        // Tremor columns: filled only on an axis with a tremor detected in the window.
+        let axes = self.tremor.map(|t| t.axes()).unwrap_or_default();
+        let tremor = axes
+            .iter()
+            .flat_map(|a| [f(a.map(|a| a.frequency_hz), 2), f(a.map(|a| a.amplitude_deg), 2)]);
+        cols.into_iter().chain(tremor).collect::<Vec<_>>().join(",")
     }
 }
 
@@ -216,6 +226,22 @@ impl Summary {
             e.duration_factor,
             e.within_10deg_share * 100.0,
             e.longest_within_10deg_s
+        );
+        let tr = &e.tremor;
+        let axis = |name: &str, a: &crate::exam::AxisTremorSummary| match (a.frequency_hz, a.amplitude_deg) {
+            (Some(f), Some(d)) => format!("{name} {f:.1} Hz {d:.1}° {:.0}%", a.share * 100.0),
+            _ => format!("{name} none"),
+        };
+        out += &format!(
+            "tremor (analysed {:.1} s, up to {} Hz): {}, {}, {}; grade {} (severity {} × duration {})\n",
+            tr.analysed_s,
+            f(tr.max_frequency_hz, 1),
+            axis("yaw", &tr.yaw),
+            axis("pitch", &tr.pitch),
+            axis("roll", &tr.roll),
+            tr.score,
+            tr.severity,
+            tr.duration
         );
         let t = &self.mean_stage_ms;
         out += &format!(

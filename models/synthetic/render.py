@@ -732,7 +732,16 @@ SEQ_KINDS = ["held_turn", "trunk_turn", "random"]
 def seq_targets(kind, rng, n, fps):
     """Per-frame targets for a sequence."""
     ts = []
-    if kind == "held_turn":
+    if kind.startswith("osc_"):
+        # osc_<axis>_<hz>hz_<deg>deg_<base>: the head (relative to the trunk) oscillates about
+        # <base> degrees on one axis, sin(2 pi hz t): a tremor, or a slow voluntary turn.
+        _, axis, hz, deg, base = kind.split("_")
+        hz, deg, base = float(hz[:-2]), float(deg[:-3]), float(base)
+        for k in range(n):
+            t = zero_t()
+            t[axis] = base + deg * math.sin(2 * math.pi * hz * k / fps)
+            ts.append(t)
+    elif kind == "held_turn":
         sgn = float(rng.choice([-1, 1]))
         amp = 50.0
         for k in range(n):
@@ -758,12 +767,21 @@ def seq_targets(kind, rng, n, fps):
     return ts
 
 
-def run_sequences(gen, out, seed0, count, split, seconds, fps):
+def oscillation_kind(spec):
+    """AXIS:HZ:DEG[:BASE] (e.g. yaw:5:3, roll:0.3:30:10) -> the sequence kind osc_..."""
+    parts = spec.split(":")
+    if len(parts) not in (3, 4) or parts[0] not in ("yaw", "pitch", "roll"):
+        raise SystemExit(f"--oscillate {spec}: expected AXIS:HZ:DEG[:BASE], AXIS yaw|pitch|roll")
+    hz, deg, base = (float(x) for x in (parts[1:] + ["0"])[:3])
+    return f"osc_{parts[0]}_{hz:g}hz_{deg:g}deg_{base:g}"
+
+
+def run_sequences(gen, out, seed0, count, split, seconds, fps, kinds=None):
     seq_dir = out / "sequences"
     seq_dir.mkdir(parents=True, exist_ok=True)
     for k in range(count):
         seed = seed0 + k
-        kind = SEQ_KINDS[k % len(SEQ_KINDS)]
+        kind = (kinds or SEQ_KINDS)[k % len(kinds or SEQ_KINDS)]
         name = f"{split}_seq{seed:07d}_{kind}"
         mp4, cp = seq_dir / f"{name}.mp4", seq_dir / f"{name}.csv"
         if mp4.exists() and cp.exists():
@@ -808,6 +826,8 @@ def main():
                          "(a quarter each: |yaw| > 45, trunk moved, one extreme, combined)")
     ap.add_argument("--control", action="store_true",
                     help="the sign-check set: one subject (--seed), fixed frontal camera")
+    ap.add_argument("--oscillate", action="append", default=[], metavar="AXIS:HZ:DEG[:BASE]",
+                    help="one sequence per spec: the head oscillating on one axis (tremor clips)")
     ap.add_argument("--photos", choices=sorted(PHOTO_POOLS), default="all",
                     help="background photo pool: train and heldout are disjoint (default all)")
     a = ap.parse_args()
@@ -830,6 +850,9 @@ def main():
         run_images(gen, a.out, a.seed, a.count, a.split, wide_yaw=a.wide_yaw, design=a.design)
     if a.sequences:
         run_sequences(gen, a.out, a.seed + 500000, a.sequences, a.split, a.seconds, a.fps)
+    if a.oscillate:
+        kinds = [oscillation_kind(s) for s in a.oscillate]
+        run_sequences(gen, a.out, a.seed + 600000, len(kinds), a.split, a.seconds, a.fps, kinds)
     print(f"done in {time.time() - t0:.1f} s", flush=True)
 
 

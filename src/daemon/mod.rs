@@ -352,6 +352,7 @@ impl<S: Sink> Daemon<S> {
             lateral_shift: a.trunk.and_then(|t| t.lateral_shift),
             sagittal_shift: a.trunk.and_then(|t| t.sagittal_shift),
             scores: a.scores,
+            tremor: a.tremor,
             exam_id: self.exam.as_ref().map(|e| e.id.clone()),
             neutral_capturing: self.assessor.capturing_neutral(),
         }

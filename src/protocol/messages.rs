@@ -5,6 +5,7 @@ use crate::exam::ExamSummary;
 use crate::geometry::Angles;
 use crate::pipeline::StageTimes;
 use crate::scoring::{Item1, ScoredIn};
+use crate::tremor::Tremor;
 use serde::Serialize;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -40,6 +41,9 @@ pub struct StateMessage {
     pub lateral_shift: Option<f64>,
     pub sagittal_shift: Option<f64>,
     pub scores: Item1,
+    /// Head tremor in the last 4 s of raw angles, per axis while detected (null per axis
+    /// without); null until a window is full and on frames not measured.
+    pub tremor: Option<Tremor>,
     pub exam_id: Option<String>,
     pub neutral_capturing: bool,
 }

@@ -15,13 +15,18 @@
 //! "Within 10° of neutral" tolerates short interruptions: a stretch goes on through poor frames or
 //! excursions that last at most [`WITHIN_GAP_TOLERANCE_S`].
 //!
-//! Also owns the neutral capture that makes a patient's self-declared midline the zero.
+//! Also owns the neutral capture that makes a patient's self-declared midline the zero, and (in
+//! [`tremor`]) the exam's head-tremor statistics.
 
 use crate::geometry::Angles;
 use crate::geometry::TrunkFrame;
 use crate::scoring::{Item1, ScoredIn, ScoringConfig, Shifts, SubScore};
+use crate::tremor::Tremor;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+pub mod tremor;
+pub use tremor::{AxisTremorSummary, TremorStats, TremorSummary};
 
 /// A frame accounts for at most this much time (a longer pause in the source counts as unmeasured).
 pub const MAX_FRAME_GAP_S: f64 = 0.5;
@@ -235,6 +240,8 @@ pub struct ExamSummary {
     /// Longest stretch within 10° of neutral, seconds (item F's quantity; interruptions up to
     /// 0.5 s do not end a stretch).
     pub longest_within_10deg_s: f64,
+    /// Head tremor per axis, and its Tsui-style grade.
+    pub tremor: TremorSummary,
 }
 
 /// TWSTRS item B from the share of time deviated and whether that time is mostly at maximum.
@@ -260,6 +267,8 @@ pub struct ExamFrame<'a> {
     pub angles: Option<&'a Angles>,
     pub trunk: Option<&'a TrunkFrame>,
     pub scores: &'a Item1,
+    /// The tremor analysis of the window ending here; `None` when none covered this frame.
+    pub tremor: Option<&'a Tremor>,
 }
 
 /// Accumulates one exam. Serializable: the daemon checkpoints it so a restart does not lose it.
@@ -282,6 +291,9 @@ pub struct ExamStats {
     /// [lateral, sagittal] shift seconds per sub-score.
     shift_scores: [ScoreTime; 2],
     deviated_deg: f64,
+    /// Absent from checkpoints written before tremor was measured.
+    #[serde(default)]
+    tremor: TremorStats,
 }
 
 impl ExamStats {
@@ -301,6 +313,7 @@ impl ExamStats {
             shoulder: Streaming::new(-180.0, 180.0, 0.5),
             shift_scores: Default::default(),
             deviated_deg,
+            tremor: TremorStats::default(),
         }
     }
 
@@ -344,6 +357,7 @@ impl ExamStats {
             }
             self.shoulder.add(tr.shoulder_elevation, dt);
         }
+        self.tremor.add(f.tremor, dt);
     }
 
     pub fn summary(&self, scoring: &ScoringConfig) -> ExamSummary {
@@ -398,6 +412,7 @@ impl ExamStats {
             duration_factor: duration_factor(deviated_share, near_max_share >= 0.5),
             within_10deg_share: share(track.within_s),
             longest_within_10deg_s: track.longest_within,
+            tremor: self.tremor.summary(),
         }
     }
 }
@@ -496,6 +511,7 @@ mod tests {
             angles: a.as_ref(),
             trunk: None,
             scores: &scores,
+            tremor: None,
         });
     }
 
