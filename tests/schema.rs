@@ -164,3 +164,24 @@ fn the_validator_rejects_undeclared_keys_wrong_types_and_missing_keys() {
     let narrowed = validator_from(&schema, "state");
     assert!(!narrowed.errors(&state()).is_empty());
 }
+
+#[test]
+fn tremor_in_live_states_and_the_exam_summary_matches_the_schema() {
+    // 5 s at 30 fps of the photo with a 5 Hz, 3° roll tremor, every frame measured.
+    let dir = common::tmp("schema-tremor");
+    let base = cdposture::capture::load_image(&common::photo("astronaut.png")).unwrap();
+    let clip = dir.join("tremor.mp4");
+    let frames = (0..150u64).map(|i| common::oscillating_frame(&base, i as f64 / 30.0, 5.0, 3.0, i));
+    common::encode_video(&clip, frames, 30.0);
+    let lines = run_and_validate(&["run", "--input", clip.to_str().unwrap(), "--exam", "--no-pacing"]);
+    let with_tremor = on(&lines, "state")
+        .into_iter()
+        .filter(|s| s["tremor"]["roll"].is_object())
+        .count();
+    assert!(with_tremor >= 30, "{with_tremor} states with a roll tremor");
+    let end = on(&lines, "exam")
+        .into_iter()
+        .find(|e| e["type"] == "end")
+        .expect("an exam end");
+    assert!(end["summary"]["tremor"]["roll"]["frequency_hz"].is_number(), "{end}");
+}

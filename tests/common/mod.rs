@@ -84,3 +84,52 @@ pub fn make_video(
     assert!(status.success());
     out
 }
+
+/// Encode frames into an H.264 video at `fps` with ffmpeg (raw RGB on a pipe: no temporary files).
+pub fn encode_video(out: &std::path::Path, frames: impl Iterator<Item = image::RgbImage>, fps: f64) {
+    use std::io::Write;
+    let mut frames = frames.peekable();
+    let (w, h) = frames.peek().map(|f| f.dimensions()).expect("at least one frame");
+    let mut child = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s"])
+        .arg(format!("{w}x{h}"))
+        .args([
+            "-r",
+            &fps.to_string(),
+            "-i",
+            "-",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+        ])
+        .arg(out)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("ffmpeg is needed for the video tests (apt-get install ffmpeg)");
+    let mut stdin = child.stdin.take().unwrap();
+    for f in frames {
+        stdin.write_all(f.as_raw()).unwrap();
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
+/// A real photo whose content oscillates in the image plane: roll(t) = `deg`·sin(2π·`hz`·t),
+/// with a little per-frame sensor noise (deterministic), as a camera would see a head tremor.
+pub fn oscillating_frame(base: &image::RgbImage, t: f64, hz: f64, deg: f64, noise_seed: u64) -> image::RgbImage {
+    let roll = deg * (std::f64::consts::TAU * hz * t).sin();
+    let mut img = cdposture::capture::demo::rotate_image(base, roll, false);
+    let mut s = noise_seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    for p in img.pixels_mut() {
+        for c in p.0.iter_mut() {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            // Triangular noise, ±4 grey levels.
+            let n = ((s & 0xff) as i32 + ((s >> 8) & 0xff) as i32 - 255) / 32;
+            *c = (*c as i32 + n).clamp(0, 255) as u8;
+        }
+    }
+    img
+}
