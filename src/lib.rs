@@ -14,6 +14,7 @@
 //!   Every axis and sign convention lives in [`geometry::angles`].
 //! * [`scoring`] maps angles to TWSTRS item-1 sub-scores with confidences.
 //! * [`smoothing`] filters the angles online (One Euro) before they are scored and published.
+//! * [`tremor`] finds a head tremor (frequency, amplitude per axis) in the raw angles.
 //! * [`exam`] summarises one patient visit in constant memory and captures the neutral pose.
 //! * [`assess`] turns one frame's measurement into what is scored (quality gate, frame of
 //!   reference, smoothing, neutral, scores): one implementation for `run` and `analyze`.
