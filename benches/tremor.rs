@@ -1,6 +1,6 @@
 //! What the tremor estimator costs per frame, beside the One Euro smoothing of the same angles as
 //! the baseline in the same run (`cargo bench --bench tremor`). Steady state: 30 fps, the 4 s window
-//! full, a 5 Hz tremor in noise, analyses at most 15 times a second (every other frame) as in
+//! full, a 5 Hz tremor in noise, analyses at most 10 times a second (every third frame) as in
 //! the product. Prints ms per frame for both and their ratio; last line:
 //! `TREMOR ms_per_frame=<f> smoothing_ms_per_frame=<f> ratio=<f>`.
 //! The budget is 0.2 ms per frame; under `valgrind --tool=callgrind` the instruction

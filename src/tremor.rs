@@ -7,7 +7,7 @@
 //! 1. Each axis is detrended by a weighted cubic fit, which takes out posture and slow voluntary
 //!    movement before the search (with uneven sampling, a large slow component would otherwise
 //!    leak into every frequency).
-//! 2. A sinusoid plus offset is fitted by weighted least squares at every frequency of a 0.1 Hz
+//! 2. A sinusoid plus offset is fitted by weighted least squares at every frequency of a 0.2 Hz
 //!    grid from 2 Hz up to 12 Hz or 0.45 × the processed frame rate, whichever is lower (just
 //!    under the Nyquist limit, where the phase of a sinusoid becomes ambiguous). This is the
 //!    floating-mean Lomb–Scargle periodogram: exact for uneven spacing, so dropped frames need
@@ -32,7 +32,7 @@ pub const MAX_HZ: f64 = 12.0;
 /// The search stops at this fraction of the processed frame rate (Nyquist is 0.5).
 const NYQUIST_MARGIN: f64 = 0.45;
 /// Frequency grid step before refinement.
-const GRID_HZ: f64 = 0.1;
+const GRID_HZ: f64 = 0.2;
 /// Another axis below this share of the dominant axis's amplitude, at a related frequency, is
 /// crosstalk (see [`suppress_crosstalk`]).
 const CROSSTALK_RATIO: f64 = 0.6;
@@ -60,7 +60,7 @@ impl Default for TremorSettings {
             window_s: 4.0,
             min_amplitude_deg: 0.5,
             min_explained: 0.4,
-            max_rate_hz: 15.0,
+            max_rate_hz: 10.0,
         }
     }
 }
