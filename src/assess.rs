@@ -9,8 +9,9 @@
 //!
 //! Tremor is measured on the RAW head angles in the camera frame (unsmoothed: the One Euro filter
 //! removes tremor; no neutral: the estimator detrends). Relative to the trunk they differ only by
-//! the trunk's own rotation, which in a seated patient has no 2–12 Hz component: subtracting it
-//! would only add the pose model's shoulder jitter to the tremor's noise floor.
+//! the trunk frame's rotation: the fixed camera mount while the hips are out of view (then the two
+//! oscillate identically), the BlazePose spine when they are in view, whose jitter would only add to
+//! the noise floor: a seated trunk has no 2–12 Hz component of its own.
 
 use crate::exam::{ExamFrame, Neutral, NeutralCapture};
 use crate::geometry::{Angles, TrunkFrame};
