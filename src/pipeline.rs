@@ -287,7 +287,18 @@ impl Pipeline {
             }
         }
         let t = Instant::now();
-        let dets = Detector::face(&self.models.face_detector).detect(img)?;
+        let detector = Detector::face(&self.models.face_detector);
+        let mut dets = detector.detect(img)?;
+        if choose_face(&dets, pose).is_none() {
+            // The short-range detector misses faces that are small in the whole picture (exam-room
+            // framing, head and chest at 1-2 m: on renders, frontal faces with 50-70 px between
+            // the ears were found half the time). Look again in a square around the body model's
+            // head, where the face fills the detector's input; the detector still has to confirm it.
+            if let Some(head) = pose.and_then(head_region) {
+                dets = detector.detect_in(img, &head)?;
+                log::debug!("face detector on the body's head region: {} faces", dets.len());
+            }
+        }
         m.timings.detector_ms += ms(t);
         m.face_detector_ran = true;
         log::debug!("face detector: {} faces, pose {}", dets.len(), pose.is_some());
@@ -332,6 +343,35 @@ fn pose_eye_rotation(p: &PoseLandmarks, min_visibility: f32) -> Option<f32> {
     }
     let (r, l) = (p.points[RIGHT_EYE], p.points[LEFT_EYE]);
     Some(Roi::rotation_for((r[0], r[1]), (l[0], l[1]), 0.0))
+}
+
+/// An upright square around the body model's head (nose, eyes, ears): 2.5 times their spread, at
+/// least 0.8 shoulder widths (a profile's face points bunch up), for the face detector's retry.
+fn head_region(p: &PoseLandmarks) -> Option<Roi> {
+    let pts: Vec<[f32; 2]> = [NOSE, LEFT_EYE, RIGHT_EYE, LEFT_EAR, RIGHT_EAR]
+        .iter()
+        .map(|&i| [p.points[i][0], p.points[i][1]])
+        .collect();
+    let n = pts.len() as f32;
+    let (cx, cy) = (
+        pts.iter().map(|q| q[0]).sum::<f32>() / n,
+        pts.iter().map(|q| q[1]).sum::<f32>() / n,
+    );
+    let dist = |a: [f32; 2], b: [f32; 2]| (a[0] - b[0]).hypot(a[1] - b[1]);
+    let spread = pts
+        .iter()
+        .flat_map(|&a| pts.iter().map(move |&b| dist(a, b)))
+        .fold(0.0f32, f32::max);
+    let (ls, rs) = (p.points[LEFT_SHOULDER], p.points[RIGHT_SHOULDER]);
+    let shoulders = dist([ls[0], ls[1]], [rs[0], rs[1]]);
+    let side = (2.5 * spread).max(0.8 * shoulders);
+    (side.is_finite() && side >= 16.0).then_some(Roi {
+        cx,
+        cy,
+        width: side,
+        height: side,
+        rotation: 0.0,
+    })
 }
 
 /// The face on the tracked body (nearest the pose's nose) if there is a body, else the best score.

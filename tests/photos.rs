@@ -132,3 +132,27 @@ fn tracking_survives_a_large_jump_between_frames() {
         );
     }
 }
+
+#[test]
+fn a_face_small_in_an_exam_room_frame_is_found_through_the_bodys_head_region() {
+    // The astronaut at 0.4 scale at the bottom of a 640×480 frame (head and chest, ~50 px face),
+    // as a camera 1-2 m away frames a seated patient: the short-range face detector misses the
+    // face in the whole picture; it must be found around the body model's head and measured
+    // like the full-size photo.
+    let mut p = pipeline();
+    let full = load_image(&common::photo("astronaut.png")).unwrap();
+    let reference = measure(&mut p, &full).head.unwrap();
+    let small = image::imageops::resize(&full, 205, 205, image::imageops::FilterType::CatmullRom);
+    let mut frame = image::RgbImage::from_pixel(640, 480, image::Rgb([128, 128, 128]));
+    image::imageops::overlay(&mut frame, &small, 218, 275);
+    let m = measure(&mut p, &frame);
+    assert!(m.face_found && m.pose_found, "{m:?}");
+    let h = m.head.unwrap();
+    println!("small face {h:?} vs full size {reference:?}");
+    assert!(
+        (h.yaw - reference.yaw).abs() < 3.0
+            && (h.pitch - reference.pitch).abs() < 3.0
+            && (h.roll - reference.roll).abs() < 3.0,
+        "{h:?} vs {reference:?}"
+    );
+}

@@ -56,8 +56,14 @@ impl<'m> Detector<'m> {
 
     /// Detect in the whole image (letterboxed), best first.
     pub fn detect(&self, img: &RgbImage) -> Result<Vec<Detection>> {
+        self.detect_in(img, &Roi::letterbox(img.width(), img.height()))
+    }
+
+    /// Detect inside an upright square region (zero-padded where it leaves the image), e.g. around
+    /// a head the whole picture shows too small for the detector; detections in image pixels.
+    pub fn detect_in(&self, img: &RgbImage, roi: &Roi) -> Result<Vec<Detection>> {
         let size = self.model.input_hw.0;
-        let roi = Roi::letterbox(img.width(), img.height());
+        let roi = *roi;
         let input = crop_to_tensor(img, &roi, size, -1.0, 1.0);
         let out = self.model.run(input)?;
         let raw = decode(
