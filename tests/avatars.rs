@@ -58,15 +58,28 @@ fn eval_postures(args: &[&str]) -> String {
 fn on_a_still_trunk_the_head_turn_is_measured_against_the_trunk_not_with_it() {
     let dir = common::tmp("avatars");
     let features = dir.join("features.csv");
+    let crops = dir.join("crops");
     let labels = avatars().join("labels.csv");
     let stdout = eval_postures(&[
         labels.to_str().unwrap(),
         "--camera-from-labels",
         "--features",
         features.to_str().unwrap(),
+        "--crops",
+        crops.to_str().unwrap(),
     ]);
     let last = stdout.lines().last().unwrap();
     assert!(last.starts_with("POSTURE answered="), "{last}");
+    // One 128-pixel posture crop per row whose body was seen, named by the row's position.
+    for (i, r) in read_csv(&features).iter().enumerate() {
+        let crop = crops.join(format!("{i:06}.png"));
+        if r["pose_found"] == "1" {
+            let (w, h) = image::image_dimensions(&crop).unwrap_or_else(|e| panic!("{}: {e}", crop.display()));
+            assert_eq!((w, h), (128, 128));
+        } else {
+            assert!(!crop.exists(), "{}: a crop without a body", crop.display());
+        }
+    }
 
     let labels_by_image: HashMap<String, HashMap<String, String>> =
         read_csv(&labels).into_iter().map(|r| (r["image"].clone(), r)).collect();

@@ -80,6 +80,9 @@ enum Command {
         /// Write labels, measurements and raw landmarks per row to this CSV.
         #[arg(long)]
         features: Option<PathBuf>,
+        /// Write each row's posture crop (head and shoulders, 128 px) to DIR/<row>.png.
+        #[arg(long, value_name = "DIR")]
+        crops: Option<PathBuf>,
         /// Turn the trunk frame by BlazePose's shoulder depth (the pre-2026-11 trunk frame).
         #[arg(long)]
         trunk_yaw_from_depth: bool,
@@ -150,12 +153,14 @@ fn main() -> ExitCode {
             labels,
             video,
             features,
+            crops,
             trunk_yaw_from_depth,
             camera_from_labels,
         } => cli::eval_postures::run(&cli::eval_postures::EvalPosturesArgs {
             labels,
             video,
             features,
+            crops,
             trunk_yaw_from_depth,
             camera_from_labels,
             models: cli.models,

@@ -18,9 +18,11 @@
 use crate::capture::{self, load_image};
 use crate::geometry::Angles;
 use crate::inference::PoseVariant;
+use crate::landmarks::posture_crop;
 use crate::pipeline::{Measurement, PipelineOptions};
 use crate::scoring::ScoringConfig;
 use anyhow::{bail, Context, Result};
+use image::RgbImage;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -31,6 +33,10 @@ pub struct EvalPosturesArgs {
     /// Also write one row per image: labels, measurements and the raw landmarks (for analysis
     /// and for training on what our models really output).
     pub features: Option<PathBuf>,
+    /// Also write each row's posture crop ([`crate::landmarks::posture_crop`]) to this folder as
+    /// `<row>.png`, the row's 0-based position in the labels file in 6 digits (none when the
+    /// shoulders were not seen): the exact input a posture model gets, for training it.
+    pub crops: Option<PathBuf>,
     pub models: Option<PathBuf>,
     pub pose: PoseVariant,
     /// The pipeline's `trunk_yaw_from_depth` (to compare with the earlier trunk frame).
@@ -263,7 +269,7 @@ fn measure_all(
     rows: &[Row],
     named_video: Option<PathBuf>,
     args: &EvalPosturesArgs,
-    on_row: impl FnMut(usize, Option<&Measurement>) -> Result<()>,
+    on_row: impl FnMut(usize, Option<&Measurement>, Option<&RgbImage>) -> Result<()>,
 ) -> Result<()> {
     let is_video = matches!(rows[0].item, Item::Frame(_));
     if !is_video && args.video.is_some() {
@@ -289,7 +295,7 @@ fn measure_stills(
     rows: &[Row],
     args: &EvalPosturesArgs,
     pipeline: &mut crate::pipeline::Pipeline,
-    mut on_row: impl FnMut(usize, Option<&Measurement>) -> Result<()>,
+    mut on_row: impl FnMut(usize, Option<&Measurement>, Option<&RgbImage>) -> Result<()>,
 ) -> Result<()> {
     for (i, row) in rows.iter().enumerate() {
         let Item::Image(path) = &row.item else {
@@ -300,11 +306,11 @@ fn measure_stills(
                 pipeline.reset();
                 pipeline.set_camera_mount(mount_of(row, args)?);
                 let m = pipeline.process(&img)?;
-                on_row(i, Some(&m))?;
+                on_row(i, Some(&m), Some(&img))?;
             }
             Err(e) => {
                 log::error!("{e}");
-                on_row(i, None)?;
+                on_row(i, None, None)?;
             }
         }
     }
@@ -316,7 +322,7 @@ fn measure_video(
     named_video: Option<PathBuf>,
     args: &EvalPosturesArgs,
     pipeline: &mut crate::pipeline::Pipeline,
-    mut on_row: impl FnMut(usize, Option<&Measurement>) -> Result<()>,
+    mut on_row: impl FnMut(usize, Option<&Measurement>, Option<&RgbImage>) -> Result<()>,
 ) -> Result<()> {
     // One camera for the whole clip: its mount must not change from row to row.
     let mount = mount_of(&rows[0], args)?;
@@ -349,7 +355,7 @@ fn measure_video(
         let m = pipeline.process(&frame.image)?;
         if let Some(&i) = by_frame.get(&frame.index) {
             seen[i] = true;
-            on_row(i, Some(&m))?;
+            on_row(i, Some(&m), Some(&frame.image))?;
         }
     }
     let unseen: Vec<usize> = (0..rows.len()).filter(|&i| !seen[i]).collect();
@@ -362,7 +368,7 @@ fn measure_video(
         );
     }
     for i in unseen {
-        on_row(i, None)?;
+        on_row(i, None, None)?;
     }
     Ok(())
 }
@@ -450,10 +456,22 @@ pub fn run(args: &EvalPosturesArgs) -> Result<()> {
         }
         None => None,
     };
+    if let Some(dir) = &args.crops {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the crops folder", dir.display()))?;
+    }
+    let min_visibility = PipelineOptions::default().min_visibility;
     let mut results: Vec<[Option<f64>; 6]> = vec![[None; 6]; rows.len()];
-    measure_all(&rows, named_video, args, |i, m| {
+    measure_all(&rows, named_video, args, |i, m, img| {
         if let Some(m) = m {
             results[i] = measured(m);
+        }
+        if let (Some(dir), Some(pose), Some(img)) = (&args.crops, m.and_then(|m| m.pose.as_ref()), img) {
+            if let Some(roi) = posture_crop::roi(pose, min_visibility) {
+                let path = dir.join(format!("{i:06}.png"));
+                posture_crop::crop_image(img, &roi)
+                    .save(&path)
+                    .with_context(|| format!("{}: cannot write the crop", path.display()))?;
+            }
         }
         if let Some(w) = features.as_mut() {
             writeln!(w, "{}", features_row(&rows[i], m))?;

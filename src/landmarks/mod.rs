@@ -4,6 +4,7 @@
 
 pub mod face_mesh;
 pub mod pose;
+pub mod posture_crop;
 
 pub use crate::inference::roi::Roi;
 pub use face_mesh::{FaceLandmarks, FaceMesh};

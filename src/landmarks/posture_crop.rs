@@ -1,0 +1,80 @@
+//! The head-and-shoulders crop that a posture model trained on renders reads. It is defined here once,
+//! so that training (`eval-postures --crops`) and inference cut the same pixels.
+//!
+//! The crop is upright: the camera's vertical, like the trunk frame when the hips are out of view, so
+//! head roll against the chair stays in the picture. It is centred halfway between the shoulder
+//! centre and the head (nose and ears). Its side is [`SIDE_IN_SHOULDER_WIDTHS`] image shoulder
+//! widths: the head above, the upper chest below. That makes the crop's scale the unit of the shifts.
+
+use super::pose::{LEFT_EAR, LEFT_SHOULDER, NOSE, RIGHT_EAR, RIGHT_SHOULDER};
+use super::{PoseLandmarks, Roi};
+use crate::inference::roi::crop_to_tensor;
+use image::RgbImage;
+
+/// Pixels per side of the crop.
+pub const SIZE: usize = 128;
+/// Crop side in (image) shoulder widths.
+pub const SIDE_IN_SHOULDER_WIDTHS: f32 = 2.2;
+
+/// The crop's region, when both shoulders are seen well enough.
+pub fn roi(p: &PoseLandmarks, min_visibility: f32) -> Option<Roi> {
+    let vis = |i: usize| p.visibility[i] >= min_visibility;
+    if !vis(LEFT_SHOULDER) || !vis(RIGHT_SHOULDER) {
+        return None;
+    }
+    let xy = |i: usize| (p.points[i][0], p.points[i][1]);
+    let (l, r) = (xy(LEFT_SHOULDER), xy(RIGHT_SHOULDER));
+    let width = (l.0 - r.0).hypot(l.1 - r.1);
+    let head = [NOSE, LEFT_EAR, RIGHT_EAR].map(xy);
+    let head = (
+        head.iter().map(|q| q.0).sum::<f32>() / 3.0,
+        head.iter().map(|q| q.1).sum::<f32>() / 3.0,
+    );
+    let centre = (0.25 * (l.0 + r.0) + 0.5 * head.0, 0.25 * (l.1 + r.1) + 0.5 * head.1);
+    let side = SIDE_IN_SHOULDER_WIDTHS * width;
+    (side.is_finite() && side >= 8.0).then_some(Roi {
+        cx: centre.0,
+        cy: centre.1,
+        width: side,
+        height: side,
+        rotation: 0.0,
+    })
+}
+
+/// The crop as an image (zero outside the picture), [`SIZE`] pixels square.
+pub fn crop_image(img: &RgbImage, roi: &Roi) -> RgbImage {
+    let t = crop_to_tensor(img, roi, SIZE, 0.0, 255.0);
+    RgbImage::from_fn(SIZE as u32, SIZE as u32, |x, y| {
+        let i = (y as usize * SIZE + x as usize) * 3;
+        image::Rgb([0, 1, 2].map(|c| t[i + c].round().clamp(0.0, 255.0) as u8))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_crop_sits_between_shoulders_and_head_and_scales_with_the_shoulders() {
+        let mut p = PoseLandmarks {
+            points: vec![[0.0; 3]; 39],
+            visibility: vec![1.0; 39],
+            in_frame: vec![1.0; 39],
+            world: vec![[0.0; 3]; 39],
+            presence: 1.0,
+            roi: Roi::letterbox(640, 480),
+        };
+        p.points[LEFT_SHOULDER] = [300.0, 300.0, 0.0];
+        p.points[RIGHT_SHOULDER] = [200.0, 300.0, 0.0];
+        for i in [NOSE, LEFT_EAR, RIGHT_EAR] {
+            p.points[i] = [250.0, 220.0, 0.0];
+        }
+        let r = roi(&p, 0.5).unwrap();
+        assert_eq!(
+            (r.cx, r.cy, r.width, r.height, r.rotation),
+            (250.0, 260.0, 220.0, 220.0, 0.0)
+        );
+        p.visibility[LEFT_SHOULDER] = 0.1;
+        assert!(roi(&p, 0.5).is_none(), "a shoulder not seen: no crop");
+    }
+}
