@@ -48,8 +48,12 @@ echo "[cross] cargo test on aarch64 under qemu-user: ${tests[*]}"
 # most frames and the few processed ones depend on wall-clock timing (before the body-eye-line re-crop
 # in the pipeline, a 25° jump between them was read as 3-5°; tests/photos.rs now pins that case
 # without timing). The test runs natively in .ci/run.
+# Also skipped: tremor_in_live_states_and_the_exam_summary_matches_the_schema, 150 frames of video
+# measured one by one (over 4 minutes emulated); the tremor code is architecture-independent and
+# its schema check runs natively.
 /usr/bin/cargo test --release --no-fail-fast --target aarch64-unknown-linux-gnu "${tests[@]}" \
-  -- --skip availability_exam_events_on_a_video_and_the_will
+  -- --skip availability_exam_events_on_a_video_and_the_will \
+  --skip tremor_in_live_states_and_the_exam_summary_matches_the_schema
 
 # Same photo, both architectures: angles must agree within 0.1°.
 host_bin=${CARGO_TARGET_DIR_HOST:-$HOME/.cache/cdposture/target}/release/cdposture
