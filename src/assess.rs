@@ -44,8 +44,8 @@ pub struct Assessment {
     /// The trunk, when measured and finite.
     pub trunk: Option<TrunkFrame>,
     pub scores: Item1,
-    /// Head tremor in the window ending here, from the RAW head angles; `None` until a window
-    /// is full, and on frames not measured.
+    /// Head tremor in the window ending here, from the RAW head angles; `None` until the window
+    /// is 3 s long, and on frames not measured.
     pub tremor: Option<Tremor>,
 }
 

@@ -269,11 +269,9 @@ impl Pipeline {
             // that: a 3 Hz ±3° roll, tracked, moved pitch by 0.8° and yaw by 0.3° (std, out of phase
             // with the roll). The mesh reads small tilts right: re-crop once on its own eye line.
             let own = FaceMesh::roi_from_landmarks(&lm);
-            let residual = (own.rotation - roi.rotation).to_degrees().rem_euclid(360.0);
-            if !recropped
-                && lm.presence >= self.opts.min_face_presence
-                && residual.min(360.0 - residual) > RECROP_TILT_DEG
-            {
+            let wrapped = (own.rotation - roi.rotation).to_degrees().rem_euclid(360.0);
+            let residual = wrapped.min(360.0 - wrapped);
+            if !recropped && lm.presence >= self.opts.min_face_presence && residual > RECROP_TILT_DEG {
                 let again = mesh.run(img, &own)?;
                 log::debug!("face re-cropped on its own eye line ({residual:.1}° in the crop)");
                 if again.presence >= self.opts.min_face_presence {

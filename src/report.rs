@@ -235,7 +235,7 @@ impl Summary {
         out += &format!(
             "tremor (analysed {:.1} s, up to {} Hz): {}, {}, {}; grade {} (severity {} × duration {})\n",
             tr.analysed_s,
-            f(tr.max_frequency_hz, 1),
+            tr.max_frequency_hz.map_or("-".into(), |x| format!("{x:.1}")),
             axis("yaw", &tr.yaw),
             axis("pitch", &tr.pitch),
             axis("roll", &tr.roll),

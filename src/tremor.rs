@@ -232,23 +232,26 @@ impl TremorEstimator {
 /// frequency (or double, or half) of a stronger axis, with less than [`CROSSTALK_RATIO`] of its
 /// amplitude, is that crosstalk and is not reported; a genuinely combined tremor keeps both axes.
 fn suppress_crosstalk(axes: &mut [Option<AxisTremor>; 3]) {
-    let Some(dominant) = axes
-        .iter()
-        .flatten()
-        .copied()
-        .max_by(|a, b| a.amplitude_deg.total_cmp(&b.amplitude_deg))
-    else {
-        return;
+    // Strongest first: each axis is compared with every stronger axis still reported.
+    let mut order = [0, 1, 2];
+    order.sort_by(|&i, &j| {
+        let amp = |k: usize| axes[k].map_or(0.0, |a| a.amplitude_deg);
+        amp(j).total_cmp(&amp(i))
+    });
+    let echoes = |weak: AxisTremor, strong: AxisTremor| {
+        let d = strong.frequency_hz;
+        weak.amplitude_deg < CROSSTALK_RATIO * strong.amplitude_deg
+            && [d, 2.0 * d, 0.5 * d]
+                .iter()
+                .any(|&g| (weak.frequency_hz - g).abs() <= SAME_FREQUENCY_HZ)
     };
-    let related = |f: f64| {
-        let d = dominant.frequency_hz;
-        [d, 2.0 * d, 0.5 * d]
+    for (rank, &k) in order.iter().enumerate() {
+        let Some(weak) = axes[k] else { continue };
+        if order[..rank]
             .iter()
-            .any(|&g| (f - g).abs() <= SAME_FREQUENCY_HZ)
-    };
-    for axis in axes.iter_mut() {
-        if axis.is_some_and(|a| a.amplitude_deg < CROSSTALK_RATIO * dominant.amplitude_deg && related(a.frequency_hz)) {
-            *axis = None;
+            .any(|&s| axes[s].is_some_and(|strong| echoes(weak, strong)))
+        {
+            axes[k] = None;
         }
     }
 }
@@ -590,6 +593,9 @@ mod tests {
         // Yaw 3° and pitch 2° at the same frequency: a combined tremor; roll 1° at 7 Hz: its own.
         let x = run3([3.0, 2.0, 1.0], [4.0, 4.0, 7.0]);
         assert!(x.yaw.is_some() && x.pitch.is_some() && x.roll.is_some(), "{x:?}");
+        // Roll 1.2° at 6 Hz echoes pitch 2.5° at 6 Hz, not the stronger yaw at 4 Hz.
+        let x = run3([5.0, 2.5, 1.2], [4.0, 6.0, 6.0]);
+        assert!(x.yaw.is_some() && x.pitch.is_some() && x.roll.is_none(), "{x:?}");
     }
 
     #[test]

@@ -465,12 +465,19 @@ pub fn run(args: &EvalPosturesArgs) -> Result<()> {
         if let Some(m) = m {
             results[i] = measured(m);
         }
-        if let (Some(dir), Some(pose), Some(img)) = (&args.crops, m.and_then(|m| m.pose.as_ref()), img) {
-            if let Some(roi) = posture_crop::roi(pose, min_visibility) {
-                let path = dir.join(format!("{i:06}.png"));
-                posture_crop::crop_image(img, &roi)
+        if let Some(dir) = &args.crops {
+            let path = dir.join(format!("{i:06}.png"));
+            let roi = m
+                .and_then(|m| m.pose.as_ref())
+                .and_then(|pose| posture_crop::roi(pose, min_visibility));
+            match (roi, img) {
+                (Some(roi), Some(img)) => posture_crop::crop_image(img, &roi)
                     .save(&path)
-                    .with_context(|| format!("{}: cannot write the crop", path.display()))?;
+                    .with_context(|| format!("{}: cannot write the crop", path.display()))?,
+                // No crop for this row: one left by an earlier run must not stand in for it.
+                _ if path.exists() => std::fs::remove_file(&path)
+                    .with_context(|| format!("{}: cannot remove a stale crop", path.display()))?,
+                _ => {}
             }
         }
         if let Some(w) = features.as_mut() {

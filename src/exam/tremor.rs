@@ -34,7 +34,8 @@ impl AxisStats {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TremorStats {
-    /// Seconds with a full analysis window (only those count towards the shares).
+    /// Seconds with an analysis behind the frame (a window at least 3 s long; only those count
+    /// towards the shares).
     analysed_s: f64,
     /// Lowest upper frequency limit seen (a slow frame rate narrows the search).
     max_frequency_hz: Option<f64>,
@@ -68,7 +69,7 @@ pub struct TremorSummary {
     pub yaw: AxisTremorSummary,
     pub pitch: AxisTremorSummary,
     pub roll: AxisTremorSummary,
-    /// Seconds analysed (a full window behind each frame).
+    /// Seconds analysed (a window at least 3 s long behind each frame).
     pub analysed_s: f64,
     /// Highest frequency searched (the lowest limit seen), Hz; null when nothing was analysed.
     pub max_frequency_hz: Option<f64>,
@@ -105,9 +106,11 @@ impl TremorStats {
             } else {
                 0.0
             };
+            // Null when never present (a frame standing for no time counts for nothing).
+            let present = s.present_s > 0.0;
             AxisTremorSummary {
-                frequency_hz: s.frequency.median(),
-                amplitude_deg: s.amplitude.median(),
+                frequency_hz: s.frequency.median().filter(|_| present),
+                amplitude_deg: s.amplitude.median().filter(|_| present),
                 share,
             }
         };
@@ -193,5 +196,15 @@ mod tests {
         }
         let x = s.summary();
         assert_eq!((x.severity, x.duration, x.score), (2, 1, 2), "severe and occasional");
+        // A tremor only on frames that stand for no time (the first after a resume): never present.
+        let mut s = TremorStats::default();
+        s.add(Some(&tremor(None)), 1.0);
+        s.add(Some(&tremor(Some((5.0, 2.0)))), 0.0);
+        let x = s.summary();
+        assert_eq!(
+            (x.yaw.share, x.yaw.frequency_hz, x.yaw.amplitude_deg),
+            (0.0, None, None),
+            "{x:?}"
+        );
     }
 }
