@@ -12,7 +12,7 @@
 //! `pipeline.threads` exists). Quote ratios: the machine is shared.
 
 mod common;
-use cdposture::assess::{AssessSettings, Assessor};
+use cdposture::assess::Assessor;
 use cdposture::capture::pixels::{to_rgb, PixelFormat};
 use cdposture::capture::{DemoSource, FrameSource};
 use cdposture::config::Settings;
@@ -125,13 +125,7 @@ fn main() {
     let models = ModelSet::load(&dir, PoseVariant::Lite).expect("models: run models/fetch.sh");
     let mut pipeline = Pipeline::new(models, PipelineOptions::default());
     let defaults = Settings::demo(dir.clone(), 1);
-    let mut assessor = Assessor::new(AssessSettings {
-        smoothing: defaults.smoothing,
-        smooth: true,
-        min_confidence: defaults.min_confidence,
-        scoring: defaults.scoring.clone(),
-        neutral_capture_s: 1.0,
-    });
+    let mut assessor = Assessor::new(defaults.assess_settings(true));
     // Frames are made one at a time (untimed), so that peak RSS is the pipeline's, not a frame store's.
     let mut src = DemoSource::new(&dir, n as u64 + 1).expect("demo photo: run models/fetch.sh");
     let mut next_yuyv = || {

@@ -116,6 +116,7 @@ struct Scratch {
     w: Vec<f64>,
     r: [Vec<f64>; 3],
     sums: Vec<[f64; 11]>,
+    explained: Vec<f64>,
 }
 
 impl TremorEstimator {
@@ -356,7 +357,9 @@ fn periodogram_peaks(s: &mut Scratch, f_max: f64) -> [f64; 3] {
     }
     let sw: f64 = s.w.iter().sum();
     let mut best = [(MIN_HZ, -1.0f64); 3];
-    let mut explained = vec![0.0; nf];
+    let explained = &mut s.explained;
+    explained.clear();
+    explained.resize(nf, 0.0);
     for axis in 0..3 {
         let r = &s.r[axis];
         let sy: f64 = s.w.iter().zip(r).map(|(w, y)| w * y).sum();

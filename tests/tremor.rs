@@ -4,7 +4,7 @@
 //! negatives. Then `analyze` end to end: the CSV columns and summary.json's `tremor` object.
 
 mod common;
-use cdposture::assess::{AssessSettings, Assessor};
+use cdposture::assess::Assessor;
 use cdposture::capture::load_image;
 use cdposture::config::Settings;
 use cdposture::inference::{ModelSet, PoseVariant};
@@ -14,14 +14,7 @@ use cdposture::tremor::Tremor;
 const FPS: f64 = 30.0;
 
 fn assessor() -> Assessor {
-    let d = Settings::demo(std::path::PathBuf::new(), 1);
-    Assessor::new(AssessSettings {
-        smoothing: d.smoothing,
-        smooth: true,
-        min_confidence: d.min_confidence,
-        scoring: d.scoring.clone(),
-        neutral_capture_s: 1.0,
-    })
+    Assessor::new(Settings::demo(std::path::PathBuf::new(), 1).assess_settings(true))
 }
 
 /// The tremor analyses after the first full window (4 s) of a `seconds`-long clip.
@@ -30,13 +23,10 @@ fn analyses(hz: f64, deg: f64, drop: f64, seconds: f64) -> Vec<Option<Tremor>> {
     let mut p = Pipeline::new(models, PipelineOptions::default());
     let mut a = assessor();
     let base = load_image(&common::photo("astronaut.png")).unwrap();
-    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    let mut rng = common::Xorshift(0x2545_f491_4f6c_dd1d);
     let mut out = Vec::new();
     for i in 0..(seconds * FPS) as u64 {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        if ((rng >> 11) as f64 / (1u64 << 53) as f64) < drop {
+        if rng.uniform() < drop {
             continue;
         }
         let t = i as f64 / FPS;

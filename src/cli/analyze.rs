@@ -2,7 +2,7 @@
 //! `DIR/frames.csv`, `DIR/frames.jsonl` and `DIR/summary.json`, prints the summary table.
 //! Frames without a face are kept and flagged; they never stop a video.
 
-use crate::assess::{AssessSettings, Assessor};
+use crate::assess::Assessor;
 use crate::capture;
 use crate::config::Settings;
 use crate::geometry::Angles;
@@ -46,13 +46,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     // The daemon's defaults (smoothing, quality gate, scoring) and its assessment code, so a
     // video summarised here and by `run` gives the same numbers.
     let defaults = Settings::demo(PathBuf::new(), 1);
-    let mut assessor = Assessor::new(AssessSettings {
-        smoothing: defaults.smoothing,
-        smooth: source.is_sequence(),
-        min_confidence: defaults.min_confidence,
-        scoring: defaults.scoring.clone(),
-        neutral_capture_s: defaults.exam.neutral_capture.as_secs_f64(),
-    });
+    let mut assessor = Assessor::new(defaults.assess_settings(source.is_sequence()));
     assessor.set_neutral(args.neutral);
     let mut summary = SummaryBuilder::new(defaults.exam.deviated_deg);
     let progress = Progress::new(

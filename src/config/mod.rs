@@ -179,6 +179,18 @@ impl Settings {
     }
 
     /// Settings for running without a config file (the demo with stdout output).
+    /// What the assessment needs of these settings (one place for the daemon, `analyze`, benches
+    /// and tests); `smooth`: whether frames form a time series.
+    pub fn assess_settings(&self, smooth: bool) -> crate::assess::AssessSettings {
+        crate::assess::AssessSettings {
+            smoothing: self.smoothing,
+            smooth,
+            min_confidence: self.min_confidence,
+            scoring: self.scoring.clone(),
+            neutral_capture_s: self.exam.neutral_capture.as_secs_f64(),
+        }
+    }
+
     pub fn demo(model_dir: PathBuf, frames: u64) -> Settings {
         let raw = RawConfig::default();
         let mut s = validate(raw, Path::new("<defaults>"), Path::new("."), &|_| None).expect("defaults are valid");

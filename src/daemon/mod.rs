@@ -9,7 +9,7 @@ pub mod checkpoint;
 pub mod gpio;
 pub mod watchdog;
 
-use crate::assess::{AssessSettings, Assessor};
+use crate::assess::Assessor;
 use crate::config::{Settings, SourceSettings};
 use crate::exam::ExamStats;
 use crate::pipeline::Pipeline;
@@ -66,14 +66,9 @@ struct Timers {
 
 impl<S: Sink> Daemon<S> {
     pub fn new(settings: Settings, pipeline: Pipeline, sink: S) -> Self {
-        let assessor = Assessor::new(AssessSettings {
-            smoothing: settings.smoothing,
-            // Unrelated still images are not a time series.
-            smooth: !matches!(settings.source, SourceSettings::Images { .. }),
-            min_confidence: settings.min_confidence,
-            scoring: settings.scoring.clone(),
-            neutral_capture_s: settings.exam.neutral_capture.as_secs_f64(),
-        });
+        // Unrelated still images are not a time series.
+        let smooth = !matches!(settings.source, SourceSettings::Images { .. });
+        let assessor = Assessor::new(settings.assess_settings(smooth));
         let checkpoint = settings.exam.checkpoint.clone().map(Checkpointer::start);
         Daemon {
             settings,

@@ -120,16 +120,30 @@ pub fn encode_video(out: &std::path::Path, frames: impl Iterator<Item = image::R
 pub fn oscillating_frame(base: &image::RgbImage, t: f64, hz: f64, deg: f64, noise_seed: u64) -> image::RgbImage {
     let roll = deg * (std::f64::consts::TAU * hz * t).sin();
     let mut img = cdposture::capture::demo::rotate_image(base, roll, false);
-    let mut s = noise_seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut rng = Xorshift(noise_seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     for p in img.pixels_mut() {
         for c in p.0.iter_mut() {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
+            let s = rng.next();
             // Triangular noise, ±4 grey levels.
             let n = ((s & 0xff) as i32 + ((s >> 8) & 0xff) as i32 - 255) / 32;
             *c = (*c as i32 + n).clamp(0, 255) as u8;
         }
     }
     img
+}
+
+/// Deterministic pseudo-random numbers for synthesised test inputs (xorshift64; seed ≠ 0).
+pub struct Xorshift(pub u64);
+
+impl Xorshift {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
