@@ -8,6 +8,8 @@ Inputs: a folder of verified downloads. Output folder gets:
   golden/<model>.json|bin a reference input and LiteRT's outputs for it, checked by a Rust test
                           (tf2onnx output is not byte-reproducible, so we pin numbers, not hashes)
   photos/*                real test photos from the scikit-image and mahotas wheels
+  posture_net.onnx        our own posture model (models/trained/, trained by models/train/), copied
+                          after checking its sha256 against its recipe, with its golden vectors
   manifest.toml           what each file is, where it came from, tensor shapes and meanings
 Each step skips work whose output already exists, so an interrupted run resumes.
 """
@@ -23,6 +25,7 @@ import zipfile
 import numpy as np
 
 DL, OUT = sys.argv[1], sys.argv[2]
+TRAINED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trained")
 WORK = os.path.join(OUT, "work")
 os.makedirs(WORK, exist_ok=True)
 os.makedirs(os.path.join(OUT, "golden"), exist_ok=True)
@@ -329,6 +332,23 @@ SOURCES = {WHEEL: "PyPI mediapipe==0.10.21", POSE_TGZ: "npm @mediapipe/pose@0.5.
            MAHOTAS: "PyPI mahotas==1.4.19 (MIT; luispedro.jpg is its author's portrait)"}
 
 
+def first_party():
+    """Our own trained model: committed with its recipe (models/trained/posture_net.toml)."""
+    import shutil
+    import tomllib
+    recipe = tomllib.load(open(os.path.join(TRAINED, "posture_net.toml"), "rb"))
+    src = os.path.join(TRAINED, "posture_net.onnx")
+    if sha256(src) != recipe["onnx_sha256"]:
+        sys.exit(f"{src}: sha256 differs from models/trained/posture_net.toml; re-export the model "
+                 "with models/train/export_onnx.py, which writes both")
+    for a, b in [(src, os.path.join(OUT, "posture_net.onnx")),
+                 (os.path.join(TRAINED, "golden", "posture_net.json"), os.path.join(OUT, "golden", "posture_net.json")),
+                 (os.path.join(TRAINED, "golden", "posture_net.bin"), os.path.join(OUT, "golden", "posture_net.bin"))]:
+        shutil.copyfile(a, b + ".part")
+        os.replace(b + ".part", b)
+    return recipe
+
+
 def manifest():
     lines = ["# Written by models/fetch.sh. Models are Apache-2.0 (MediaPipe); photos from scikit-image (public domain) and mahotas (MIT).",
              'schema = 1', '']
@@ -341,6 +361,18 @@ def manifest():
                   f'inputs = {json.dumps([f"{n} {d}" for n, d in ins])}',
                   f'outputs = {json.dumps([f"{n} {d}" for n, d in outs])}',
                   f'meaning = "{MEANING[name]}"', '']
+    recipe = first_party()
+    ins, outs = onnx_io("posture_net")
+    lines += ["[[model]]", 'name = "posture_net"', 'file = "posture_net.onnx"',
+              'source = "first-party: models/train (recipe models/trained/posture_net.toml)"',
+              f'onnx_sha256 = "{recipe["onnx_sha256"]}"', f'data_hash = "{recipe["data_hash"]}"',
+              f'generator_sha256 = "{recipe["generator_sha256"]}"',
+              f'inputs = {json.dumps([f"{n} {d}" for n, d in ins])}',
+              f'outputs = {json.dumps([f"{n} {d}" for n, d in outs])}',
+              'meaning = "cdposture posture model. Inputs: the posture crop RGB in [0,1] (NHWC, 128 px) and 49 body-point '
+              'features (src/landmarks/posture_net.rs). Output [1,14]: head yaw, pitch, roll relative to the trunk (deg), '
+              'lateral and sagittal shift (shoulder widths), shoulder elevation (deg), trunk yaw (deg), then the 7 log '
+              'Laplace scales (uncertainty)"', '']
     lines += ["[[asset]]", 'file = "canonical_face.json"', f'source = "{SOURCES[MESH_TGZ]}"',
               f'sha256 = "{GEOMETRY_SHA}"', '']
     for p, (archive, _) in PHOTOS.items():

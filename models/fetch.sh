@@ -3,13 +3,15 @@
 # convert to ONNX in a private venv, and link the result to models/build.
 #
 # Idempotent and resumable: everything lands in a cache OUTSIDE the clone, keyed by the hash of the
-# inputs that determine it (this script, convert.py, requirements.txt, sources.sha256). A second run
+# inputs that determine it (this script, convert.py, requirements.txt, sources.sha256, and our own
+# trained model in models/trained/). A second run
 # with everything present only re-links. Set CDPOSTURE_CACHE to move the cache (default ~/.cache/cdposture).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${CDPOSTURE_CACHE:-$HOME/.cache/cdposture}
-key=$(cat "$here/fetch.sh" "$here/convert.py" "$here/requirements.txt" "$here/sources.sha256" | sha256sum | cut -c1-16)
+key=$(cat "$here/fetch.sh" "$here/convert.py" "$here/requirements.txt" "$here/sources.sha256" \
+  "$here/trained/posture_net.toml" "$here/trained/posture_net.onnx" | sha256sum | cut -c1-16)
 out="$cache/models-$key"
 link="$here/build"
 

@@ -35,7 +35,7 @@ pub struct AssessSettings {
 /// What one frame amounts to.
 #[derive(Debug, Clone, Default)]
 pub struct Assessment {
-    /// A face confident enough, with finite angles.
+    /// Finite angles from a face confident enough or from the posture model.
     pub quality_ok: bool,
     /// The frame of reference of `angles`; `None` when not measured.
     pub scored_in: Option<ScoredIn>,
@@ -131,7 +131,11 @@ impl Assessor {
             (None, Some(h)) => (Some(ScoredIn::Camera), Some(h)),
             _ => (None, None),
         };
-        let quality_ok = m.face_found && m.face_confidence >= self.settings.min_confidence && raw.is_some();
+        // Measured: a confident face, or the posture model taking part in the rotation (it answers
+        // where the face is turned away or missed; see geometry::fusion).
+        let face_ok = m.face_found && m.face_confidence >= self.settings.min_confidence;
+        let model_weight = m.rotation.map_or(0.0, |r| r.model_weight);
+        let quality_ok = (face_ok || (model_weight > 0.0 && scored_in == Some(ScoredIn::Trunk))) && raw.is_some();
         let (scored_in, raw) = if quality_ok { (scored_in, raw) } else { (None, None) };
         if quality_ok {
             self.feed_neutral_capture(t, m.relative.filter(finite).as_ref(), m.head.filter(finite).as_ref());
@@ -147,7 +151,8 @@ impl Assessor {
             }
             _ => None,
         };
-        let tremor = if quality_ok {
+        // Tremor needs the face mesh's precision: a frame the model answers alone does not feed it.
+        let tremor = if quality_ok && face_ok {
             m.head.filter(finite).and_then(|h| self.tremor.push(t, &h))
         } else {
             None
@@ -156,7 +161,8 @@ impl Assessor {
         let scores = self.settings.scoring.score(
             angles.as_ref(),
             trunk.as_ref().map(Into::into).unwrap_or_default(),
-            m.face_confidence as f64,
+            // The detection confidence of what answered: face and body model by their shares.
+            (1.0 - model_weight) * m.face_confidence as f64 + model_weight * m.pose_confidence as f64,
         );
         Assessment {
             quality_ok,
@@ -272,6 +278,42 @@ mod tests {
         assert!((x.angles.unwrap().yaw - 40.0).abs() < 1e-9, "{x:?}");
         let back = a.assess(1.0 + 1.0 / 30.0, &measured(yaw(40.0), Some(yaw(10.0))));
         assert!((back.angles.unwrap().yaw - 10.0).abs() < 0.5, "{back:?}");
+    }
+
+    #[test]
+    fn a_face_turned_away_is_measured_by_the_posture_model_but_feeds_no_tremor() {
+        use crate::geometry::{FusedRotation, RotationSource};
+        let mut a = assessor();
+        // No face (turned 85° away), the body seen: the model's rotation alone.
+        let m = Measurement {
+            face_found: false,
+            pose_found: true,
+            pose_confidence: 0.9,
+            relative: Some(yaw(85.0)),
+            rotation: Some(FusedRotation {
+                angles: yaw(85.0),
+                source: RotationSource::PostureModel,
+                model_weight: 1.0,
+            }),
+            ..Default::default()
+        };
+        let x = a.assess(0.0, &m);
+        assert!(x.quality_ok, "{x:?}");
+        assert_eq!(x.scored_in, Some(ScoredIn::Trunk));
+        assert_eq!(x.scores.rotation.map(|s| s.score), Some(4), "{x:?}");
+        // Its confidence is the body model's, not the absent face's 0.
+        assert!(x.scores.rotation.unwrap().confidence > 0.5, "{x:?}");
+        for i in 1..200 {
+            let x = a.assess(i as f64 / 30.0, &m);
+            assert!(x.tremor.is_none(), "tremor from model-only frames: {x:?}");
+        }
+        // The same frame without the model's rotation is not measured (as before the model).
+        let bare = Measurement {
+            rotation: None,
+            relative: None,
+            ..m
+        };
+        assert!(!a.assess(10.0, &bare).quality_ok);
     }
 
     #[test]

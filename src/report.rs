@@ -45,7 +45,9 @@ impl FrameRecord {
 pub const CSV_HEADER: &str = "frame,t_s,file,face_found,face_conf,pose_found,yaw,pitch,roll,rel_yaw,rel_pitch,rel_roll,\
 shoulder_elevation,lateral_shift,sagittal_shift,scored_in,rotation_score,rotation_conf,laterocollis_score,laterocollis_conf,\
 antero_retro_score,antero_retro_conf,lateral_shift_score,sagittal_shift_score,detector_ran,detector_ms,face_landmarks_ms,pose_ms,geometry_ms,\
-tremor_yaw_hz,tremor_yaw_deg,tremor_pitch_hz,tremor_pitch_deg,tremor_roll_hz,tremor_roll_deg";
+tremor_yaw_hz,tremor_yaw_deg,tremor_pitch_hz,tremor_pitch_deg,tremor_roll_hz,tremor_roll_deg,\
+rotation_source,model_weight,model_yaw,model_pitch,model_roll,model_yaw_b,model_lateral_shift_b,model_sagittal_shift_b,\
+mesh_rel_yaw,mesh_rel_pitch,mesh_rel_roll,posture_model_ms";
 
 fn f(v: Option<f64>, digits: usize) -> String {
     v.map(|x| format!("{x:.digits$}")).unwrap_or_default()
@@ -115,7 +117,27 @@ impl FrameRecord {
         let tremor = axes
             .iter()
             .flat_map(|a| [f(a.map(|a| a.frequency_hz), 2), f(a.map(|a| a.amplitude_deg), 2)]);
-        cols.into_iter().chain(tremor).collect::<Vec<_>>().join(",")
+        // The fusion's parts, so a reader can see which instrument answered and how sure it was.
+        let p = m.posture;
+        let fused = [
+            m.rotation.map(|r| r.source.as_str().to_string()).unwrap_or_default(),
+            f(m.rotation.map(|r| r.model_weight), 3),
+            f(p.map(|p| p.yaw), 2),
+            f(p.map(|p| p.pitch), 2),
+            f(p.map(|p| p.roll), 2),
+            f(p.map(|p| p.yaw_b), 2),
+            f(p.map(|p| p.lateral_shift_b), 3),
+            f(p.map(|p| p.sagittal_shift_b), 3),
+            f(m.mesh_relative.map(|a| a.yaw), 2),
+            f(m.mesh_relative.map(|a| a.pitch), 2),
+            f(m.mesh_relative.map(|a| a.roll), 2),
+            format!("{:.2}", m.timings.posture_model_ms),
+        ];
+        cols.into_iter()
+            .chain(tremor)
+            .chain(fused)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
@@ -162,6 +184,7 @@ impl SummaryBuilder {
         self.times.detector_ms += m.timings.detector_ms;
         self.times.face_landmarks_ms += m.timings.face_landmarks_ms;
         self.times.pose_ms += m.timings.pose_ms;
+        self.times.posture_model_ms += m.timings.posture_model_ms;
         self.times.geometry_ms += m.timings.geometry_ms;
     }
 
@@ -175,6 +198,7 @@ impl SummaryBuilder {
                 detector_ms: self.times.detector_ms / n,
                 face_landmarks_ms: self.times.face_landmarks_ms / n,
                 pose_ms: self.times.pose_ms / n,
+                posture_model_ms: self.times.posture_model_ms / n,
                 geometry_ms: self.times.geometry_ms / n,
             },
             fps: if wall_s > 0.0 { self.frames as f64 / wall_s } else { 0.0 },
@@ -245,8 +269,8 @@ impl Summary {
         );
         let t = &self.mean_stage_ms;
         out += &format!(
-            "timing ms/frame: detector {:.1}  face landmarks {:.1}  pose {:.1}  geometry {:.2}  |  overall {:.1} fps\n",
-            t.detector_ms, t.face_landmarks_ms, t.pose_ms, t.geometry_ms, self.fps
+            "timing ms/frame: detector {:.1}  face landmarks {:.1}  pose {:.1}  posture model {:.1}  geometry {:.2}  |  overall {:.1} fps\n",
+            t.detector_ms, t.face_landmarks_ms, t.pose_ms, t.posture_model_ms, t.geometry_ms, self.fps
         );
         out
     }

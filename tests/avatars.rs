@@ -5,9 +5,8 @@
 //!
 //! What is pinned: on a still trunk the trunk frame does not turn with the head (the old frame,
 //! from BlazePose's shoulder depth, turned 0.25° per degree of head yaw), so the head's yaw
-//! relative to the trunk has slope ≈ 1 and the TWSTRS rotation band is mostly right. A trunk that
-//! really turns is NOT measured yet (its yaw reads as head yaw): those renders are left out here
-//! and reported by `eval-postures`.
+//! relative to the trunk has slope ≈ 1 and the TWSTRS rotation band is mostly right; and a trunk
+//! that really turns is followed (its yaw from the posture model), so it is not read as head yaw.
 
 mod common;
 use std::collections::HashMap;
@@ -84,6 +83,7 @@ fn on_a_still_trunk_the_head_turn_is_measured_against_the_trunk_not_with_it() {
     let labels_by_image: HashMap<String, HashMap<String, String>> =
         read_csv(&labels).into_iter().map(|r| (r["image"].clone(), r)).collect();
     let (mut rel_yaw, mut trunk_vs_head, mut bands) = (Vec::new(), Vec::new(), (0, 0));
+    let mut turned = Vec::new();
     let band = |y: f64| [5.0, 22.5, 45.5, 67.5].iter().filter(|&&e| y.abs() >= e).count();
     for r in read_csv(&features) {
         let image = Path::new(&r["item"])
@@ -91,12 +91,15 @@ fn on_a_still_trunk_the_head_turn_is_measured_against_the_trunk_not_with_it() {
             .unwrap()
             .display()
             .to_string();
-        if labels_by_image[&image]["kind"] == "trunk" {
-            continue;
-        }
         let (Some(truth), Some(got)) = (num(&r, "true_yaw_deg"), num(&r, "rel_yaw")) else {
             continue;
         };
+        if labels_by_image[&image]["kind"] == "trunk" {
+            if truth.abs() <= 45.0 {
+                turned.push((truth, got));
+            }
+            continue;
+        }
         // Still trunk: the frame's own turn (its yaw minus the camera's placement) against the
         // head's yaw relative to the trunk. Zero by construction in the default frame (no depth):
         // this pins that default, which the old depth-turned frame broke (0.17 here).
@@ -121,9 +124,20 @@ fn on_a_still_trunk_the_head_turn_is_measured_against_the_trunk_not_with_it() {
     );
     assert!(rel_yaw.len() >= 15, "too few answered renders: {}", rel_yaw.len());
     // The old trunk frame: slope 0.81, trunk yaw 0.25° per degree of head yaw, bands 0.41 overall.
-    // 1.22 here: the face mesh overshoots on these few renders (1.07 on 201 tuning renders).
+    // MAE 4.84 with the trunk's yaw from the posture model; 3.00 from the camera placement
+    // configured exactly, 9.63 with it not configured (the model needs none).
     assert!((0.9..=1.3).contains(&slope), "rel_yaw slope {slope}");
-    assert!(mae <= 4.0, "rel_yaw MAE {mae}");
+    assert!(mae <= 5.5, "rel_yaw MAE {mae}");
+    // Turned trunks, |yaw| <= 45: 5.63 with the model's trunk yaw, 18.1 from the camera placement.
+    let (_, turned_mae) = slope_and_mae(&turned);
+    println!(
+        "turned trunk, |yaw| <= 45: n={} rel_yaw MAE {turned_mae:.2}",
+        turned.len()
+    );
+    assert!(
+        turned.len() >= 10 && turned_mae <= 8.0,
+        "turned trunks: MAE {turned_mae}"
+    );
     assert!(
         trunk_slope.abs() <= 0.05,
         "the trunk frame turns with the head: {trunk_slope}"
@@ -157,4 +171,73 @@ fn a_held_50_degree_turn_on_video_is_band_3() {
     let held: u32 = row3.iter().sum();
     assert!(held >= 25, "frames labelled band 3: {row3:?}");
     assert!(row3[3] as f64 >= 0.9 * held as f64, "held turn scored {row3:?}");
+}
+
+/// `name  n/total MAE m  r r ...` of an eval-postures report: (answered, total, MAE, r).
+fn quantity(report: &str, name: &str) -> (f64, f64, f64, f64) {
+    let line = report
+        .lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .unwrap_or_else(|| panic!("no `{name}` line in\n{report}"));
+    let rest = line[name.len()..].split_whitespace().collect::<Vec<_>>();
+    let (n, total) = rest[0].split_once('/').unwrap();
+    let num = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
+    (num(n), num(total), num(rest[2]), num(rest[4]))
+}
+
+/// The posture model against the pipeline without it, in one run on all 60 committed renders
+/// (turned and leaning trunks, 20 heads beyond 45°): it must answer the far-turned heads the face
+/// mesh loses, measure them better, and measure the lateral shift that BlazePose's points did not.
+#[test]
+fn the_posture_model_answers_far_turned_heads_and_measures_the_shift() {
+    let labels = avatars().join("labels.csv");
+    let labels = labels.to_str().unwrap();
+    let with = eval_postures(&[labels, "--camera-from-labels"]);
+    let without = eval_postures(&["--no-posture-model", labels, "--camera-from-labels"]);
+    let far = |r: &str| quantity(r, "yaw |true| > 45");
+    let (far_with, far_without) = (far(&with), far(&without));
+    println!("beyond 45°: with the model {far_with:?}, without {far_without:?}");
+    // Measured: 16 of 20 answered (4 without the model); the model declines the rest (yaw
+    // uncertainty above 20°) rather than answer them wrong.
+    assert!(far_with.0 >= far_with.1 - 5.0, "far turns answered {far_with:?}");
+    assert!(far_with.0 >= far_without.0 + 5.0, "{far_with:?} vs {far_without:?}");
+    // Measured 14.1° on these (10.3° on 300 held-out renders): the model under-reads far turns,
+    // but this is the band where the face mesh gave no answer at all.
+    assert!(far_with.2 <= 16.0, "far-turn yaw MAE {far_with:?}");
+    let lateral = |r: &str| quantity(r, "lateral_sw");
+    let (lat_with, lat_without) = (lateral(&with), lateral(&without));
+    println!("lateral shift: with the model {lat_with:?}, without {lat_without:?}");
+    // Measured: r 0.84 with the model, 0.34 without; shoulder elevation r 0.67 and 0.04.
+    assert!(lat_with.3 >= 0.7, "lateral shift r {lat_with:?}");
+    let elevation = quantity(&with, "elevation");
+    assert!(
+        elevation.3 >= 0.5 && elevation.2 <= 2.0,
+        "shoulder elevation {elevation:?}"
+    );
+}
+
+/// BlazePose's detector keys on the face and misses this body (head turned 66° away, a page of
+/// text behind): the landmark model on the whole picture finds it, so the shoulders, the trunk
+/// frame and the shifts are measured. Before the fallback: no body, no trunk, and `analyze` failed.
+#[test]
+fn a_body_the_detector_misses_is_found_on_the_whole_picture() {
+    let dir = common::tmp("missed-body");
+    let image = avatars().join("images/test_0900000.jpg");
+    let out = common::cdposture(&["analyze", image.to_str().unwrap(), "--out", dir.to_str().unwrap(), "-q"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = read_csv(&dir.join("frames.csv"));
+    let row = &rows[0];
+    assert_eq!(row["pose_found"], "1", "{row:?}");
+    // Truth: lateral shift 0.080 shoulder widths, shoulder elevation -3.1°.
+    let lateral = num(row, "lateral_shift").expect("no trunk measured");
+    let elevation = num(row, "shoulder_elevation").unwrap();
+    assert!(
+        (lateral - 0.080).abs() <= 0.08 && (elevation + 3.1).abs() <= 4.0,
+        "{row:?}"
+    );
+    // The head (truth -66.1°) the posture model reads as -10° but knows it cannot (its yaw
+    // uncertainty 37°): not answered rather than wrong.
+    if let Some(yaw) = num(row, "rel_yaw") {
+        assert!((yaw + 66.1).abs() <= 15.0, "rel_yaw {yaw}");
+    }
 }

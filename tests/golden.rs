@@ -1,6 +1,7 @@
 //! tract's outputs on the converted ONNX models must match the reference runtime (LiteRT on the
 //! original .tflite) on the golden input recorded by models/fetch.sh. Converted ONNX files are not
-//! byte-reproducible, so this is how we know conversion and runtime are right.
+//! byte-reproducible, so this is how we know conversion and runtime are right. Our own posture
+//! model (models/trained/) is checked the same way against PyTorch's output at training time.
 
 mod common;
 use cdposture::inference::Model;
@@ -31,16 +32,21 @@ fn check(name: &str) {
     };
     let input = &meta.tensors[0];
     assert_eq!(input.name, "input");
-    let outputs = &meta.tensors[1..];
+    // Vector inputs (the posture model's body points) follow the image, named "features".
+    let (vectors, outputs): (Vec<&Entry>, Vec<&Entry>) = meta.tensors[1..].iter().partition(|e| e.name == "features");
     let lens: Vec<usize> = outputs.iter().map(|e| e.len).collect();
-    let model = Model::load(
+    let vector_lens: Vec<usize> = vectors.iter().map(|e| e.len).collect();
+    let model = Model::load_with_vectors(
         &common::model_dir().join(&meta.model),
         (input.shape[1], input.shape[2]),
+        &vector_lens,
         &lens,
     )
     .unwrap();
-    let got = model.run(read(input)).unwrap();
-    for (e, g) in outputs.iter().zip(&got) {
+    let vector_values: Vec<Vec<f32>> = vectors.iter().map(|e| read(e)).collect();
+    let vector_refs: Vec<&[f32]> = vector_values.iter().map(|v| v.as_slice()).collect();
+    let got = model.run_with_vectors(read(input), &vector_refs).unwrap();
+    for (e, g) in outputs.iter().copied().zip(&got) {
         let want = read(e);
         let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
         let worst = want.iter().zip(g).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
@@ -73,4 +79,8 @@ fn pose_lite_matches_reference() {
 #[test]
 fn pose_full_matches_reference() {
     check("pose_landmark_full");
+}
+#[test]
+fn posture_model_matches_pytorch() {
+    check("posture_net");
 }

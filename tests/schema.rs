@@ -118,7 +118,12 @@ fn state() -> Value {
     json!({
         "schema": 1, "room": "r1", "time": 1.7e9, "t_s": 0.4, "frame": 6, "quality_ok": true,
         "face_found": true, "face_confidence": 0.99, "pose_found": true, "scored_in": "trunk",
-        "raw_head": a, "raw_relative": a, "angles": a, "shoulder_elevation": 1.2,
+        "raw_head": a, "raw_relative": a, "rotation_source": "blend", "model_weight": 0.4,
+        "posture_model": {"yaw": 1.0, "pitch": -2.0, "roll": 3.5, "lateral_shift": 0.01,
+            "sagittal_shift": 0.0, "shoulder_elevation": 1.2, "trunk_yaw": -3.0, "yaw_b": 4.0,
+            "pitch_b": 3.0, "roll_b": 3.0, "lateral_shift_b": 0.02, "sagittal_shift_b": 0.02,
+            "shoulder_elevation_b": 1.0, "trunk_yaw_b": 3.0},
+        "angles": a, "shoulder_elevation": 1.2,
         "lateral_shift": 0.01, "sagittal_shift": null,
         "scores": {"rotation": sub, "laterocollis": sub, "antero_retrocollis": sub,
                    "lateral_shift": sub, "sagittal_shift": null},

@@ -698,7 +698,20 @@ def run_images(gen, out, seed0, count, split, control=False, wide_yaw=0.0, desig
         print(f"[{k + 1}/{len(items)}] {name} {kind} rel yaw/pitch/roll "
               f"{row['yaw_deg']:.1f}/{row['pitch_deg']:.1f}/{row['roll_deg']:.1f} "
               f"({el / done:.2f} s/image)", flush=True)
-    rows = [json.load(open(rec_dir / f"{n}.json")) for n in names]
+        if done % 250 == 0:
+            write_labels(out, names)  # training can start on a run still under way
+    return write_labels(out, names)
+
+
+def item_names(seed0, count, split):
+    return [f"{split}_{seed0 + k:07d}" for k in range(count)]
+
+
+def write_labels(out, names):
+    """labels.csv from the records finished so far, in item order (a partial run is usable)."""
+    rec_dir = out / "records"
+    rows = [json.load(open(rec_dir / f"{n}.json")) for n in names
+            if (rec_dir / f"{n}.json").exists() and (out / "images" / f"{n}.jpg").exists()]
     write_csv(out / "labels.csv", rows, COLUMNS)
     return rows
 
@@ -830,7 +843,13 @@ def main():
                     help="one sequence per spec: the head oscillating on one axis (tremor clips)")
     ap.add_argument("--photos", choices=sorted(PHOTO_POOLS), default="all",
                     help="background photo pool: train and heldout are disjoint (default all)")
+    ap.add_argument("--labels-only", action="store_true",
+                    help="only rewrite labels.csv from the items of --seed/--count finished so far")
     a = ap.parse_args()
+    if a.labels_only:
+        rows = write_labels(a.out, item_names(a.seed, a.count, a.split))
+        print(f"{a.out / 'labels.csv'}: {len(rows)} of {a.count} items", flush=True)
+        return 0
     global photo_pool
     photo_pool = PHOTO_POOLS[a.photos]
     a.out.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,10 @@ struct Cli {
     /// BlazePose landmark model for the trunk [default: lite, or the config's models.pose].
     #[arg(long, global = true, value_enum)]
     pose: Option<PoseVariant>,
+    /// Measure without our posture model (face mesh and BlazePose geometry only, as before
+    /// 2026-11-28), for comparison; `run` takes the config's pipeline.posture_model.
+    #[arg(long, global = true)]
+    no_posture_model: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -143,11 +147,13 @@ fn main() -> ExitCode {
             pose: cli.pose.unwrap_or_default(),
             neutral,
             quiet,
+            posture_model: !cli.no_posture_model,
         }),
         Command::EvalHeadpose { labels } => cli::eval_headpose::run(&cli::eval_headpose::EvalArgs {
             labels,
             models: cli.models,
             pose: cli.pose.unwrap_or_default(),
+            posture_model: !cli.no_posture_model,
         }),
         Command::EvalPostures {
             labels,
@@ -165,6 +171,7 @@ fn main() -> ExitCode {
             camera_from_labels,
             models: cli.models,
             pose: cli.pose.unwrap_or_default(),
+            posture_model: !cli.no_posture_model,
         }),
         Command::Cameras(args) => cli::cameras::run(&args),
     };

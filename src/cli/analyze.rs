@@ -22,12 +22,15 @@ pub struct AnalyzeArgs {
     /// Neutral pose to subtract before scoring (per-patient calibration), degrees.
     pub neutral: Angles,
     pub quiet: bool,
+    /// Use the posture model (`--no-posture-model` turns it off).
+    pub posture_model: bool,
 }
 
 pub fn run(args: &AnalyzeArgs) -> Result<()> {
     let mut source = capture::open(&args.input)?;
     let opts = PipelineOptions {
         refine_still: !source.is_sequence(),
+        posture_model: args.posture_model,
         ..Default::default()
     };
     let mut pipeline = super::load_pipeline(args.models.as_deref(), args.pose, opts)?;
@@ -55,7 +58,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     );
     let start = Instant::now();
     let mut failed: Vec<String> = Vec::new();
-    let mut faces = 0u64;
+    // Frames where a face or a body was seen (the body alone still gives the shifts, and the head's
+    // rotation when the posture model is sure of it).
+    let mut seen = 0u64;
     let mut source_error = None;
     loop {
         let frame = match source.next_frame() {
@@ -77,14 +82,14 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
             pipeline.reset();
         }
         let m = pipeline.process(&frame.image)?;
-        faces += m.face_found as u64;
-        if !m.face_found && !source.is_sequence() {
+        let a = assessor.assess(frame.t_s, &m);
+        seen += (m.face_found || m.pose_found) as u64;
+        if !m.face_found && !m.pose_found && !source.is_sequence() {
             log::warn!(
-                "{}: no face found",
+                "{}: no face and no body found",
                 frame.path.as_deref().unwrap_or(Path::new("?")).display()
             );
         }
-        let a = assessor.assess(frame.t_s, &m);
         let rec = FrameRecord::new(&frame, m, &a);
         writeln!(csv, "{}", rec.csv_row())?;
         writeln!(jsonl, "{}", serde_json::to_string(&rec)?)?;
@@ -113,8 +118,8 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     if summary.exam.frames == 0 {
         bail!("{}: no frame could be analysed", args.input.display());
     }
-    if faces == 0 {
-        bail!("{}: no face found in any frame; the face must be visible, roughly frontal to profile, at least ~40 px wide", args.input.display());
+    if seen == 0 {
+        bail!("{}: no face or body found in any frame; the head and both shoulders must be visible (or the face, roughly frontal to profile, at least ~40 px wide)", args.input.display());
     }
     if !failed.is_empty() {
         bail!(

@@ -14,6 +14,8 @@ pub struct EvalArgs {
     pub labels: PathBuf,
     pub models: Option<PathBuf>,
     pub pose: PoseVariant,
+    /// Use the posture model (`--no-posture-model` turns it off).
+    pub posture_model: bool,
 }
 
 struct Label {
@@ -94,6 +96,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let labels = read_labels(&args.labels)?;
     let opts = PipelineOptions {
         refine_still: true,
+        posture_model: args.posture_model,
         ..Default::default()
     };
     let mut pipeline = super::load_pipeline(args.models.as_deref(), args.pose, opts)?;

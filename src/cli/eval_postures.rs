@@ -44,6 +44,8 @@ pub struct EvalPosturesArgs {
     /// Configure each row's camera mount from its `cam_azimuth_deg` and `cam_elevation_deg`
     /// columns, as an installer who measured the camera's placement would.
     pub camera_from_labels: bool,
+    /// Use the posture model (`--no-posture-model` turns it off, for the baseline).
+    pub posture_model: bool,
 }
 
 /// The quantities compared, in the order of the CSV columns and the report.
@@ -281,6 +283,7 @@ fn measure_all(
     let opts = PipelineOptions {
         refine_still: !is_video,
         trunk_yaw_from_depth: args.trunk_yaw_from_depth,
+        posture_model: args.posture_model,
         ..Default::default()
     };
     let mut pipeline = super::load_pipeline(args.models.as_deref(), args.pose, opts)?;
@@ -598,6 +601,15 @@ fn features_header() -> String {
             "trunk_roll",
             "shoulder_width_m",
             "body_yaw",
+            "mesh_rel_yaw",
+            "mesh_rel_pitch",
+            "mesh_rel_roll",
+            "model_yaw",
+            "model_pitch",
+            "model_roll",
+            "model_yaw_b",
+            "model_trunk_yaw",
+            "model_weight",
         ]
         .map(String::from),
     );
@@ -639,6 +651,15 @@ fn features_row(row: &Row, m: Option<&Measurement>) -> String {
         f(trunk_angles.map(|a| a.roll)),
         f(m.trunk.map(|t| t.shoulder_width)),
         f(m.body_yaw),
+        f(m.mesh_relative.map(|a| a.yaw)),
+        f(m.mesh_relative.map(|a| a.pitch)),
+        f(m.mesh_relative.map(|a| a.roll)),
+        f(m.posture.map(|p| p.yaw)),
+        f(m.posture.map(|p| p.pitch)),
+        f(m.posture.map(|p| p.roll)),
+        f(m.posture.map(|p| p.yaw_b)),
+        f(m.posture.map(|p| p.trunk_yaw)),
+        f(m.rotation.map(|r| r.model_weight)),
     ]);
     for (i, _) in FEATURE_POINTS {
         match &m.pose {

@@ -447,6 +447,8 @@ fn pipeline_options(p: &raw::RawPipeline, cx: &Ctx) -> Result<PipelineOptions, C
         spine_from_hips: p.spine_from_hips,
         trunk_yaw_from_depth: p.trunk_yaw_from_depth,
         pose_every: p.pose_every,
+        posture_model: p.posture_model,
+        trunk_yaw_from_model: p.trunk_yaw_from_model,
         ..Default::default()
     })
 }

@@ -75,6 +75,8 @@ pub struct RawPipeline {
     pub camera_azimuth_deg: f64,
     pub camera_elevation_deg: f64,
     pub pose_every: u32,
+    pub posture_model: bool,
+    pub trunk_yaw_from_model: bool,
 }
 impl Default for RawPipeline {
     fn default() -> Self {
@@ -86,6 +88,8 @@ impl Default for RawPipeline {
             camera_azimuth_deg: 0.0,
             camera_elevation_deg: 0.0,
             pose_every: 1,
+            posture_model: true,
+            trunk_yaw_from_model: true,
         }
     }
 }

@@ -1,14 +1,16 @@
 //! Geometry: from landmarks to clinical angles. Owns the small linear algebra we need (3-vectors,
 //! 3×3 rotations), the weighted Procrustes fit of the head, the trunk frame from the shoulders, and the
-//! angle conventions. No model or image code here, so the maths is testable on exact synthetic data.
+//! angle conventions, and the fusion of the face mesh's and the posture model's rotations. No model or image code here, so the maths is testable on exact synthetic data.
 
 pub mod angles;
 pub mod canonical;
+pub mod fusion;
 pub mod procrustes;
 pub mod trunk;
 
 pub use angles::{Angles, Axes};
 pub use canonical::CanonicalFace;
+pub use fusion::{FusedRotation, RotationSource};
 pub use trunk::{TrunkFrame, TrunkInput};
 
 /// A 3-vector in the camera frame (x = image right, y = up, z = toward the camera) unless noted.

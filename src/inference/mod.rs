@@ -12,12 +12,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 
-/// One loaded model with a fixed NHWC float input.
+/// One loaded model with a fixed NHWC float image input (and, for our own posture model, vector
+/// inputs after it).
 pub struct Model {
     /// File stem, for error messages and stats.
     pub name: String,
     /// Input height and width (NHWC, batch 1, 3 channels).
     pub input_hw: (usize, usize),
+    /// Lengths of the 1×n float inputs that follow the image, in order.
+    extra_inputs: Vec<usize>,
     plan: Arc<TypedRunnableModel>,
     /// For each output the model produces, its position in the caller's expected list. We match
     /// outputs by element count, not by name: tf2onnx's names and order are not stable across runs.
@@ -28,6 +31,17 @@ impl Model {
     /// Load `path`, fix its input to 1×h×w×3, and check that its outputs have exactly the element
     /// counts in `output_lens` (in any order); `run` returns them in the order given here.
     pub fn load(path: &Path, input_hw: (usize, usize), output_lens: &[usize]) -> Result<Model> {
+        Model::load_with_vectors(path, input_hw, &[], output_lens)
+    }
+
+    /// [`Model::load`] for a model whose image input is followed by 1×n float inputs of the
+    /// lengths in `extra_inputs`.
+    pub fn load_with_vectors(
+        path: &Path,
+        input_hw: (usize, usize),
+        extra_inputs: &[usize],
+        output_lens: &[usize],
+    ) -> Result<Model> {
         if !path.is_file() {
             return Err(Error::ModelMissing { path: path.into() });
         }
@@ -54,8 +68,18 @@ impl Model {
                 return Err(shape_err(format!("input shape {d:?}, expected {want:?}")));
             }
         }
+        let inputs = model.input_outlets().map_err(corrupt)?.len();
+        if inputs != 1 + extra_inputs.len() {
+            return Err(shape_err(format!(
+                "{inputs} inputs, expected {}",
+                1 + extra_inputs.len()
+            )));
+        }
+        let mut model = model.with_input_fact(0, f32::fact(want.clone()).into());
+        for (i, &n) in extra_inputs.iter().enumerate() {
+            model = model.and_then(|m| m.with_input_fact(1 + i, f32::fact([1, n]).into()));
+        }
         let typed = model
-            .with_input_fact(0, f32::fact(want.clone()).into())
             .and_then(|m| m.into_optimized())
             .map_err(|e| shape_err(format!("does not accept a {want:?} input ({})", first_line(&e))))?;
         let mut lens = Vec::new();
@@ -92,6 +116,7 @@ impl Model {
         Ok(Model {
             name,
             input_hw,
+            extra_inputs: extra_inputs.to_vec(),
             plan,
             order,
         })
@@ -99,13 +124,28 @@ impl Model {
 
     /// Run on one NHWC image tensor (`h·w·3` floats, already in the model's value range).
     pub fn run(&self, input: Vec<f32>) -> Result<Vec<Vec<f32>>> {
+        self.run_with_vectors(input, &[])
+    }
+
+    /// Run on an image tensor and the vector inputs declared at load time.
+    pub fn run_with_vectors(&self, input: Vec<f32>, vectors: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
         let fail = |e: anyhow::Error| Error::Inference {
             name: self.name.clone(),
             reason: first_line(&e),
         };
+        let lens: Vec<usize> = vectors.iter().map(|v| v.len()).collect();
+        if lens != self.extra_inputs {
+            return Err(fail(anyhow::anyhow!(
+                "vector inputs of {lens:?} values, the model takes {:?}",
+                self.extra_inputs
+            )));
+        }
         let (h, w) = self.input_hw;
-        let tensor = Tensor::from_shape(&[1, h, w, 3], &input).map_err(fail)?;
-        let outputs = self.plan.run(tvec!(tensor.into())).map_err(fail)?;
+        let mut inputs: TVec<TValue> = tvec!(Tensor::from_shape(&[1, h, w, 3], &input).map_err(fail)?.into());
+        for v in vectors {
+            inputs.push(Tensor::from_shape(&[1, v.len()], v).map_err(fail)?.into());
+        }
+        let outputs = self.plan.run(inputs).map_err(fail)?;
         let mut result = vec![Vec::new(); self.order.iter().filter(|&&i| i != usize::MAX).count()];
         for (value, &slot) in outputs.iter().zip(&self.order) {
             if slot != usize::MAX {
@@ -141,6 +181,8 @@ pub struct ModelSet {
     pub face_mesh: Model,
     pub pose_detector: Model,
     pub pose_landmarks: Model,
+    /// Our posture model (`models/train/`), on the crop between head and shoulders.
+    pub posture_net: Model,
     pub canonical_face: CanonicalFace,
 }
 
@@ -148,6 +190,11 @@ pub const FACE_DETECTOR_FILE: &str = "face_detection_short_range.onnx";
 pub const FACE_MESH_FILE: &str = "face_landmark.onnx";
 pub const POSE_DETECTOR_FILE: &str = "pose_detection.onnx";
 pub const CANONICAL_FACE_FILE: &str = "canonical_face.json";
+pub const POSTURE_NET_FILE: &str = "posture_net.onnx";
+/// The posture model's input and output sizes (`models/train/train.py`; the landmarks layer fills them).
+pub const POSTURE_CROP_PX: usize = 128;
+pub const POSTURE_FEATURES: usize = 49;
+pub const POSTURE_OUTPUTS: usize = 7;
 
 impl PoseVariant {
     pub fn file(self) -> &'static str {
@@ -166,6 +213,12 @@ impl ModelSet {
             face_mesh: Model::load(&dir.join(FACE_MESH_FILE), (192, 192), &[1404, 1])?,
             pose_detector: Model::load(&dir.join(POSE_DETECTOR_FILE), (224, 224), &[2254 * 12, 2254])?,
             pose_landmarks: Model::load(&dir.join(pose.file()), (256, 256), &[195, 1, 117])?,
+            posture_net: Model::load_with_vectors(
+                &dir.join(POSTURE_NET_FILE),
+                (POSTURE_CROP_PX, POSTURE_CROP_PX),
+                &[POSTURE_FEATURES],
+                &[2 * POSTURE_OUTPUTS],
+            )?,
             canonical_face: CanonicalFace::load(&dir.join(CANONICAL_FACE_FILE))?,
         })
     }

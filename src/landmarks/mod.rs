@@ -5,10 +5,12 @@
 pub mod face_mesh;
 pub mod pose;
 pub mod posture_crop;
+pub mod posture_net;
 
 pub use crate::inference::roi::Roi;
 pub use face_mesh::{FaceLandmarks, FaceMesh};
 pub use pose::{PoseLandmarks, PoseModel};
+pub use posture_net::{PostureEstimate, PostureNet};
 
 pub(crate) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())

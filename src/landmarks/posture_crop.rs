@@ -12,7 +12,7 @@ use crate::inference::roi::crop_to_tensor;
 use image::RgbImage;
 
 /// Pixels per side of the crop.
-pub const SIZE: usize = 128;
+pub const SIZE: usize = crate::inference::POSTURE_CROP_PX;
 /// Crop side in (image) shoulder widths.
 pub const SIDE_IN_SHOULDER_WIDTHS: f32 = 2.2;
 

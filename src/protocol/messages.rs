@@ -2,7 +2,8 @@
 //! incompatible change; `docs/schema.json` is the JSON Schema a gateway can validate against.
 
 use crate::exam::ExamSummary;
-use crate::geometry::Angles;
+use crate::geometry::{Angles, RotationSource};
+use crate::landmarks::PostureEstimate;
 use crate::pipeline::StageTimes;
 use crate::scoring::{Item1, ScoredIn};
 use crate::tremor::Tremor;
@@ -34,6 +35,13 @@ pub struct StateMessage {
     pub raw_head: Option<Angles>,
     /// Unsmoothed head angles relative to the trunk, degrees.
     pub raw_relative: Option<Angles>,
+    /// Where `raw_relative` came from: `face_mesh`, `posture_model` or a `blend` of the two.
+    pub rotation_source: Option<RotationSource>,
+    /// The posture model's share of `raw_relative`, 0..1.
+    pub model_weight: Option<f64>,
+    /// The posture model's own estimate with its uncertainty per value (`*_b`, about the expected
+    /// absolute error); the shifts and the shoulder elevation are always its values.
+    pub posture_model: Option<PostureEstimate>,
     /// Smoothed angles relative to the trunk (or camera, see `scored_in`) and the neutral pose:
     /// what is scored.
     pub angles: Option<Angles>,
@@ -82,6 +90,7 @@ pub struct StageMs {
     pub detector: f64,
     pub face_landmarks: f64,
     pub pose: f64,
+    pub posture_model: f64,
     pub geometry: f64,
 }
 
@@ -90,6 +99,7 @@ impl StageMs {
         self.detector += t.detector_ms;
         self.face_landmarks += t.face_landmarks_ms;
         self.pose += t.pose_ms;
+        self.posture_model += t.posture_model_ms;
         self.geometry += t.geometry_ms;
     }
     pub fn scaled(&self, k: f64) -> StageMs {
@@ -97,6 +107,7 @@ impl StageMs {
             detector: self.detector * k,
             face_landmarks: self.face_landmarks * k,
             pose: self.pose * k,
+            posture_model: self.posture_model * k,
             geometry: self.geometry * k,
         }
     }

@@ -1,0 +1,360 @@
+"""Train the posture model on rendered avatars (PyTorch, CPU).
+
+Reads the shards written by extract.sh (labels, our own models' measurements, the product's posture
+crops) and trains one of three variants, so they can be compared on the same validation items:
+
+  features  an MLP on the body model's points (image points in crop units, world points)
+  crop      a small CNN on the 128-px posture crop
+  both      the CNN with the points joined before its head (the candidate for the product)
+
+Outputs (relative to the trunk, our conventions): head yaw, pitch, roll (deg), lateral and sagittal
+shift (shoulder widths), shoulder elevation (deg); each with a Laplace scale b (uncertainty, trained
+by the Laplace negative log-likelihood beside a squared-error loss on the means, so b ~ expected |error|).
+
+Writes OUT/weights.npz (float32 arrays named like the layers, batch norm folded into the convs),
+OUT/config.json (everything needed to rebuild and to explain the run), OUT/golden.npz (inputs and
+outputs of the trained model for the product's test) and OUT/report.txt. export_onnx.py turns the
+npz into ONNX without needing torch's exporter. Resumable: a checkpoint per epoch (OUT/ckpt.pt).
+"""
+import argparse
+import csv
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+# Output order is the model's contract with src/landmarks/posture_net.rs.
+# The first six are relative to the trunk; the last is the trunk's own yaw seen from the camera
+# (labels.csv), which the trunk frame cannot get from BlazePose's depth (it follows the head).
+TARGETS = ["true_yaw_deg", "true_pitch_deg", "true_roll_deg", "true_lateral_shift_sw",
+           "true_sagittal_shift_sw", "true_shoulder_elevation_deg", "trunk_yaw_deg"]
+# Targets are divided by these before the loss, so each weighs about the same.
+SCALES = np.array([30.0, 15.0, 15.0, 0.1, 0.1, 5.0, 15.0], dtype=np.float32)
+# Mirroring the image left-right flips the sign of these targets (yaw, roll, lateral, elevation,
+# trunk yaw).
+MIRROR_SIGN = np.array([-1, 1, -1, -1, 1, -1, -1], dtype=np.float32)
+CACHE_VERSION = "2"
+
+# Body model points fed to the model, as BlazePose names them (features.csv: pose_<name>_x ...).
+POINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder"]
+MIRROR_POINTS = [0, 2, 1, 4, 3, 6, 5]  # left <-> right
+CROP_SIDE_IN_SHOULDER_WIDTHS = 2.2  # src/landmarks/posture_crop.rs
+N_FEATURES = len(POINTS) * 7  # per point: x, y, z (crop units), visibility, world x, y, z (m)
+
+
+def crop_frame(row):
+    """The crop's centre and side from the body points, exactly as posture_crop.rs cuts it."""
+    p = lambda n, a: float(row[f"pose_{n}_{a}"])
+    lx, ly, rx, ry = p("left_shoulder", "x"), p("left_shoulder", "y"), p("right_shoulder", "x"), p("right_shoulder", "y")
+    hx = (p("nose", "x") + p("left_ear", "x") + p("right_ear", "x")) / 3
+    hy = (p("nose", "y") + p("left_ear", "y") + p("right_ear", "y")) / 3
+    cx, cy = 0.25 * (lx + rx) + 0.5 * hx, 0.25 * (ly + ry) + 0.5 * hy
+    return cx, cy, CROP_SIDE_IN_SHOULDER_WIDTHS * math.hypot(lx - rx, ly - ry)
+
+
+def features(row):
+    """Per point: image x, y, z in crop units (centre 0, side 1), visibility, world x, y, z in m."""
+    cx, cy, side = crop_frame(row)
+    out = []
+    for n in POINTS:
+        g = lambda a: float(row[f"pose_{n}_{a}"])
+        out += [(g("x") - cx) / side, (g("y") - cy) / side, g("z") / side, g("vis"), g("wx"), g("wy"), g("wz")]
+    return out
+
+
+def load_shards(root, cache):
+    """All rows with a crop: uint8 crops [N,128,128,3], features [N,F], targets [N,6], item names."""
+    crops, feats, ys, names = [], [], [], []
+    for shard in sorted(Path(root).glob("shard_*")):
+        fpath = shard / "features.csv"
+        if not fpath.exists():
+            continue
+        key = hashlib.sha256(fpath.read_bytes() + CACHE_VERSION.encode()).hexdigest()[:16]
+        cpath = Path(cache) / f"{shard.name}-{key}.npz"
+        if not cpath.exists():
+            rows = list(csv.DictReader(open(fpath, newline="")))
+            labels = list(csv.DictReader(open(shard / "labels.csv", newline="")))
+            c, f, y, n = [], [], [], []
+            for k, (row, lab) in enumerate(zip(rows, labels)):
+                assert os.path.basename(row["item"]) == os.path.basename(lab["image"]), (shard, k)
+                row = lab | row
+                img = shard / "crops" / f"{k:06d}.png"
+                if not img.exists() or row["pose_found"] not in ("1", "true"):
+                    continue
+                c.append(np.asarray(Image.open(img).convert("RGB"), dtype=np.uint8))
+                f.append(features(row))
+                y.append([float(row[t]) for t in TARGETS])
+                n.append(os.path.basename(row["item"]))
+            os.makedirs(cache, exist_ok=True)
+            np.savez(str(cpath) + ".tmp.npz", crops=np.stack(c), feats=np.array(f, np.float32),
+                     ys=np.array(y, np.float32), names=np.array(n))
+            os.replace(str(cpath) + ".tmp.npz", cpath)
+        d = np.load(cpath)
+        crops.append(d["crops"])
+        feats.append(d["feats"])
+        ys.append(d["ys"])
+        names += [str(n) for n in d["names"]]
+        print(f"{shard.name}: {len(d['ys'])} rows with a crop", flush=True)
+    return np.concatenate(crops), np.concatenate(feats), np.concatenate(ys), names
+
+
+def is_validation(name, share):
+    """Items go to validation by a hash of their name: stable as the training set grows."""
+    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) / 2**32 < share
+
+
+def conv_bn(cin, cout, stride):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class PostureNet(nn.Module):
+    """Plain 3x3 convolutions (tract runs them well; no depthwise), global pooling, a small head."""
+
+    def __init__(self, variant, widths):
+        super().__init__()
+        self.variant = variant
+        w = widths
+        self.convs = nn.Sequential(
+            conv_bn(3, w[0], 2), conv_bn(w[0], w[1], 2), conv_bn(w[1], w[2], 2),
+            conv_bn(w[2], w[3], 2), conv_bn(w[3], w[3], 1), conv_bn(w[3], w[4], 2), conv_bn(w[4], w[4], 1),
+        ) if variant != "features" else None
+        n_img = w[4] if variant != "features" else 0
+        n_feat = 64 if variant != "crop" else 0
+        self.feat = nn.Sequential(nn.Linear(N_FEATURES, 64), nn.ReLU()) if n_feat else None
+        # Standardises the points (the crop-unit offsets that carry yaw are ~0.05); folded into
+        # the first layer when saved.
+        self.register_buffer("feat_mean", torch.zeros(N_FEATURES))
+        self.register_buffer("feat_std", torch.ones(N_FEATURES))
+        self.head = nn.Sequential(nn.Linear(n_img + n_feat, 128), nn.ReLU(), nn.Linear(128, 2 * len(TARGETS)))
+
+    def forward(self, crop, feat):
+        parts = []
+        if self.convs is not None:
+            parts.append(self.convs(crop).mean(dim=(2, 3)))
+        if self.feat is not None:
+            code = self.feat((feat - self.feat_mean) / self.feat_std)
+            if self.training and self.convs is not None:
+                # Modality dropout: the points alone give a rough yaw quickly, and the network
+                # then learned the image slowly (epoch 3: yaw 16.3 vs 12.7 from the image alone).
+                keep = (torch.rand(code.shape[0], 1) >= 0.5).float()
+                code = code * keep
+            parts.append(code)
+        return self.head(torch.cat(parts, dim=1))
+
+
+def augment(crop, feat, y, gen):
+    """Camera-like changes on a batch (float crops [B,3,H,W] in 0..1); labels follow the mirror.
+    Mild on purpose: twice these ranges (exposure 0.6-1.4, jitter 6 %, boxes up to 32 px on a
+    quarter of the batch) slowed learning so much that 9 epochs reached yaw 12.0 instead of 9.7."""
+    b = crop.shape[0]
+    u = lambda *s: torch.rand(*s, generator=gen)
+    # Mirror half the batch: image, points (x negated, left/right swapped) and signed targets.
+    m = u(b) < 0.5
+    crop = torch.where(m[:, None, None, None], crop.flip(3), crop)
+    fm = feat.view(b, len(POINTS), 7)[:, MIRROR_POINTS].clone()
+    fm[:, :, 0] *= -1
+    fm[:, :, 4] *= -1  # world x
+    feat = torch.where(m[:, None], fm.view(b, -1), feat)
+    y = torch.where(m[:, None], y * torch.from_numpy(MIRROR_SIGN), y)
+    # Crop jitter, as landmark noise would move it: shift and scale the crop and its points alike.
+    s = 1 + 0.06 * (u(b) - 0.5)
+    t = 0.03 * (u(b, 2) - 0.5)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1] = s, s
+    theta[:, :, 2] = 2 * t
+    grid = F.affine_grid(theta, crop.shape, align_corners=False)
+    crop = F.grid_sample(crop, grid, align_corners=False, padding_mode="zeros")
+    fv = feat.view(b, len(POINTS), 7).clone()
+    fv[:, :, 0] = (fv[:, :, 0] - t[:, None, 0]) / s[:, None]
+    fv[:, :, 1] = (fv[:, :, 1] - t[:, None, 1]) / s[:, None]
+    fv[:, :, 2] = fv[:, :, 2] / s[:, None]
+    feat = fv.view(b, -1)
+    # Point noise, ~1 px in a 300-px crop (more would hide a tilt: 0.01 blurred the eye line by ~15°).
+    feat = feat + 0.002 * torch.randn(feat.shape, generator=gen) * torch.tensor([1, 1, 1, 0, 1, 1, 1.0]).repeat(len(POINTS))
+    # Exposure, contrast, colour cast, gamma.
+    crop = crop * (0.8 + 0.4 * u(b, 1, 1, 1)) * (0.95 + 0.1 * u(b, 3, 1, 1))
+    mean = crop.mean(dim=(1, 2, 3), keepdim=True)
+    crop = (crop - mean) * (0.85 + 0.3 * u(b, 1, 1, 1)) + mean
+    crop = crop.clamp(0, 1) ** (0.85 + 0.3 * u(b, 1, 1, 1))
+    # Blur on a third, sensor noise on all.
+    k = torch.tensor([1.0, 2.0, 1.0])
+    k = (k[:, None] * k[None, :] / 16).expand(3, 1, 3, 3)
+    blurred = F.conv2d(crop, k, padding=1, groups=3)
+    crop = torch.where((u(b) < 0.2)[:, None, None, None], blurred, crop)
+    crop = crop + 0.02 * u(b, 1, 1, 1) * torch.randn(crop.shape, generator=gen)
+    # Occlusion (a hand, hair): one small grey box on a tenth of the batch.
+    for i in torch.nonzero(u(b) < 0.1).flatten().tolist():
+        h, w = int(6 + 12 * u(1)), int(6 + 12 * u(1))
+        y0, x0 = int(u(1) * (crop.shape[2] - h)), int(u(1) * (crop.shape[3] - w))
+        crop[i, :, y0:y0 + h, x0:x0 + w] = u(1)
+    return crop.clamp(0, 1), feat, y
+
+
+def loss_fn(out, y):
+    """Squared error on the means, plus the Laplace NLL of the scales with the means held. Tried
+    first: L1 (and the plain Laplace NLL) on the means. With most targets zero on most items
+    (postures are often single-axis), L1's constant pull toward the median kept the network at
+    the median for 10+ epochs (val roll MAE = the median predictor's); squared error learns."""
+    mu, log_b = out[:, : len(TARGETS)], out[:, len(TARGETS):].clamp(-6, 6)
+    err = torch.abs(y - mu)
+    return (err ** 2 + err.detach() * torch.exp(-log_b) + log_b).mean()
+
+
+def evaluate(net, crops, feats, ys, idx, bs=256):
+    net.eval()
+    outs = []
+    with torch.no_grad():
+        for k in range(0, len(idx), bs):
+            j = idx[k:k + bs]
+            c = torch.from_numpy(crops[j]).permute(0, 3, 1, 2).float() / 255
+            outs.append(net(c, torch.from_numpy(feats[j])).numpy())
+    out = np.concatenate(outs)
+    mu = out[:, : len(TARGETS)] * SCALES
+    b = np.exp(np.clip(out[:, len(TARGETS):], -6, 6)) * SCALES
+    return mu, b
+
+
+def metrics(mu, b, y):
+    lines = []
+    for k, t in enumerate(TARGETS):
+        e = mu[:, k] - y[:, k]
+        r = np.corrcoef(mu[:, k], y[:, k])[0, 1]
+        slope = np.polyfit(y[:, k], mu[:, k], 1)[0]
+        lines.append(f"{t.removeprefix('true_'):<22} MAE {np.mean(np.abs(e)):7.3f}  r {r:.3f}  slope {slope:.3f}  "
+                     f"mean b {np.mean(b[:, k]):.3f}  r(|e|,b) {np.corrcoef(np.abs(e), b[:, k])[0, 1]:.2f}")
+    ay = np.abs(y[:, 0])
+    for lo in range(0, 90, 15):
+        sel = (ay >= lo) & (ay < lo + 15)
+        if sel.any():
+            lines.append(f"yaw |{lo:2d}-{lo + 15:2d}|  n {sel.sum():4d}  MAE {np.mean(np.abs(mu[sel, 0] - y[sel, 0])):.2f}")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", required=True, help="extract.sh's OUT (shard_NNN folders)")
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--variant", choices=["features", "crop", "both"], default="both")
+    ap.add_argument("--widths", default="16,32,64,96,128")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--val-share", type=float, default=0.1)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.manual_seed(a.seed)
+    torch.set_num_threads(a.threads)
+    a.out.mkdir(parents=True, exist_ok=True)
+    cache = os.path.expanduser("~/.cache/cdposture/train-cache")
+    crops, feats, ys, names = load_shards(a.data, cache)
+    val = np.array([is_validation(n, a.val_share) for n in names])
+    tr_idx, va_idx = np.nonzero(~val)[0], np.nonzero(val)[0]
+    data_hash = hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:16]
+    print(f"{len(tr_idx)} training, {len(va_idx)} validation items (data {data_hash})", flush=True)
+    widths = [int(x) for x in a.widths.split(",")]
+    net = PostureNet(a.variant, widths)
+    net.feat_mean.copy_(torch.from_numpy(feats[tr_idx].mean(0)))
+    # Visibility is ~1 on almost every item: its tiny spread would blow a rare low value up to
+    # -60 standard deviations; floor its scale.
+    floor = np.tile([1e-3, 1e-3, 1e-3, 0.25, 1e-3, 1e-3, 1e-3], len(POINTS)).astype(np.float32)
+    net.feat_std.copy_(torch.from_numpy(np.maximum(feats[tr_idx].std(0), floor)))
+    opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
+    steps = a.epochs * math.ceil(len(tr_idx) / a.batch)
+    # Cosine decay from the start (a long warm-up only delayed learning here).
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    start, ckpt = 0, a.out / "ckpt.pt"
+    if ckpt.exists():
+        st = torch.load(ckpt, weights_only=False)
+        if st["args"] == vars(a) | {"out": str(a.out)} and st["data_hash"] == data_hash:
+            net.load_state_dict(st["net"])
+            opt.load_state_dict(st["opt"])
+            sched.load_state_dict(st["sched"])
+            start = st["epoch"]
+            print(f"resumed after epoch {start}", flush=True)
+    ys_n = ys / SCALES
+    gen = torch.Generator().manual_seed(a.seed)
+    for epoch in range(start, a.epochs):
+        net.train()
+        t0, total = time.time(), 0.0
+        order = np.random.default_rng([a.seed, epoch]).permutation(tr_idx)
+        for k in range(0, len(order), a.batch):
+            j = np.sort(order[k:k + a.batch])
+            c = torch.from_numpy(crops[j]).permute(0, 3, 1, 2).float() / 255
+            c, f, y = augment(c, torch.from_numpy(feats[j]), torch.from_numpy(ys_n[j]), gen)
+            loss = loss_fn(net(c, f), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(j)
+        mu, b = evaluate(net, crops, feats, ys, va_idx)
+        mae = np.mean(np.abs(mu - ys[va_idx]), axis=0)
+        print(f"epoch {epoch + 1}/{a.epochs} loss {total / len(order):.3f} ({time.time() - t0:.0f} s) val MAE "
+              + " ".join(f"{m:.3f}" for m in mae), flush=True)
+        torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                    "epoch": epoch + 1, "args": vars(a) | {"out": str(a.out)}, "data_hash": data_hash},
+                   str(ckpt) + ".tmp")
+        os.replace(str(ckpt) + ".tmp", ckpt)
+    mu, b = evaluate(net, crops, feats, ys, va_idx)
+    report = metrics(mu, b, ys[va_idx])
+    print(report, flush=True)
+    (a.out / "report.txt").write_text(report + "\n")
+    save(net, a, widths, data_hash, len(tr_idx), len(va_idx), crops[va_idx[:4]], feats[va_idx[:4]])
+
+
+def fold(seq):
+    """Conv + batch norm (eval) → one conv's weight and bias."""
+    conv, bn = seq[0], seq[1]
+    s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    w = conv.weight * s[:, None, None, None]
+    return w, bn.bias - bn.running_mean * s
+
+
+def save(net, a, widths, data_hash, n_train, n_val, gold_crops, gold_feats):
+    net.eval()
+    arrays = {}
+    if net.convs is not None:
+        for i, seq in enumerate(net.convs):
+            w, bias = fold(seq)
+            arrays[f"conv{i}.weight"], arrays[f"conv{i}.bias"] = w, bias
+            arrays[f"conv{i}.stride"] = torch.tensor(seq[0].stride[0])
+    if net.feat is not None:
+        w0, b0 = net.feat[0].weight / net.feat_std[None, :], net.feat[0].bias
+        arrays["feat.weight"], arrays["feat.bias"] = w0, b0 - w0 @ net.feat_mean
+    arrays["head0.weight"], arrays["head0.bias"] = net.head[0].weight, net.head[0].bias
+    arrays["head1.weight"], arrays["head1.bias"] = net.head[2].weight, net.head[2].bias
+    # Outputs in real units: the last layer absorbs the target scales (mean) and log-scales (b).
+    scale = torch.from_numpy(np.concatenate([SCALES, np.ones_like(SCALES)]))
+    shift = torch.from_numpy(np.concatenate([np.zeros_like(SCALES), np.log(SCALES)]))
+    arrays["head1.weight"] = arrays["head1.weight"] * scale[:, None]
+    arrays["head1.bias"] = arrays["head1.bias"] * scale + shift
+    np.savez(a.out / "weights.npz", **{k: v.detach().numpy().astype(np.float32) for k, v in arrays.items()})
+    c = torch.from_numpy(gold_crops).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        out = net(c, torch.from_numpy(gold_feats)).numpy()
+    out = out * scale.numpy() + shift.numpy()
+    # The product feeds NHWC (like the MediaPipe models); the ONNX graph transposes.
+    np.savez(a.out / "golden.npz", crop=c.permute(0, 2, 3, 1).numpy(), features=gold_feats,
+             output=out.astype(np.float32))
+    cfg = {"variant": a.variant, "widths": widths, "epochs": a.epochs, "batch": a.batch, "lr": a.lr,
+           "seed": a.seed, "val_share": a.val_share, "targets": TARGETS, "points": POINTS,
+           "n_features": N_FEATURES, "crop_px": int(gold_crops.shape[1]), "data_hash": data_hash,
+           "n_train": n_train, "n_val": n_val, "torch": torch.__version__,
+           "command": "models/train/train.sh " + " ".join(sys.argv[1:]),
+           "output": "7 means (deg, deg, deg, sw, sw, deg, deg) then 7 log Laplace scales in the same units"}
+    (a.out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
+    print(f"wrote {a.out}/weights.npz, golden.npz, config.json", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

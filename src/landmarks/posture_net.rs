@@ -1,0 +1,183 @@
+//! Our own posture model (`models/train/`, trained only on rendered avatars): from the posture crop
+//! ([`super::posture_crop`]) and the body model's head and shoulder points it estimates the head's
+//! rotation relative to the trunk, the lateral and sagittal shift, the shoulder elevation and the
+//! trunk's yaw, each with an uncertainty. It sees the whole head, so it keeps answering where the
+//! face mesh cannot (a profile, a face turned 90°, a face the detector missed).
+//!
+//! The input layout is the contract with `models/train/train.py` (its `features` and `crop_frame`):
+//! per point of [`POINTS`], x, y, z in crop units (centre 0, side 1), visibility, and the world
+//! point in metres.
+
+use super::pose::{LEFT_EAR, LEFT_EYE, LEFT_SHOULDER, NOSE, RIGHT_EAR, RIGHT_EYE, RIGHT_SHOULDER};
+use super::posture_crop;
+use super::{PoseLandmarks, Roi};
+use crate::inference::roi::crop_to_tensor;
+use crate::inference::Model;
+use crate::Result;
+use image::RgbImage;
+
+/// The body points the model reads, in its input order.
+pub const POINTS: [usize; 7] = [
+    NOSE,
+    LEFT_EYE,
+    RIGHT_EYE,
+    LEFT_EAR,
+    RIGHT_EAR,
+    LEFT_SHOULDER,
+    RIGHT_SHOULDER,
+];
+/// Values per point.
+const PER_POINT: usize = 7;
+/// Length of the model's vector input.
+pub const N_FEATURES: usize = POINTS.len() * PER_POINT;
+const _: () = assert!(N_FEATURES == crate::inference::POSTURE_FEATURES);
+/// The model's outputs: [`N_OUTPUTS`] estimates, then as many log Laplace scales.
+pub const N_OUTPUTS: usize = crate::inference::POSTURE_OUTPUTS;
+
+/// One frame's estimate. Angles in degrees (our conventions), shifts in shoulder widths.
+/// Each `*_b` is the Laplace scale the model gives its own estimate: about the expected absolute
+/// error, so it is the value's uncertainty in its own unit.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct PostureEstimate {
+    pub yaw: f64,
+    pub pitch: f64,
+    pub roll: f64,
+    pub lateral_shift: f64,
+    pub sagittal_shift: f64,
+    pub shoulder_elevation: f64,
+    /// The trunk's yaw seen from the camera.
+    pub trunk_yaw: f64,
+    pub yaw_b: f64,
+    pub pitch_b: f64,
+    pub roll_b: f64,
+    pub lateral_shift_b: f64,
+    pub sagittal_shift_b: f64,
+    pub shoulder_elevation_b: f64,
+    pub trunk_yaw_b: f64,
+}
+
+impl PostureEstimate {
+    fn from_output(o: &[f32]) -> Option<PostureEstimate> {
+        if o.len() != 2 * N_OUTPUTS || o.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        // Clamped like in training, so a wild log-scale cannot overflow.
+        let b = |i: usize| (o[N_OUTPUTS + i] as f64).clamp(-12.0, 12.0).exp();
+        Some(PostureEstimate {
+            yaw: o[0] as f64,
+            pitch: o[1] as f64,
+            roll: o[2] as f64,
+            lateral_shift: o[3] as f64,
+            sagittal_shift: o[4] as f64,
+            shoulder_elevation: o[5] as f64,
+            trunk_yaw: o[6] as f64,
+            yaw_b: b(0),
+            pitch_b: b(1),
+            roll_b: b(2),
+            lateral_shift_b: b(3),
+            sagittal_shift_b: b(4),
+            shoulder_elevation_b: b(5),
+            trunk_yaw_b: b(6),
+        })
+    }
+}
+
+/// The model's vector input for body points `p` and the crop `roi` cut from them.
+pub fn features(p: &PoseLandmarks, roi: &Roi) -> Vec<f32> {
+    let mut f = Vec::with_capacity(N_FEATURES);
+    for &i in &POINTS {
+        let (pt, w) = (p.points[i], p.world[i]);
+        f.extend([
+            (pt[0] - roi.cx) / roi.width,
+            (pt[1] - roi.cy) / roi.width,
+            pt[2] / roi.width,
+            p.visibility[i],
+            w[0],
+            w[1],
+            w[2],
+        ]);
+    }
+    f
+}
+
+pub struct PostureNet<'m> {
+    model: &'m Model,
+}
+
+impl<'m> PostureNet<'m> {
+    pub fn new(model: &'m Model) -> Self {
+        PostureNet { model }
+    }
+
+    /// The estimate for the body `p` in `img`; `None` when a shoulder is not seen (no crop).
+    pub fn run(&self, img: &RgbImage, p: &PoseLandmarks, min_visibility: f32) -> Result<Option<PostureEstimate>> {
+        let Some(roi) = posture_crop::roi(p, min_visibility) else {
+            return Ok(None);
+        };
+        // The same pixels as the training crops (posture_crop::crop_image), as 0..1 floats. The
+        // PNGs training read were rounded to 8 bits: so is this.
+        let crop: Vec<f32> = crop_to_tensor(img, &roi, posture_crop::SIZE, 0.0, 255.0)
+            .into_iter()
+            .map(|v| v.round().clamp(0.0, 255.0) / 255.0)
+            .collect();
+        let out = self.model.run_with_vectors(crop, &[&features(p, &roi)])?;
+        Ok(out.first().and_then(|o| PostureEstimate::from_output(o)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vector input is the contract with `models/train/train.py` (`features`): pinned here on
+    /// hand-computed values, so a change on either side fails.
+    #[test]
+    fn features_are_points_in_crop_units_then_visibility_then_world_metres() {
+        let mut p = PoseLandmarks {
+            points: vec![[0.0; 3]; 39],
+            visibility: vec![0.9; 39],
+            in_frame: vec![1.0; 39],
+            world: vec![[0.0; 3]; 39],
+            presence: 1.0,
+            roi: Roi::letterbox(640, 480),
+        };
+        p.points[LEFT_SHOULDER] = [300.0, 300.0, -10.0];
+        p.points[RIGHT_SHOULDER] = [200.0, 300.0, 5.0];
+        for i in [NOSE, LEFT_EAR, RIGHT_EAR] {
+            p.points[i] = [250.0, 220.0, -44.0];
+        }
+        p.world[RIGHT_SHOULDER] = [-0.2, -0.5, 0.1];
+        // Crop: centre (250, 260), side 2.2 × 100 px.
+        let roi = posture_crop::roi(&p, 0.5).unwrap();
+        let f = features(&p, &roi);
+        assert_eq!(f.len(), N_FEATURES);
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+        // Nose: first point.
+        assert!(
+            close(&f[0..7], &[0.0, -40.0 / 220.0, -44.0 / 220.0, 0.9, 0.0, 0.0, 0.0]),
+            "{:?}",
+            &f[0..7]
+        );
+        // Right shoulder: the last point.
+        assert!(
+            close(
+                &f[42..49],
+                &[-50.0 / 220.0, 40.0 / 220.0, 5.0 / 220.0, 0.9, -0.2, -0.5, 0.1]
+            ),
+            "{:?}",
+            &f[42..49]
+        );
+    }
+
+    #[test]
+    fn outputs_become_estimates_with_positive_uncertainties_and_bad_ones_are_refused() {
+        let mut o = vec![10.0, -5.0, 3.0, 0.05, -0.02, 2.0, -8.0];
+        o.extend([1.0f32.ln(), 2.0f32.ln(), 0.5f32.ln(), -3.0, -3.0, 0.0, 1.0]);
+        let e = PostureEstimate::from_output(&o).unwrap();
+        assert_eq!((e.yaw, e.trunk_yaw), (10.0, -8.0));
+        assert!((e.pitch_b - 2.0).abs() < 1e-6 && (e.roll_b - 0.5).abs() < 1e-6);
+        o[2] = f32::NAN;
+        assert!(PostureEstimate::from_output(&o).is_none());
+        assert!(PostureEstimate::from_output(&o[..5]).is_none());
+    }
+}
