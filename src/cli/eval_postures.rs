@@ -632,31 +632,31 @@ fn features_row(row: &Row, m: Option<&Measurement>) -> String {
         return c.join(",");
     };
     let trunk_angles = m.trunk.map(|t| crate::geometry::Angles::from_matrix(&t.rotation));
+    let model_angles = m.posture.map(|p| crate::geometry::Angles {
+        yaw: p.yaw,
+        pitch: p.pitch,
+        roll: p.roll,
+    });
+    let angles =
+        |a: Option<crate::geometry::Angles>| [f(a.map(|a| a.yaw)), f(a.map(|a| a.pitch)), f(a.map(|a| a.roll))];
     c.extend([
         (m.face_found as u8).to_string(),
         format!("{:.3}", m.face_confidence),
         (m.pose_found as u8).to_string(),
         format!("{:.3}", m.pose_confidence),
-        f(m.head.map(|a| a.yaw)),
-        f(m.head.map(|a| a.pitch)),
-        f(m.head.map(|a| a.roll)),
-        f(m.relative.map(|a| a.yaw)),
-        f(m.relative.map(|a| a.pitch)),
-        f(m.relative.map(|a| a.roll)),
+    ]);
+    c.extend(angles(m.head));
+    c.extend(angles(m.relative));
+    c.extend([
         f(m.trunk.and_then(|t| t.lateral_shift)),
         f(m.trunk.and_then(|t| t.sagittal_shift)),
         f(m.trunk.map(|t| t.shoulder_elevation)),
-        f(trunk_angles.map(|a| a.yaw)),
-        f(trunk_angles.map(|a| a.pitch)),
-        f(trunk_angles.map(|a| a.roll)),
-        f(m.trunk.map(|t| t.shoulder_width)),
-        f(m.body_yaw),
-        f(m.mesh_relative.map(|a| a.yaw)),
-        f(m.mesh_relative.map(|a| a.pitch)),
-        f(m.mesh_relative.map(|a| a.roll)),
-        f(m.posture.map(|p| p.yaw)),
-        f(m.posture.map(|p| p.pitch)),
-        f(m.posture.map(|p| p.roll)),
+    ]);
+    c.extend(angles(trunk_angles));
+    c.extend([f(m.trunk.map(|t| t.shoulder_width)), f(m.body_yaw)]);
+    c.extend(angles(m.mesh_relative));
+    c.extend(angles(model_angles));
+    c.extend([
         f(m.posture.map(|p| p.yaw_b)),
         f(m.posture.map(|p| p.trunk_yaw)),
         f(m.rotation.map(|r| r.model_weight)),

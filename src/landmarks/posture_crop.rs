@@ -50,25 +50,33 @@ pub fn crop_image(img: &RgbImage, roi: &Roi) -> RgbImage {
     })
 }
 
+/// A frontal body for tests: shoulders at x 200 and 300 (y 300), nose and ears at (250, 220), so
+/// the crop is centred at (250, 260) with a side of 220 px; every point seen with `visibility`.
+#[cfg(test)]
+pub(crate) fn test_body(visibility: f32) -> PoseLandmarks {
+    let mut p = PoseLandmarks {
+        points: vec![[0.0; 3]; 39],
+        visibility: vec![visibility; 39],
+        in_frame: vec![1.0; 39],
+        world: vec![[0.0; 3]; 39],
+        presence: 1.0,
+        roi: Roi::letterbox(640, 480),
+    };
+    p.points[LEFT_SHOULDER] = [300.0, 300.0, 0.0];
+    p.points[RIGHT_SHOULDER] = [200.0, 300.0, 0.0];
+    for i in [NOSE, LEFT_EAR, RIGHT_EAR] {
+        p.points[i] = [250.0, 220.0, 0.0];
+    }
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_crop_sits_between_shoulders_and_head_and_scales_with_the_shoulders() {
-        let mut p = PoseLandmarks {
-            points: vec![[0.0; 3]; 39],
-            visibility: vec![1.0; 39],
-            in_frame: vec![1.0; 39],
-            world: vec![[0.0; 3]; 39],
-            presence: 1.0,
-            roi: Roi::letterbox(640, 480),
-        };
-        p.points[LEFT_SHOULDER] = [300.0, 300.0, 0.0];
-        p.points[RIGHT_SHOULDER] = [200.0, 300.0, 0.0];
-        for i in [NOSE, LEFT_EAR, RIGHT_EAR] {
-            p.points[i] = [250.0, 220.0, 0.0];
-        }
+        let mut p = test_body(1.0);
         let r = roi(&p, 0.5).unwrap();
         assert_eq!(
             (r.cx, r.cy, r.width, r.height, r.rotation),

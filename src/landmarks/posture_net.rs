@@ -133,18 +133,11 @@ mod tests {
     /// hand-computed values, so a change on either side fails.
     #[test]
     fn features_are_points_in_crop_units_then_visibility_then_world_metres() {
-        let mut p = PoseLandmarks {
-            points: vec![[0.0; 3]; 39],
-            visibility: vec![0.9; 39],
-            in_frame: vec![1.0; 39],
-            world: vec![[0.0; 3]; 39],
-            presence: 1.0,
-            roi: Roi::letterbox(640, 480),
-        };
-        p.points[LEFT_SHOULDER] = [300.0, 300.0, -10.0];
-        p.points[RIGHT_SHOULDER] = [200.0, 300.0, 5.0];
+        let mut p = posture_crop::test_body(0.9);
+        p.points[LEFT_SHOULDER][2] = -10.0;
+        p.points[RIGHT_SHOULDER][2] = 5.0;
         for i in [NOSE, LEFT_EAR, RIGHT_EAR] {
-            p.points[i] = [250.0, 220.0, -44.0];
+            p.points[i][2] = -44.0;
         }
         p.world[RIGHT_SHOULDER] = [-0.2, -0.5, 0.1];
         // Crop: centre (250, 260), side 2.2 × 100 px.
