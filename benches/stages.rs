@@ -70,6 +70,7 @@ struct Sums {
     detector: f64,
     face: f64,
     pose: f64,
+    posture_model: f64,
     geometry: f64,
     assess: f64,
     publish: f64,
@@ -89,7 +90,7 @@ fn print_stages(s: &Sums, k: f64, ort: &HashMap<String, f64>) {
         "{:<28} {:>10} {:>12} {:>8}",
         "stage", "ms/frame", "onnxruntime", "ratio"
     );
-    let rows: [(&str, f64, Option<f64>); 8] = [
+    let rows: [(&str, f64, Option<f64>); 9] = [
         ("pixels (YUYV -> RGB)", s.convert / k, None),
         (
             "face detector, per run",
@@ -98,6 +99,7 @@ fn print_stages(s: &Sums, k: f64, ort: &HashMap<String, f64>) {
         ),
         ("face landmarks", s.face / k, ort_of("face_landmark")),
         ("pose (lite)", s.pose / k, ort_of("pose_landmark_lite")),
+        ("posture model (ours)", s.posture_model / k, None),
         ("geometry", s.geometry / k, None),
         ("assess (smooth+score)", s.assess / k, None),
         ("publish (JSON)", s.publish / k, None),
@@ -163,6 +165,7 @@ fn main() {
         s.detector += m.timings.detector_ms;
         s.face += m.timings.face_landmarks_ms;
         s.pose += m.timings.pose_ms;
+        s.posture_model += m.timings.posture_model_ms;
         s.geometry += m.timings.geometry_ms;
         s.detector_runs += m.face_detector_ran as u32;
     }
