@@ -8,9 +8,11 @@
 //!   the network at run time.
 //! * [`detect`] finds faces and bodies (BlazeFace, BlazePose detector): anchors, decoding, weighted NMS.
 //! * [`landmarks`] crops a rotated region of interest and runs FaceMesh (468 points) and BlazePose
-//!   landmarks (33 + world coordinates); it also derives the next frame's ROI for tracking.
+//!   landmarks (33 + world coordinates); it also derives the next frame's ROI for tracking, and runs
+//!   our posture model (trained on rendered avatars) on the crop between head and shoulders.
 //! * [`geometry`] turns landmarks into clinical angles: head rotation by weighted Procrustes against
-//!   MediaPipe's canonical face, the trunk frame from the shoulders, and the head relative to the trunk.
+//!   MediaPipe's canonical face, the trunk frame from the shoulders, and the head relative to the trunk,
+//!   fused with the posture model's estimate where the face mesh fails (`geometry::fusion`).
 //!   Every axis and sign convention lives in [`geometry::angles`].
 //! * [`scoring`] maps angles to TWSTRS item-1 sub-scores with confidences.
 //! * [`smoothing`] filters the angles online (One Euro) before they are scored and published.
