@@ -83,7 +83,7 @@ Architecture: all
 Maintainer: cdposture developers <cdposture@localhost>
 Section: science
 Priority: optional
-Description: models for cdposture (MediaPipe face and pose models converted to ONNX, Apache-2.0)
+Description: models for cdposture (MediaPipe face and pose models converted to ONNX, Apache-2.0; cdposture's own posture model, Apache-2.0)
  Built by models/fetch.sh from pinned, sha256-checked packages; see manifest.toml for sources and hashes.
 CTL
 dpkg-deb --root-owner-group -Zxz --build "$m" "$out/cdposture-models_${version}_all.deb" >/dev/null
