@@ -132,7 +132,7 @@ if [ -n "$daemon" ]; then
   objcopy --strip-debug "$daemon" "$rootfs/cdposture"
   bins+=("$daemon")
   mkdir -p "$rootfs/models"
-  for f in face_detection_short_range.onnx face_landmark.onnx pose_detection.onnx pose_landmark_lite.onnx canonical_face.json manifest.toml; do
+  for f in face_detection_short_range.onnx face_landmark.onnx pose_detection.onnx pose_landmark_lite.onnx posture_net.onnx canonical_face.json manifest.toml; do
     cp -L "$models/$f" "$rootfs/models/"
   done
   cat >"$rootfs/camera.toml" <<'TOML'
