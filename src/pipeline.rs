@@ -249,14 +249,7 @@ impl Pipeline {
     /// (BlazePose's points did not: sagittal r 0.13, elevation r 0.07 on the training renders).
     fn fuse(&self, m: &mut Measurement) {
         let mesh = m.mesh_relative.map(|a| (a, m.face_confidence as f64));
-        let model = m.posture.map(|p| {
-            let angles = Angles {
-                yaw: p.yaw,
-                pitch: p.pitch,
-                roll: p.roll,
-            };
-            (angles, p.yaw_b)
-        });
+        let model = m.posture.map(|p| (model_rotation(&p), p.yaw_b));
         m.rotation = fusion::fuse(mesh, model, self.opts.min_face_presence as f64);
         m.relative = m.rotation.map(|r| r.angles);
         if let (Some(t), Some(p)) = (m.trunk.as_mut(), m.posture) {
@@ -428,6 +421,15 @@ impl Pipeline {
         m.timings.face_landmarks_ms += ms(t);
         self.face_track = Some(FaceMesh::roi_from_landmarks(&lm)).filter(Roi::is_usable);
         Ok(Some(lm))
+    }
+}
+
+/// The posture model's head rotation relative to the trunk, as angles.
+pub fn model_rotation(p: &PostureEstimate) -> Angles {
+    Angles {
+        yaw: p.yaw,
+        pitch: p.pitch,
+        roll: p.roll,
     }
 }
 

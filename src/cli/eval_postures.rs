@@ -632,11 +632,7 @@ fn features_row(row: &Row, m: Option<&Measurement>) -> String {
         return c.join(",");
     };
     let trunk_angles = m.trunk.map(|t| crate::geometry::Angles::from_matrix(&t.rotation));
-    let model_angles = m.posture.map(|p| crate::geometry::Angles {
-        yaw: p.yaw,
-        pitch: p.pitch,
-        roll: p.roll,
-    });
+    let model_angles = m.posture.as_ref().map(crate::pipeline::model_rotation);
     let angles =
         |a: Option<crate::geometry::Angles>| [f(a.map(|a| a.yaw)), f(a.map(|a| a.pitch)), f(a.map(|a| a.roll))];
     c.extend([

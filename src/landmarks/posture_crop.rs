@@ -41,12 +41,19 @@ pub fn roi(p: &PoseLandmarks, min_visibility: f32) -> Option<Roi> {
     })
 }
 
+/// The crop's pixels, HWC, rounded to 8-bit values (0..255) as the training PNGs store them.
+pub fn crop_values(img: &RgbImage, roi: &Roi) -> Vec<f32> {
+    let mut t = crop_to_tensor(img, roi, SIZE, 0.0, 255.0);
+    t.iter_mut().for_each(|v| *v = v.round().clamp(0.0, 255.0));
+    t
+}
+
 /// The crop as an image (zero outside the picture), [`SIZE`] pixels square.
 pub fn crop_image(img: &RgbImage, roi: &Roi) -> RgbImage {
-    let t = crop_to_tensor(img, roi, SIZE, 0.0, 255.0);
+    let t = crop_values(img, roi);
     RgbImage::from_fn(SIZE as u32, SIZE as u32, |x, y| {
         let i = (y as usize * SIZE + x as usize) * 3;
-        image::Rgb([0, 1, 2].map(|c| t[i + c].round().clamp(0.0, 255.0) as u8))
+        image::Rgb([0, 1, 2].map(|c| t[i + c] as u8))
     })
 }
 

@@ -11,7 +11,6 @@
 use super::pose::{LEFT_EAR, LEFT_EYE, LEFT_SHOULDER, NOSE, RIGHT_EAR, RIGHT_EYE, RIGHT_SHOULDER};
 use super::posture_crop;
 use super::{PoseLandmarks, Roi};
-use crate::inference::roi::crop_to_tensor;
 use crate::inference::Model;
 use crate::Result;
 use image::RgbImage;
@@ -114,12 +113,9 @@ impl<'m> PostureNet<'m> {
         let Some(roi) = posture_crop::roi(p, min_visibility) else {
             return Ok(None);
         };
-        // The same pixels as the training crops (posture_crop::crop_image), as 0..1 floats. The
-        // PNGs training read were rounded to 8 bits: so is this.
-        let crop: Vec<f32> = crop_to_tensor(img, &roi, posture_crop::SIZE, 0.0, 255.0)
-            .into_iter()
-            .map(|v| v.round().clamp(0.0, 255.0) / 255.0)
-            .collect();
+        // The same 8-bit pixels as the training crops, as 0..1 floats.
+        let mut crop = posture_crop::crop_values(img, &roi);
+        crop.iter_mut().for_each(|v| *v /= 255.0);
         let out = self.model.run_with_vectors(crop, &[&features(p, &roi)])?;
         Ok(out.first().and_then(|o| PostureEstimate::from_output(o)))
     }
