@@ -53,6 +53,11 @@ pub struct PipelineOptions {
     /// 7.5° (camera azimuth configured exactly) or 11.3° (not configured) to 4.6°, and 17° to 7.8°
     /// on turned trunks. Off: the configured `camera_mount` is the trunk's yaw.
     pub trunk_yaw_from_model: bool,
+    /// Threads one frame may use. 1: every model in turn. 2 or more: the tracked face's mesh runs
+    /// on a second thread while the body model and the posture model run; the face's re-crop and
+    /// detection decisions wait for the body, as they do on one thread, so the numbers are the
+    /// same either way (`threads_do_not_change_the_numbers`).
+    pub threads: usize,
 }
 
 impl Default for PipelineOptions {
@@ -68,6 +73,7 @@ impl Default for PipelineOptions {
             pose_every: 1,
             posture_model: true,
             trunk_yaw_from_model: true,
+            threads: 1,
         }
     }
 }
@@ -135,6 +141,18 @@ const RECROP_TILT_DEG: f32 = 1.0;
 /// ROI scale for the retry on a turned head (MediaPipe's default is 1.5).
 const TIGHT_FACE_ROI: f32 = 1.2;
 
+/// The threads a frame can use on this machine: two (face | body) when it has two cores.
+pub fn useful_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
+}
+
+/// `f`'s result and its wall time, milliseconds.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let t = Instant::now();
+    let r = f();
+    (r, ms(t))
+}
+
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
@@ -183,23 +201,47 @@ impl Pipeline {
             || self.frame_count.is_multiple_of(self.opts.pose_every as u64)
             || self.held_pose.is_none();
         self.frame_count += 1;
+        let face_roi = self.face_track.take();
+        let stage = BodyStage {
+            models: &self.models,
+            opts: &self.opts,
+        };
+        let (body, tracked_mesh) = match face_roi {
+            // The tracked face's first mesh run needs nothing from the body: overlap them.
+            Some(roi) if run_pose && self.opts.threads >= 2 => {
+                let mesh = FaceMesh::new(&self.models.face_mesh);
+                let pose_track = &mut self.pose_track;
+                std::thread::scope(|scope| {
+                    let face = scope.spawn(move || timed(|| mesh.run(img, &roi)));
+                    let body = stage.run(img, pose_track, &mut m.timings);
+                    let face = face
+                        .join()
+                        .unwrap_or_else(|_| (Err(crate::Error::Other("the face mesh thread panicked".into())), 0.0));
+                    (body, Some((roi, face)))
+                })
+            }
+            Some(roi) => {
+                let body = if run_pose {
+                    stage.run(img, &mut self.pose_track, &mut m.timings)
+                } else {
+                    Ok(None)
+                };
+                let mesh = FaceMesh::new(&self.models.face_mesh);
+                (body, Some((roi, timed(|| mesh.run(img, &roi)))))
+            }
+            None if run_pose => (stage.run(img, &mut self.pose_track, &mut m.timings), None),
+            None => (Ok(None), None),
+        };
         let pose = if run_pose {
-            let p = self.track_pose(img, &mut m.timings)?;
-            let t = Instant::now();
-            self.held_posture = match &p {
-                Some(p) if self.opts.posture_model => {
-                    PostureNet::new(&self.models.posture_net).run(img, p, self.opts.min_visibility)?
-                }
-                _ => None,
-            };
-            m.timings.posture_model_ms = ms(t);
-            self.held_pose = p.clone();
-            p
+            let (pose, posture) = body?.unzip();
+            self.held_posture = posture.flatten();
+            self.held_pose = pose.clone();
+            pose
         } else {
             self.held_pose.clone()
         };
         m.posture = self.held_posture;
-        let face = self.track_face(img, pose.as_ref(), &mut m)?;
+        let face = self.track_face(img, pose.as_ref(), tracked_mesh, &mut m)?;
         let trunk_opts = self.trunk_options(m.posture.as_ref());
 
         let t = Instant::now();
@@ -259,80 +301,18 @@ impl Pipeline {
         }
     }
 
-    fn track_pose(&mut self, img: &RgbImage, times: &mut StageTimes) -> Result<Option<PoseLandmarks>> {
-        let model = PoseModel::new(&self.models.pose_landmarks);
-        if let Some(roi) = self.pose_track.take() {
-            let t = Instant::now();
-            let lm = model.run(img, &roi)?;
-            times.pose_ms += ms(t);
-            if lm.presence >= self.opts.min_pose_presence {
-                self.pose_track = Some(PoseModel::roi_from_landmarks(&lm)).filter(Roi::is_usable);
-                return Ok(Some(lm));
-            }
-        }
-        let t = Instant::now();
-        let dets = Detector::pose(&self.models.pose_detector).detect(img)?;
-        times.detector_ms += ms(t);
-        let t = Instant::now();
-        let lm = match dets.first().map(PoseModel::roi_from_detection).filter(Roi::is_usable) {
-            Some(roi) => model.run(img, &roi)?,
-            None => match self.pose_without_detection(img, &model)? {
-                Some(lm) => lm,
-                None => {
-                    times.pose_ms += ms(t);
-                    return Ok(None);
-                }
-            },
-        };
-        times.pose_ms += ms(t);
-        if lm.presence < self.opts.min_pose_presence {
-            return Ok(None);
-        }
-        self.pose_track = Some(PoseModel::roi_from_landmarks(&lm)).filter(Roi::is_usable);
-        Ok(Some(lm))
-    }
-
-    /// The body when the detector finds none. BlazePose's detector keys on the face and misses
-    /// bodies it should find (on renders: 14 % of exam-room frames, more with the head turned far
-    /// or a face-like background). The exam-room camera frames one seated patient, so the landmark
-    /// model runs on the whole picture and, if it sees a body there, once more on the ROI its own
-    /// landmarks give (the picture is a loose crop for it).
-    fn pose_without_detection(&self, img: &RgbImage, model: &PoseModel) -> Result<Option<PoseLandmarks>> {
-        let (w, h) = (img.width() as f32, img.height() as f32);
-        // BlazePose centres its crop on the hips: for head-and-chest framing they are near or
-        // below the bottom edge, so a square centred there is the second guess.
-        let hips_low = Roi {
-            cx: w / 2.0,
-            cy: h,
-            width: 1.6 * h,
-            height: 1.6 * h,
-            rotation: 0.0,
-        };
-        let mut whole = model.run(img, &Roi::letterbox(img.width(), img.height()))?;
-        if whole.presence < self.opts.min_pose_presence {
-            whole = model.run(img, &hips_low)?;
-        }
-        log::debug!("no body detected; whole-picture pose presence {:.2}", whole.presence);
-        if whole.presence < self.opts.min_pose_presence {
-            return Ok(None);
-        }
-        let roi = PoseModel::roi_from_landmarks(&whole);
-        if !roi.is_usable() {
-            return Ok(None);
-        }
-        Ok(Some(model.run(img, &roi)?))
-    }
-
     fn track_face(
         &mut self,
         img: &RgbImage,
         pose: Option<&PoseLandmarks>,
+        tracked: Option<(Roi, (Result<FaceLandmarks>, f64))>,
         m: &mut Measurement,
     ) -> Result<Option<FaceLandmarks>> {
         let mesh = FaceMesh::new(&self.models.face_mesh);
-        if let Some(roi) = self.face_track.take() {
+        if let Some((roi, (first, first_ms))) = tracked {
+            m.timings.face_landmarks_ms += first_ms;
             let t = Instant::now();
-            let mut lm = mesh.run(img, &roi)?;
+            let mut lm = first?;
             let mut recropped = false;
             // A big tilt since the last processed frame (a jerk, or a slow CPU dropping frames) leaves
             // the head turned inside the old crop; FaceMesh then still reports a face but reads it
@@ -421,6 +401,104 @@ impl Pipeline {
         m.timings.face_landmarks_ms += ms(t);
         self.face_track = Some(FaceMesh::roi_from_landmarks(&lm)).filter(Roi::is_usable);
         Ok(Some(lm))
+    }
+}
+
+/// The body's models for one frame: pose landmarks (with detection when the track is lost) and
+/// our posture model on them. Borrowed apart from the pipeline so it can run beside the face mesh.
+struct BodyStage<'a> {
+    models: &'a ModelSet,
+    opts: &'a PipelineOptions,
+}
+
+impl BodyStage<'_> {
+    /// The body's landmarks and, when both shoulders show, the posture model's estimate.
+    fn run(
+        &self,
+        img: &RgbImage,
+        pose_track: &mut Option<Roi>,
+        times: &mut StageTimes,
+    ) -> Result<Option<(PoseLandmarks, Option<PostureEstimate>)>> {
+        let Some(pose) = self.track_pose(img, pose_track, times)? else {
+            return Ok(None);
+        };
+        let t = Instant::now();
+        let posture = if self.opts.posture_model {
+            PostureNet::new(&self.models.posture_net).run(img, &pose, self.opts.min_visibility)?
+        } else {
+            None
+        };
+        times.posture_model_ms = ms(t);
+        Ok(Some((pose, posture)))
+    }
+
+    fn track_pose(
+        &self,
+        img: &RgbImage,
+        pose_track: &mut Option<Roi>,
+        times: &mut StageTimes,
+    ) -> Result<Option<PoseLandmarks>> {
+        let model = PoseModel::new(&self.models.pose_landmarks);
+        if let Some(roi) = pose_track.take() {
+            let t = Instant::now();
+            let lm = model.run(img, &roi)?;
+            times.pose_ms += ms(t);
+            if lm.presence >= self.opts.min_pose_presence {
+                *pose_track = Some(PoseModel::roi_from_landmarks(&lm)).filter(Roi::is_usable);
+                return Ok(Some(lm));
+            }
+        }
+        let t = Instant::now();
+        let dets = Detector::pose(&self.models.pose_detector).detect(img)?;
+        times.detector_ms += ms(t);
+        let t = Instant::now();
+        let lm = match dets.first().map(PoseModel::roi_from_detection).filter(Roi::is_usable) {
+            Some(roi) => model.run(img, &roi)?,
+            None => match self.pose_without_detection(img, &model)? {
+                Some(lm) => lm,
+                None => {
+                    times.pose_ms += ms(t);
+                    return Ok(None);
+                }
+            },
+        };
+        times.pose_ms += ms(t);
+        if lm.presence < self.opts.min_pose_presence {
+            return Ok(None);
+        }
+        *pose_track = Some(PoseModel::roi_from_landmarks(&lm)).filter(Roi::is_usable);
+        Ok(Some(lm))
+    }
+
+    /// The body when the detector finds none. BlazePose's detector keys on the face and misses
+    /// bodies it should find (on renders: 14 % of exam-room frames, more with the head turned far
+    /// or a face-like background). The exam-room camera frames one seated patient, so the landmark
+    /// model runs on the whole picture and, if it sees a body there, once more on the ROI its own
+    /// landmarks give (the picture is a loose crop for it).
+    fn pose_without_detection(&self, img: &RgbImage, model: &PoseModel) -> Result<Option<PoseLandmarks>> {
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        // BlazePose centres its crop on the hips: for head-and-chest framing they are near or
+        // below the bottom edge, so a square centred there is the second guess.
+        let hips_low = Roi {
+            cx: w / 2.0,
+            cy: h,
+            width: 1.6 * h,
+            height: 1.6 * h,
+            rotation: 0.0,
+        };
+        let mut whole = model.run(img, &Roi::letterbox(img.width(), img.height()))?;
+        if whole.presence < self.opts.min_pose_presence {
+            whole = model.run(img, &hips_low)?;
+        }
+        log::debug!("no body detected; whole-picture pose presence {:.2}", whole.presence);
+        if whole.presence < self.opts.min_pose_presence {
+            return Ok(None);
+        }
+        let roi = PoseModel::roi_from_landmarks(&whole);
+        if !roi.is_usable() {
+            return Ok(None);
+        }
+        Ok(Some(model.run(img, &roi)?))
     }
 }
 

@@ -156,3 +156,43 @@ fn a_face_small_in_an_exam_room_frame_is_found_through_the_bodys_head_region() {
         "{h:?} vs {reference:?}"
     );
 }
+
+#[test]
+fn threads_do_not_change_the_numbers() {
+    // `pipeline.threads = 2` runs the tracked face's mesh beside the body: every number must be
+    // the one the single-threaded pipeline gives, frame by frame (tracking, a re-crop after a
+    // jump, the body held on alternate frames with `pose_every`).
+    let astronaut = load_image(&common::photo("astronaut.png")).unwrap();
+    let run = |threads: usize, pose_every: u32| -> Vec<String> {
+        let models = ModelSet::load(&common::model_dir(), PoseVariant::Lite).unwrap();
+        let opts = PipelineOptions {
+            threads,
+            pose_every,
+            ..Default::default()
+        };
+        let mut p = Pipeline::new(models, opts);
+        let mut source = cdposture::capture::DemoSource::new(&common::model_dir(), 12).unwrap();
+        use cdposture::capture::FrameSource;
+        let mut frames: Vec<image::RgbImage> = std::iter::from_fn(|| source.next_frame().unwrap())
+            .map(|f| f.image)
+            .collect();
+        frames.push(rotate_image(&astronaut, 25.0, false));
+        frames.push(astronaut.clone());
+        frames
+            .iter()
+            .map(|img| {
+                let mut m = p.process(img).unwrap();
+                m.timings = Default::default();
+                serde_json::to_string(&m).unwrap()
+            })
+            .collect()
+    };
+    for pose_every in [1, 2] {
+        let one = run(1, pose_every);
+        let two = run(2, pose_every);
+        assert!(one.iter().all(|m| m.contains("\"relative\":{")), "{one:?}");
+        for (i, (a, b)) in one.iter().zip(&two).enumerate() {
+            assert_eq!(a, b, "frame {i}, pose_every {pose_every}: one thread vs two");
+        }
+    }
+}

@@ -31,6 +31,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     let opts = PipelineOptions {
         refine_still: !source.is_sequence(),
         posture_model: args.posture_model,
+        threads: crate::pipeline::useful_threads(),
         ..Default::default()
     };
     let mut pipeline = super::load_pipeline(args.models.as_deref(), args.pose, opts)?;

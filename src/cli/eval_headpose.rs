@@ -97,6 +97,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let opts = PipelineOptions {
         refine_still: true,
         posture_model: args.posture_model,
+        threads: crate::pipeline::useful_threads(),
         ..Default::default()
     };
     let mut pipeline = super::load_pipeline(args.models.as_deref(), args.pose, opts)?;

@@ -284,6 +284,7 @@ fn measure_all(
         refine_still: !is_video,
         trunk_yaw_from_depth: args.trunk_yaw_from_depth,
         posture_model: args.posture_model,
+        threads: crate::pipeline::useful_threads(),
         ..Default::default()
     };
     let mut pipeline = super::load_pipeline(args.models.as_deref(), args.pose, opts)?;

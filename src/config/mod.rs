@@ -414,9 +414,21 @@ fn gpio_settings(g: &raw::RawGpio, cx: &Ctx) -> Result<GpioSettings, ConfigError
     })
 }
 
+/// A frame splits into two halves (face | body) today: threads past two wait idle, harmlessly.
+const MAX_PIPELINE_THREADS: usize = 64;
+
 fn pipeline_options(p: &raw::RawPipeline, cx: &Ctx) -> Result<PipelineOptions, ConfigError> {
     if p.pose_every == 0 {
         return Err(cx.invalid("pipeline.pose_every", "must be at least 1 (1 = every frame)".into()));
+    }
+    if !(1..=MAX_PIPELINE_THREADS).contains(&p.threads) {
+        return Err(cx.invalid(
+            "pipeline.threads",
+            format!(
+                "{}: threads one frame may use, 1..={MAX_PIPELINE_THREADS} (1 = one core)",
+                p.threads
+            ),
+        ));
     }
     for (key, v) in [
         ("pipeline.min_face_presence", p.min_face_presence),
@@ -449,6 +461,7 @@ fn pipeline_options(p: &raw::RawPipeline, cx: &Ctx) -> Result<PipelineOptions, C
         pose_every: p.pose_every,
         posture_model: p.posture_model,
         trunk_yaw_from_model: p.trunk_yaw_from_model,
+        threads: p.threads,
         ..Default::default()
     })
 }
