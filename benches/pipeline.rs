@@ -8,6 +8,7 @@
 //! `BENCH_FRAMES=N` sets the number of measured frames (default 60). For instruction counts run the
 //! bench binary under `valgrind --tool=callgrind` (or qemu's insn plugin on aarch64) with N and 2N
 //! frames and divide the difference by N: model loading and the first detection cancel out.
+//! `BENCH_THREADS=2` runs the pipeline with `pipeline.threads = 2`.
 
 use cdposture::capture::{DemoSource, FrameSource};
 use cdposture::inference::{resolve_model_dir, ModelSet, PoseVariant};
@@ -22,7 +23,16 @@ struct Row {
 
 fn run(name: &'static str, frames: &[image::RgbImage], pose: PoseVariant, track: bool) -> Row {
     let models = ModelSet::load(&resolve_model_dir(None), pose).expect("models: run models/fetch.sh");
-    let mut p = Pipeline::new(models, PipelineOptions::default());
+    // `BENCH_THREADS=2`: `pipeline.threads` (cross/instructions.sh counts each thread's share).
+    let threads = std::env::var("BENCH_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let opts = PipelineOptions {
+        threads,
+        ..Default::default()
+    };
+    let mut p = Pipeline::new(models, opts);
     p.process(&frames[0]).expect("warm-up frame");
     let mut stages = StageTimes::default();
     let start = Instant::now();
@@ -59,7 +69,15 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
     let only_tracked = std::env::var_os("BENCH_TRACKED_ONLY").is_some();
-    let mut src = DemoSource::new(&resolve_model_dir(None), n as u64 + 1).expect("demo photo: run models/fetch.sh");
+    // Instruction counts take the difference of two runs: both must make the same frames
+    // (`BENCH_FRAME_POOL`, at least the larger N), or making them (rotating and resizing a photo,
+    // ~220 M instructions a frame) would count as the pipeline's.
+    let pool: usize = std::env::var("BENCH_FRAME_POOL")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(n)
+        .max(n);
+    let mut src = DemoSource::new(&resolve_model_dir(None), pool as u64 + 1).expect("demo photo: run models/fetch.sh");
     let mut frames = Vec::new();
     while let Some(f) = src.next_frame().expect("demo frame") {
         // The size of a typical exam-room stream.
@@ -70,10 +88,11 @@ fn main() {
             image::imageops::FilterType::Triangle,
         ));
     }
-    let mut rows = vec![run("tracked, pose lite", &frames, PoseVariant::Lite, true)];
+    let frames = &frames[..n + 1];
+    let mut rows = vec![run("tracked, pose lite", frames, PoseVariant::Lite, true)];
     if !only_tracked {
-        rows.push(run("tracked, pose full", &frames, PoseVariant::Full, true));
-        rows.push(run("detect every frame (baseline)", &frames, PoseVariant::Lite, false));
+        rows.push(run("tracked, pose full", frames, PoseVariant::Full, true));
+        rows.push(run("detect every frame (baseline)", frames, PoseVariant::Lite, false));
     }
     let base = rows[0].ms_per_frame;
     println!("{} frames of 640x480, single thread", n);

@@ -205,6 +205,9 @@ fn main() {
     }
     let k = f64::from(i);
     let threads = 2;
+    // Peak RSS of the one pipeline a daemon holds, before the threaded pass loads a second.
+    let rss = peak_rss_mb();
+    drop(pipeline);
     let frame_ms_threads = threaded_frame_ms(&dir, n, threads);
     let ort = ort_times();
     print_stages(&s, k, &ort);
@@ -217,7 +220,6 @@ fn main() {
         (Some(a), Some(b)) => a + b,
         _ => f64::NAN,
     };
-    let rss = peak_rss_mb();
     println!("peak RSS {rss:.1} MB; start-up to the first assessment {startup_s:.2} s (models loaded in-process)");
     println!(
         "whole tracked frame with pipeline.threads = {threads}: {frame_ms_threads:.3} ms ({:.2}x the one-thread frame)",

@@ -3,6 +3,8 @@
 # with callgrind: natively on x86_64, and Debian's valgrind:arm64 run under qemu-user on aarch64
 # (binfmt_misc registration, root). The bench binary runs N1 and N2 frames; the difference divided
 # by N2 - N1 cancels model loading and the first (detection) frame.
+# Then the same with pipeline.threads = 2, per thread (callgrind --separate-threads): the busiest
+# thread's count is what one core must sustain.
 # Usage: cross/instructions.sh [N1 N2]   (default 2 6)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,19 +29,32 @@ arm=$(cd "$root" && CARGO_TARGET_DIR=${CDPOSTURE_CROSS_TARGET:-$cache/target-aar
 binfmt=/proc/sys/fs/binfmt_misc
 [ -e "$binfmt/qemu-aarch64" ] || printf '%s' ':qemu-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64:' > "$binfmt/register"
 
-count() { # arch frames -> total instructions
-  local out; out=$(mktemp)
+count() { # arch frames [threads] -> "total" (one thread) or "main other" (per-thread files summed)
+  local dir; dir=$(mktemp -d)
+  local env=(BENCH_TRACKED_ONLY=1 BENCH_FRAMES=$2 BENCH_FRAME_POOL=$n2 BENCH_THREADS=${3:-1})
   if [ "$1" = x86_64 ]; then
-    BENCH_TRACKED_ONLY=1 BENCH_FRAMES=$2 valgrind --tool=callgrind --callgrind-out-file="$out" "$x86" >/dev/null 2>&1
+    env "${env[@]}" valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$dir/cg" "$x86" >/dev/null 2>&1
   else
-    QEMU_CPU=cortex-a72 QEMU_LD_PREFIX=/usr/aarch64-linux-gnu VALGRIND_LIB=$vg/usr/libexec/valgrind BENCH_TRACKED_ONLY=1 BENCH_FRAMES=$2 \
-      "$vg/usr/bin/valgrind.bin" --tool=callgrind --callgrind-out-file="$out" "$arm" >/dev/null 2>&1
+    env QEMU_CPU=cortex-a72 QEMU_LD_PREFIX=/usr/aarch64-linux-gnu VALGRIND_LIB=$vg/usr/libexec/valgrind "${env[@]}" \
+      "$vg/usr/bin/valgrind.bin" --tool=callgrind --separate-threads=yes --callgrind-out-file="$dir/cg" "$arm" >/dev/null 2>&1
   fi
-  grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}'
-  rm -f "$out"
+  local main=0 other=0 f n
+  for f in "$dir"/cg*; do
+    n=$(grep -E '^(summary|totals):' "$f" | head -1 | awk '{print $2}')
+    case "$f" in *-01) main=$n ;; *) other=$((other + ${n:-0})) ;; esac
+  done
+  rm -rf "$dir"
+  if [ "${3:-1}" = 1 ]; then echo $((main + other)); else echo "$main $other"; fi
 }
 printf '%-8s %16s %16s %16s\n' arch "I($n1 frames)" "I($n2 frames)" "per tracked frame"
 for a in x86_64 aarch64; do
   i1=$(count $a $n1); i2=$(count $a $n2)
   printf '%-8s %16s %16s %16s\n' $a "$i1" "$i2" $(( (i2 - i1) / (n2 - n1) ))
+done
+# pipeline.threads = 2: the main thread (body models, geometry) and the face mesh thread, per frame.
+printf '\n%-8s %20s %20s %20s\n' arch "main thread/frame" "face thread/frame" "busiest core/frame"
+for a in x86_64 aarch64; do
+  read -r m1 o1 <<<"$(count $a $n1 2)"; read -r m2 o2 <<<"$(count $a $n2 2)"
+  m=$(( (m2 - m1) / (n2 - n1) )); o=$(( (o2 - o1) / (n2 - n1) ))
+  printf '%-8s %20s %20s %20s\n' $a $m $o $(( m > o ? m : o ))
 done

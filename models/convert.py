@@ -169,9 +169,33 @@ def to_onnx(name, tflite):
         # Segmentation (Identity_2) and heatmap (Identity_3) are unused; cutting them halves tract's time.
         keep = [o for o in outputs if o in ("Identity", "Identity_1", "Identity_4")]
         m = onnx.utils.Extractor(m).extract_model([i.name for i in m.graph.input], keep)
+    prelu_as_max(m, name)
     onnx.checker.check_model(m)
     onnx.save(m, dst + ".part")
     os.replace(dst + ".part", dst)
+
+
+def prelu_as_max(m, name):
+    """PRelu(x, s) = Max(x, s * x) wherever every slope s <= 1 (both sides then pick x for x >= 0
+    and s * x for x < 0). tract runs PRelu as compare + multiply + select; the two-op form took
+    13 % of FaceMesh's instructions off (callgrind, 67.2 M -> 58.4 M per run). The golden vectors,
+    from LiteRT on the original model, check the result."""
+    from onnx import helper, numpy_helper
+    consts = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    nodes, rewritten = [], 0
+    for n in m.graph.node:
+        slope = consts.get(n.input[1]) if n.op_type == "PRelu" else None
+        if slope is not None and float(slope.max()) <= 1.0:
+            scaled = n.output[0] + "/prelu_scaled"
+            nodes.append(helper.make_node("Mul", [n.input[0], n.input[1]], [scaled], name=n.name + "/mul"))
+            nodes.append(helper.make_node("Max", [n.input[0], scaled], [n.output[0]], name=n.name + "/max"))
+            rewritten += 1
+        else:
+            nodes.append(n)
+    if rewritten:
+        del m.graph.node[:]
+        m.graph.node.extend(nodes)
+        log(f"{name}: {rewritten} PRelu as Max(x, s*x)")
 
 
 def golden_input(name, shape, lo, hi):
