@@ -117,6 +117,30 @@ fn print_stages(s: &Sums, k: f64, ort: &HashMap<String, f64>) {
     }
 }
 
+/// One tracked frame as a camera pays it (YUYV in, pixels, pipeline, assessment, JSON), its
+/// stage times added to `s`.
+fn frame(pipeline: &mut Pipeline, assessor: &mut Assessor, yuyv: &[u8], i: u32, s: &mut Sums) {
+    let t_frame = Instant::now();
+    let t = Instant::now();
+    let img = to_rgb(PixelFormat::Yuyv, yuyv, 640, 480, 0).expect("YUYV");
+    s.convert += ms(t);
+    let m = pipeline.process(&img).expect("frame");
+    let t = Instant::now();
+    let a = assessor.assess(f64::from(i) / 15.0, &m);
+    s.assess += ms(t);
+    let t = Instant::now();
+    let json = serde_json::json!({"measurement": &m, "angles": a.angles, "scores": a.scores});
+    std::hint::black_box(json.to_string());
+    s.publish += ms(t);
+    s.frame += ms(t_frame);
+    s.detector += m.timings.detector_ms;
+    s.face += m.timings.face_landmarks_ms;
+    s.pose += m.timings.pose_ms;
+    s.posture_model += m.timings.posture_model_ms;
+    s.geometry += m.timings.geometry_ms;
+    s.detector_runs += m.face_detector_ran as u32;
+}
+
 /// The same frames through a pipeline with `pipeline.threads = threads`: mean whole-frame ms
 /// (pixels, models, geometry, assessment, JSON), after the same untimed first frame.
 fn threaded_frame_ms(dir: &std::path::Path, n: usize, threads: usize) -> f64 {
@@ -137,14 +161,10 @@ fn threaded_frame_ms(dir: &std::path::Path, n: usize, threads: usize) -> f64 {
             480,
             image::imageops::FilterType::Triangle,
         ));
-        let t = Instant::now();
-        let img = to_rgb(PixelFormat::Yuyv, &yuyv, 640, 480, 0).expect("YUYV");
-        let m = pipeline.process(&img).expect("frame");
-        let a = assessor.assess(i as f64 / 15.0, &m);
-        let json = serde_json::json!({"measurement": &m, "angles": a.angles, "scores": a.scores});
-        std::hint::black_box(json.to_string());
+        let mut sums = Sums::default();
+        frame(&mut pipeline, &mut assessor, &yuyv, i, &mut sums);
         if i > 0 {
-            total += ms(t);
+            total += sums.frame;
         }
         i += 1;
     }
@@ -183,25 +203,7 @@ fn main() {
     let mut i = 0;
     while let Some(yuyv) = next_yuyv() {
         i += 1;
-        let t_frame = Instant::now();
-        let t = Instant::now();
-        let img = to_rgb(PixelFormat::Yuyv, &yuyv, 640, 480, 0).expect("YUYV");
-        s.convert += ms(t);
-        let m = pipeline.process(&img).expect("frame");
-        let t = Instant::now();
-        let a = assessor.assess(i as f64 / 15.0, &m);
-        s.assess += ms(t);
-        let t = Instant::now();
-        let json = serde_json::json!({"measurement": &m, "angles": a.angles, "scores": a.scores});
-        std::hint::black_box(json.to_string());
-        s.publish += ms(t);
-        s.frame += ms(t_frame);
-        s.detector += m.timings.detector_ms;
-        s.face += m.timings.face_landmarks_ms;
-        s.pose += m.timings.pose_ms;
-        s.posture_model += m.timings.posture_model_ms;
-        s.geometry += m.timings.geometry_ms;
-        s.detector_runs += m.face_detector_ran as u32;
+        frame(&mut pipeline, &mut assessor, &yuyv, i, &mut s);
     }
     let k = f64::from(i);
     let threads = 2;
