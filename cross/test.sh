@@ -51,7 +51,7 @@ echo "[cross] cargo test on aarch64 under qemu-user: ${tests[*]}"
 # Also skipped: tremor_in_live_states_and_the_exam_summary_matches_the_schema, 150 frames of video
 # measured one by one (over 4 minutes emulated); the tremor code is architecture-independent and
 # its schema check runs natively.
-/usr/bin/cargo test --release --no-fail-fast --target aarch64-unknown-linux-gnu "${tests[@]}" \
+/usr/bin/cargo test --release --no-default-features --no-fail-fast --target aarch64-unknown-linux-gnu "${tests[@]}" \
   -- --skip availability_exam_events_on_a_video_and_the_will \
   --skip tremor_in_live_states_and_the_exam_summary_matches_the_schema
 

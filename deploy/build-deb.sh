@@ -11,8 +11,9 @@ arch=${1:-amd64}
 out=${2:-$root/target/deb}
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)
 case "$arch" in
+  # Device packages leave the clinic gateway out (--no-default-features).
   amd64) bin=${CARGO_TARGET_DIR:-$HOME/.cache/cdposture/target}/release/cdposture
-         [ -x "$bin" ] || (cd "$root" && cargo build --release) ;;
+         (cd "$root" && cargo build --release --no-default-features --quiet) ;;
   arm64) "$root/cross/build.sh" >/dev/null
          bin=${CDPOSTURE_CROSS_TARGET:-$HOME/.cache/cdposture/target-aarch64}/aarch64-unknown-linux-gnu/release/cdposture ;;
   *) echo "architecture must be amd64 or arm64" >&2; exit 2 ;;

@@ -26,6 +26,8 @@
 //! * [`publish`] sends everything to the clinic over MQTT, through a durable outbox for QoS 1.
 //! * [`daemon`] is the exam-room service: capture thread, drop-oldest queue, loop, sd_notify, GPIO.
 //! * [`report`] writes per-frame records (CSV, JSON lines) and summaries.
+//! * [`gateway`] (feature `gateway`, not in device builds) is the clinic server: every room's
+//!   messages into SQLite or PostgreSQL, the HTTP API and the dashboard.
 //! * [`cli`] holds one file per subcommand (`analyze`, `eval-headpose`, `run`); the binary in
 //!   `src/bin/cdposture.rs` only parses arguments and dispatches.
 
@@ -37,6 +39,8 @@ pub mod daemon;
 pub mod detect;
 pub mod error;
 pub mod exam;
+#[cfg(feature = "gateway")]
+pub mod gateway;
 pub mod geometry;
 pub mod inference;
 pub mod landmarks;

@@ -53,6 +53,14 @@ enum Command {
         #[arg(long)]
         no_pacing: bool,
     },
+    /// The clinic gateway: stores every room's exams and serves the API and dashboard
+    /// (docs/gateway.toml, docs/gateway-openapi.yaml).
+    #[cfg(feature = "gateway")]
+    Gateway {
+        /// TOML config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Validate a config file and print the resolved settings (secrets shown as <redacted>).
     CheckConfig {
         file: PathBuf,
@@ -134,6 +142,8 @@ fn main() -> ExitCode {
             neutral,
             no_pacing,
         }),
+        #[cfg(feature = "gateway")]
+        Command::Gateway { config } => cli::gateway::run(&config),
         Command::CheckConfig { file, env_file } => cli::run::check_config(&file, env_file.as_deref()),
         Command::Analyze {
             input,

@@ -13,6 +13,8 @@ pub mod analyze;
 pub mod cameras;
 pub mod eval_headpose;
 pub mod eval_postures;
+#[cfg(feature = "gateway")]
+pub mod gateway;
 pub mod run;
 
 use crate::inference::{resolve_model_dir, ModelSet, PoseVariant};

@@ -3,6 +3,8 @@
 //! runs on: validated, resolved (paths checked, secrets read from the environment), with errors that
 //! name the key and say what to do. Nothing downstream ever sees a raw value.
 
+#[cfg(feature = "gateway")]
+pub mod gateway;
 pub mod raw;
 mod secret;
 

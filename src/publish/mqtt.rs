@@ -43,8 +43,7 @@ fn read(path: &std::path::Path, key: &str) -> Result<Vec<u8>, String> {
 }
 
 pub fn options(s: &MqttSettings, topics: &Topics) -> Result<MqttOptions, String> {
-    let mut o = MqttOptions::new(&s.client_id, &s.host, s.port);
-    o.set_keep_alive(s.keep_alive);
+    let mut o = connection_options(s)?;
     o.set_clean_session(true);
     o.set_last_will(LastWill::new(
         topics.get("available"),
@@ -52,6 +51,14 @@ pub fn options(s: &MqttSettings, topics: &Topics) -> Result<MqttOptions, String>
         QoS::AtLeastOnce,
         true,
     ));
+    Ok(o)
+}
+
+/// What every client of ours sets the same way (the daemon, the gateway): broker, keep-alive,
+/// packet limits, credentials and TLS.
+pub fn connection_options(s: &MqttSettings) -> Result<MqttOptions, String> {
+    let mut o = MqttOptions::new(&s.client_id, &s.host, s.port);
+    o.set_keep_alive(s.keep_alive);
     o.set_max_packet_size(1 << 20, 1 << 20);
     if let Some(user) = &s.username {
         let password = s.password.as_ref().map(|p| p.expose()).unwrap_or_default();

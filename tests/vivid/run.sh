@@ -107,7 +107,7 @@ else
   # Static, like cross/test.sh's build (and sharing its target dir): no libraries to carry along.
   built=$(CARGO_TARGET_DIR=${CDPOSTURE_CROSS_TEST_TARGET:-$cache_root/target-aarch64-static} \
           RUSTFLAGS="-C target-feature=+crt-static" RUSTC=/usr/bin/rustc \
-          /usr/bin/cargo test --release --target aarch64-unknown-linux-gnu --test vivid --test gpio_vm \
+          /usr/bin/cargo test --release --no-default-features --target aarch64-unknown-linux-gnu --test vivid --test gpio_vm \
           --no-run --message-format=json 2>/dev/null | executables vivid gpio_vm)
   daemon=""
   busybox="$kdir/busybox"
