@@ -123,7 +123,9 @@ async fn mqtt_task(
     // Persistent session: the broker queues QoS 1 messages while the gateway is away.
     opts.set_clean_session(false);
     opts.set_manual_acks(true);
-    opts.set_max_packet_size(settings.max_payload_bytes + 4096, 1 << 20);
+    // Any size the protocol allows is read, then refused by `max_payload_bytes`: a smaller limit
+    // here would drop the connection on an oversized message, which the broker would send again.
+    opts.set_max_packet_size(268_435_455, 1 << 20);
     let (client, mut events) = AsyncClient::new(opts, 1024);
     let filter = Filter {
         prefix: &s.prefix,
