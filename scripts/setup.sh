@@ -11,6 +11,7 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)                # npm pack for t
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)   # real broker for the MQTT tests
 command -v mosquitto_passwd >/dev/null 2>&1 || missing+=(mosquitto-clients)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)        # test certificates for the TLS tests
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)  # the gateway's replica test
 dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)  # bindgen in the v4l crate (V4L2 headers)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)

@@ -76,13 +76,22 @@ impl Gateway {
             return (0, String::new());
         };
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n").unwrap();
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut raw = Vec::new();
         let _ = s.read_to_end(&mut raw);
         let text = String::from_utf8_lossy(&raw).into_owned();
         let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         (status, body)
     }
 
@@ -105,7 +114,9 @@ impl Gateway {
     }
 
     fn stop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let t = Instant::now();
         while self.child.try_wait().unwrap().is_none() {
             assert!(t.elapsed() < Duration::from_secs(15), "gateway did not stop on SIGTERM");
@@ -171,7 +182,12 @@ fn two_rooms_through_mosquitto_into_the_gateway_and_out_of_its_api() {
 
     // Rooms: both known, availability from the retained status.
     let rooms = gw.json("/api/rooms");
-    let names: Vec<&str> = rooms.as_array().unwrap().iter().map(|r| r["room"].as_str().unwrap()).collect();
+    let names: Vec<&str> = rooms
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["room"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["room-a", "room-b"]);
     for r in rooms.as_array().unwrap() {
         assert_eq!(r["available"], "stopped", "{r}");
@@ -183,8 +199,14 @@ fn two_rooms_through_mosquitto_into_the_gateway_and_out_of_its_api() {
     let mut stored = BTreeSet::new();
     for room in ["room-a", "room-b"] {
         let exam = gw.json(&format!("/api/exams/{room}/exam-{room}"));
-        assert!(exam["ended"].is_number() && exam["summary"]["frames"].as_u64().unwrap() > 0, "{exam}");
-        assert_eq!(exam["samples"].as_i64().unwrap() as usize, stored_assessments(&gw, room, &format!("exam-{room}")).len());
+        assert!(
+            exam["ended"].is_number() && exam["summary"]["frames"].as_u64().unwrap() > 0,
+            "{exam}"
+        );
+        assert_eq!(
+            exam["samples"].as_i64().unwrap() as usize,
+            stored_assessments(&gw, room, &format!("exam-{room}")).len()
+        );
         stored.extend(stored_assessments(&gw, room, &format!("exam-{room}")));
     }
     let witnessed_in_exams: BTreeSet<_> = sub
@@ -196,20 +218,46 @@ fn two_rooms_through_mosquitto_into_the_gateway_and_out_of_its_api() {
     assert_eq!(stored, witnessed_in_exams, "stored vs issued assessment ids");
     let status = gw.json("/api/gateway");
     println!("gateway counters: {status}");
-    assert_eq!(status["rejected"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>(), 0);
+    assert_eq!(
+        status["rejected"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>(),
+        0
+    );
 
     // Exports.
     let (code, csv) = gw.get("/api/exams/room-a/exam-room-a/series.csv", true);
     assert_eq!(code, 200);
     assert!(csv.starts_with("msg_id,time,frame,quality_ok"), "{csv}");
-    assert_eq!(csv.lines().count(), stored_assessments(&gw, "room-a", "exam-room-a").len() + 1);
+    assert_eq!(
+        csv.lines().count(),
+        stored_assessments(&gw, "room-a", "exam-room-a").len() + 1
+    );
     let fhir = gw.json("/api/exams/room-b/exam-room-b/fhir");
     assert_eq!(fhir["resourceType"], "Bundle");
     let obs = &fhir["entry"][0]["resource"];
-    assert_eq!((obs["resourceType"].as_str(), obs["status"].as_str()), (Some("Observation"), Some("final")));
-    assert!(obs["component"].as_array().unwrap().iter().any(|c| c["valueInteger"].is_i64()), "{obs}");
+    assert_eq!(
+        (obs["resourceType"].as_str(), obs["status"].as_str()),
+        (Some("Observation"), Some("final"))
+    );
+    assert!(
+        obs["component"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["valueInteger"].is_i64()),
+        "{obs}"
+    );
     let audit = gw.json("/api/audit");
-    let events: Vec<&str> = audit.as_array().unwrap().iter().map(|a| a["event"].as_str().unwrap()).collect();
+    let events: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["event"].as_str().unwrap())
+        .collect();
     assert_eq!(events.iter().filter(|e| **e == "exam_started").count(), 2, "{events:?}");
     assert_eq!(events.iter().filter(|e| **e == "exam_ended").count(), 2, "{events:?}");
 
@@ -267,16 +315,27 @@ fn bad_input_is_counted_logged_once_and_never_stops_the_gateway() {
     std::thread::spawn(move || for _ in conn.iter() {});
     let q = rumqttc::QoS::AtLeastOnce;
     let good = |id: u64| {
-        format!(r#"{{"schema":1,"room":"room-a","time":{id},"msg_id":{id},"frame":{id},"quality_ok":true,"exam_id":null}}"#)
+        format!(
+            r#"{{"schema":1,"room":"room-a","time":{id},"msg_id":{id},"frame":{id},"quality_ok":true,"exam_id":null}}"#
+        )
     };
     let bad: Vec<(&str, String)> = vec![
         ("cdposture/room-a/assessment", "{not json".into()),
         ("cdposture/room-a/assessment", "{not json either".into()),
-        ("cdposture/room-a/assessment", good(1).replace("\"schema\":1", "\"schema\":99")),
+        (
+            "cdposture/room-a/assessment",
+            good(1).replace("\"schema\":1", "\"schema\":99"),
+        ),
         ("cdposture/room-x/assessment", good(2).replace("room-a", "room-x")),
-        ("cdposture/room-a/assessment", format!("{{\"pad\":\"{}\"}}", "x".repeat(10_000))),
+        (
+            "cdposture/room-a/assessment",
+            format!("{{\"pad\":\"{}\"}}", "x".repeat(10_000)),
+        ),
         ("cdposture/room-a/exam", good(3)),
-        ("cdposture/room-a/assessment", good(4).replace("\"room\":\"room-a\"", "\"room\":\"room-b\"")),
+        (
+            "cdposture/room-a/assessment",
+            good(4).replace("\"room\":\"room-a\"", "\"room\":\"room-b\""),
+        ),
         ("cdposture/room-a/assessment", good(5).replace(",\"msg_id\":5", "")),
         ("cdposture/room-a/available", "maybe".into()),
     ];
@@ -284,24 +343,209 @@ fn bad_input_is_counted_logged_once_and_never_stops_the_gateway() {
         client.publish(*topic, q, false, payload.as_bytes()).unwrap();
     }
     for id in [10, 11, 11] {
-        client.publish("cdposture/room-a/assessment", q, false, good(id).as_bytes()).unwrap();
+        client
+            .publish("cdposture/room-a/assessment", q, false, good(id).as_bytes())
+            .unwrap();
     }
     gw.wait(20, "every message handled", |g| {
         let s = g.json("/api/gateway");
-        let rejected: u64 = s["rejected"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+        let rejected: u64 = s["rejected"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
         rejected == bad.len() as u64 && s["stored"].as_u64() == Some(2) && s["duplicates"].as_u64() == Some(1)
     });
     let s = gw.json("/api/gateway");
     println!("{s}");
     let r = &s["rejected"];
     assert_eq!(
-        (r["not_json"].as_u64(), r["unknown_schema"].as_u64(), r["unknown_room"].as_u64(), r["oversized"].as_u64()),
+        (
+            r["not_json"].as_u64(),
+            r["unknown_schema"].as_u64(),
+            r["unknown_room"].as_u64(),
+            r["oversized"].as_u64()
+        ),
         (Some(2), Some(1), Some(1), Some(1)),
         "{s}"
     );
-    assert_eq!((r["malformed"].as_u64(), r["room_mismatch"].as_u64(), r["no_msg_id"].as_u64()), (Some(2), Some(1), Some(1)));
+    assert_eq!(
+        (
+            r["malformed"].as_u64(),
+            r["room_mismatch"].as_u64(),
+            r["no_msg_id"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
     let log = gw.log();
-    assert_eq!(log.matches("not_json").count(), 1, "logged once per reason and room:\n{log}");
+    assert_eq!(
+        log.matches("not_json").count(),
+        1,
+        "logged once per reason and room:\n{log}"
+    );
     assert!(!log.contains("panicked"), "{log}");
     assert_eq!(gw.get("/healthz", false).0, 200);
+}
+
+/// A throw-away PostgreSQL cluster (Debian's `postgresql`), on a free port, trust auth on
+/// loopback; run as the `postgres` user when the tests run as root (PostgreSQL refuses root).
+struct Postgres {
+    data: PathBuf,
+    port: u16,
+    bin: PathBuf,
+}
+
+impl Postgres {
+    fn as_owner(&self, program: &str) -> Command {
+        let exe = self.bin.join(program);
+        if unsafe { libc::geteuid() } == 0 {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        }
+    }
+
+    fn start(dir: &Path) -> Postgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is needed for the replica test (apt-get install postgresql)")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .find(|b| b.join("initdb").exists())
+            .expect("no initdb under /usr/lib/postgresql/*/bin");
+        let root = dir.join("pg");
+        std::fs::create_dir_all(&root).unwrap();
+        if unsafe { libc::geteuid() } == 0 {
+            assert!(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&root)
+                .status()
+                .unwrap()
+                .success());
+        }
+        let pg = Postgres {
+            data: root.join("data"),
+            port: free_port(),
+            bin,
+        };
+        let out = pg
+            .as_owner("initdb")
+            .args(["-A", "trust", "-U", "cdposture", "-D"])
+            .arg(&pg.data)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            pg.port,
+            root.display()
+        );
+        let out = pg
+            .as_owner("pg_ctl")
+            .args(["-w", "-t", "60", "-D"])
+            .arg(&pg.data)
+            .args(["-o", &opts, "-l"])
+            .arg(root.join("log"))
+            .arg("start")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        pg
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://cdposture@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self
+            .as_owner("pg_ctl")
+            .args(["-m", "immediate", "-D"])
+            .arg(&self.data)
+            .arg("stop")
+            .output();
+    }
+}
+
+#[test]
+fn two_replicas_on_postgresql_share_the_rooms_and_survive_a_kill() {
+    let dir = common::tmp("gateway-replicas");
+    let broker = Broker::start(&dir.join("broker"), free_port(), "");
+    let sub = Subscriber::connect(broker.port, "t-gw-replicas-witness");
+    let pg = Postgres::start(&dir);
+    // Both start together: the migration runs once (advisory lock).
+    let g1 = Gateway::start(&dir, "gw-r1", broker.port, &pg.url(), "");
+    let mut g2 = Gateway::start(&dir, "gw-r2", broker.port, &pg.url(), "");
+    g1.wait(10, "r1 subscribed", |g| g.log().contains("connected to broker"));
+    g2.wait(10, "r2 subscribed", |g| g.log().contains("connected to broker"));
+    std::thread::sleep(Duration::from_millis(500));
+    let mut daemons: Vec<DaemonProcess> = ["room-a", "room-b"]
+        .iter()
+        .map(|room| {
+            let cfg = daemon_config(&dir, room, broker.port, 150);
+            DaemonProcess::start(&cfg, &["--exam", &format!("exam-{room}")], &[])
+        })
+        .collect();
+    // Mid-run, one replica dies hard, and comes back later (its session holds what was routed to it).
+    g2.wait(60, "r2 stored its share", |g| {
+        g.json("/api/gateway")["stored"].as_u64().unwrap_or(0) >= 5
+    });
+    let r2_stored = g2.json("/api/gateway")["stored"].as_u64().unwrap();
+    g2.child.kill().unwrap();
+    let _ = g2.child.wait();
+    std::thread::sleep(Duration::from_secs(2));
+    let g2 = Gateway::start(&dir, "gw-r2", broker.port, &pg.url(), "");
+    for d in &mut daemons {
+        assert!(d.stop_when_done(90).success(), "{}", d.log());
+    }
+    sub.wait_for(15, "both exams ended", |s| {
+        s.on("exam").iter().filter(|e| e["type"] == "end").count() == 2
+    });
+    let witnessed = issued(&sub, "assessment");
+    let stored_all = |g: &Gateway| -> BTreeSet<(String, u64)> {
+        ["room-a", "room-b"]
+            .iter()
+            .flat_map(|room| {
+                let exam = format!("exam-{room}");
+                if g.get(&format!("/api/exams/{room}/{exam}"), true).0 != 200 {
+                    return BTreeSet::new();
+                }
+                stored_assessments(g, room, &exam)
+            })
+            .collect()
+    };
+    let in_exams: BTreeSet<_> = sub
+        .on("assessment")
+        .iter()
+        .filter(|a| a["exam_id"].is_string())
+        .map(|a| (a["room"].as_str().unwrap().to_string(), a["msg_id"].as_u64().unwrap()))
+        .collect();
+    g1.wait(30, "every issued assessment stored", |g| stored_all(g) == in_exams);
+    // Both replicas answer from the one database.
+    assert_eq!(stored_all(&g2), in_exams);
+    let r1 = g1.json("/api/gateway");
+    let total: u64 = r1["stored"].as_u64().unwrap() + r2_stored;
+    println!(
+        "issued {} durable assessments; r1 stored {}, r2 stored {r2_stored} before its kill; duplicates r1 {}",
+        witnessed.len(),
+        r1["stored"],
+        r1["duplicates"]
+    );
+    assert!(
+        r2_stored > 0 && r1["stored"].as_u64().unwrap() > 0,
+        "the work is shared"
+    );
+    assert!(total > 0);
+    for room in ["room-a", "room-b"] {
+        let e = g2.json(&format!("/api/exams/{room}/exam-{room}"));
+        assert!(e["ended"].is_number(), "{e}");
+    }
 }

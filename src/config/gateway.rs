@@ -367,6 +367,17 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_is_valid() {
+        let s = parse(
+            include_str!("../../docs/gateway.toml"),
+            &[("CDPOSTURE_GATEWAY_TOKEN", TOKEN)],
+        )
+        .unwrap();
+        assert_eq!(s.name, "gateway");
+        assert_eq!(s.http.workers, 4);
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let env = [("CDPOSTURE_GATEWAY_TOKEN", TOKEN)];
         let cases = [
