@@ -133,7 +133,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
             drive(daemon, capture, startup)
         }
         Some(mqtt) => {
-            let outbox = Outbox::open(&settings.outbox.dir, settings.outbox.max_bytes)?;
+            let mut outbox = Outbox::open(&settings.outbox.dir, settings.outbox.max_bytes)?;
+            if settings.outbox.retain_bytes > 0 {
+                outbox = outbox.with_retention(crate::publish::outbox::Retention {
+                    max_bytes: settings.outbox.retain_bytes,
+                    max_age: settings.outbox.retain_age,
+                })?;
+            }
             let outbox = Arc::new(Mutex::new(outbox));
             let wake = Arc::new(tokio::sync::Notify::new());
             let shutdown = Arc::new(tokio::sync::Notify::new());

@@ -104,6 +104,11 @@ pub struct OutboxSettings {
     pub dir: PathBuf,
     /// Upper bound on the outbox's size on disk; see `publish::outbox` for what happens when full.
     pub max_bytes: u64,
+    /// Acknowledged messages kept for `cmd/resend` (the gateway's gap repair): at most this many
+    /// bytes (0 = none kept) ...
+    pub retain_bytes: u64,
+    /// ... and for at most this long.
+    pub retain_age: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -315,6 +320,8 @@ pub fn validate(
         outbox: OutboxSettings {
             dir: cx.resolve(&raw.outbox.dir),
             max_bytes: raw.outbox.max_bytes,
+            retain_bytes: raw.outbox.retain_bytes,
+            retain_age: cx.secs("outbox.retain_s", raw.outbox.retain_s)?,
         },
         gpio,
     })

@@ -188,12 +188,17 @@ pub struct RawTls {
 pub struct RawOutbox {
     pub dir: PathBuf,
     pub max_bytes: u64,
+    /// Acknowledged messages kept for the gateway's resend requests (0 = none).
+    pub retain_bytes: u64,
+    pub retain_s: f64,
 }
 impl Default for RawOutbox {
     fn default() -> Self {
         RawOutbox {
             dir: PathBuf::from("/var/lib/cdposture/outbox"),
             max_bytes: 64 * 1024 * 1024,
+            retain_bytes: 64 * 1024 * 1024,
+            retain_s: 86_400.0,
         }
     }
 }

@@ -20,17 +20,72 @@ pub struct Reply {
     pub request_id: Option<serde_json::Value>,
     pub ok: bool,
     pub error: Option<String>,
+    /// `resend` only: what the outbox found for the range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resent: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gone: Option<Vec<[u64; 2]>>,
+}
+
+impl Reply {
+    fn new(name: &str, ok: bool, error: Option<String>, request_id: Option<serde_json::Value>) -> Reply {
+        Reply {
+            schema: crate::protocol::messages::SCHEMA_VERSION,
+            command: name.to_string(),
+            request_id,
+            ok,
+            error,
+            resent: None,
+            pending: None,
+            gone: None,
+        }
+    }
+}
+
+/// `cmd/resend {"from": id, "to": id}` from the gateway: the durable messages it is missing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResendPayload {
+    request_id: Option<serde_json::Value>,
+    from: u64,
+    to: u64,
+}
+
+/// The largest range one request may name: a typo must not walk billions of ids.
+pub const MAX_RESEND_RANGE: u64 = 1_000_000;
+
+/// Parse `cmd/resend`: the inclusive id range and the request id to echo. `Err` is the reply.
+pub fn parse_resend(payload: &[u8]) -> Result<(u64, u64, Option<serde_json::Value>), Reply> {
+    let bad = |e: String| Reply::new("resend", false, Some(e), None);
+    let body = std::str::from_utf8(payload).map_err(|_| bad("payload is not UTF-8 JSON".into()))?;
+    let p: ResendPayload =
+        serde_json::from_str(body).map_err(|e| bad(format!("payload must be {{\"from\": id, \"to\": id}}: {e}")))?;
+    if p.from > p.to || p.to - p.from >= MAX_RESEND_RANGE {
+        return Err(Reply::new(
+            "resend",
+            false,
+            Some(format!("from must be <= to, at most {MAX_RESEND_RANGE} ids at once")),
+            p.request_id,
+        ));
+    }
+    Ok((p.from, p.to, p.request_id))
+}
+
+/// The reply to a resend that was carried out.
+pub fn resend_reply(request_id: Option<serde_json::Value>, r: &super::outbox::Resend) -> Reply {
+    Reply {
+        resent: Some(r.resent),
+        pending: Some(r.pending),
+        gone: Some(r.gone.clone()),
+        ..Reply::new("resend", true, None, request_id)
+    }
 }
 
 /// Parse one command message. `Err` carries the reply to send.
 pub fn parse(name: &str, payload: &[u8]) -> Result<(Command, Reply), Reply> {
-    let reply = |ok: bool, error: Option<String>, request_id| Reply {
-        schema: crate::protocol::messages::SCHEMA_VERSION,
-        command: name.to_string(),
-        request_id,
-        ok,
-        error,
-    };
+    let reply = |ok: bool, error: Option<String>, request_id| Reply::new(name, ok, error, request_id);
     let body =
         std::str::from_utf8(payload).map_err(|_| reply(false, Some("payload is not UTF-8 JSON".into()), None))?;
     let p: Payload = if body.trim().is_empty() {
@@ -58,7 +113,7 @@ pub fn parse(name: &str, payload: &[u8]) -> Result<(Command, Reply), Reply> {
             return Err(reply(
                 false,
                 Some(format!(
-                    "unknown command `{other}`; known: exam_start, exam_end, neutral"
+                    "unknown command `{other}`; known: exam_start, exam_end, neutral, resend"
                 )),
                 id,
             ))
@@ -78,6 +133,21 @@ mod tests {
         assert!(r.ok && r.request_id == Some(serde_json::json!(7)));
         assert_eq!(parse("exam_end", b"").unwrap().0, Command::EndExam);
         assert_eq!(parse("neutral", b"{}").unwrap().0, Command::CaptureNeutral);
+    }
+
+    #[test]
+    fn resend_ranges_are_checked() {
+        assert_eq!(parse_resend(br#"{"from":5,"to":9,"request_id":"x"}"#).unwrap().0, 5);
+        for bad in [
+            &br#"{"from":9,"to":5}"#[..],
+            br#"{"from":0,"to":5000000}"#,
+            br#"{"from":1}"#,
+            b"",
+            br#"{"from":1,"to":2,"x":1}"#,
+        ] {
+            let r = parse_resend(bad).unwrap_err();
+            assert!(!r.ok && r.error.is_some(), "{bad:?}");
+        }
     }
 
     #[test]

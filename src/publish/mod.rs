@@ -8,7 +8,7 @@
 //! | `assessment` | 1, outbox | the same, at `mqtt.assessment_interval_s`: the durable record |
 //! | `exam` | 1, outbox | exam events `new` / `update` / `end` with the summary |
 //! | `stats` | 0 | fps, drops, stage timings, reconnects, outbox size, at `mqtt.stats_interval_s` |
-//! | `cmd/<name>` | in | `exam_start`, `exam_end`, `neutral`; answered on `reply` |
+//! | `cmd/<name>` | in | `exam_start`, `exam_end`, `neutral`, `resend`; answered on `reply` |
 //!
 //! Durable messages carry `msg_id` (stable across retries, for de-duplication) and `replayed: true`
 //! when sent again after a reconnect or restart. See [`outbox`] for durability and bounds.
@@ -128,6 +128,9 @@ impl Sink for MqttSink {
             "outbox_evicted": o.evicted,
             "outbox_write_failures": o.write_failures,
             "outbox_lost": o.lost,
+            "retained_messages": o.retained().0,
+            "retained_bytes": o.retained().1,
+            "last_msg_id": o.last_issued(),
             "live_dropped": self.live_dropped,
         });
         drop(o);

@@ -186,7 +186,12 @@ impl MqttTask {
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let name = p.topic.rsplit('/').next().unwrap_or("").to_string();
-                        let reply = match commands::parse(&name, &p.payload) {
+                        let reply = if name == "resend" {
+                            // The gateway's repair: served from the outbox here, not by the loop.
+                            let reply = self.resend(&p.payload);
+                            self.pump(&client, &mut fifo, &pkids);
+                            reply
+                        } else { match commands::parse(&name, &p.payload) {
                             Ok((cmd, reply)) => {
                                 log::info!("command {name} received");
                                 let _ = self.commands.send(cmd);
@@ -196,7 +201,7 @@ impl MqttTask {
                                 log::warn!("command {name} rejected: {}", reply.error.as_deref().unwrap_or(""));
                                 reply
                             }
-                        };
+                        } };
                         let body = serde_json::to_string(&reply).unwrap_or_default();
                         if client.try_publish(self.topics.get("reply"), QoS::AtLeastOnce, false, body).is_ok() {
                             fifo.push_back(Sent::Live);
@@ -234,13 +239,34 @@ impl MqttTask {
         }
     }
 
-    /// The broker acknowledged `pkid`: the outbox entry it carried is delivered. Returns what it was.
+    /// The broker acknowledged `pkid`: the outbox entry it carried is delivered (and kept for
+    /// resends when retention is on). Returns what it was.
     fn acked(&self, pkids: &mut HashMap<u16, Sent>, pkid: u16) -> Option<Sent> {
         let sent = pkids.remove(&pkid);
         if let Some(Sent::Durable(seq)) = sent {
-            self.outbox.lock().unwrap_or_else(|e| e.into_inner()).remove(seq);
+            self.outbox.lock().unwrap_or_else(|e| e.into_inner()).acknowledged(seq);
         }
         sent
+    }
+
+    /// `cmd/resend`: put the range back into the outbox; the reply says what was found.
+    fn resend(&self, payload: &[u8]) -> commands::Reply {
+        match commands::parse_resend(payload) {
+            Ok((from, to, request_id)) => {
+                let r = self.outbox.lock().unwrap_or_else(|e| e.into_inner()).resend(from, to);
+                log::info!(
+                    "resend {from}..={to} asked: {} sent again, {} pending, {} ranges gone",
+                    r.resent,
+                    r.pending,
+                    r.gone.len()
+                );
+                commands::resend_reply(request_id, &r)
+            }
+            Err(reply) => {
+                log::warn!("command resend rejected: {}", reply.error.as_deref().unwrap_or(""));
+                reply
+            }
+        }
     }
 
     /// Clean exit: send what the outbox holds (up to 3 s), then `stopped`, retained, which replaces

@@ -26,6 +26,11 @@
 //! Bound (`outbox.max_bytes`): when full, the OLDEST `assessment` messages are evicted first (they are
 //! periodic samples and the exam summaries carry the aggregate), then the oldest exam `update`
 //! events; exam `new`/`end` events are never evicted. Every eviction is counted and logged.
+//! Retention (`outbox.retain_bytes`, `outbox.retain_s`): an acknowledged message is not deleted
+//! but moved to `acked/`, bounded by size and age (oldest go first), so that the clinic gateway
+//! can ask for it again (`cmd/resend {"from", "to"}`): a PUBACK only says the broker has it, and a
+//! broker restarted without its sessions loses what it held for an absent subscriber. A resend
+//! moves the messages back into the outbox with their ids; the reply says which ids are gone.
 //! Disk errors (full disk, read-only mount): the message is still sent from memory (best effort, not
 //! durable), the failure is counted in `stats` and logged once a minute; nothing stops.
 
@@ -36,6 +41,36 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
+
+/// Acknowledged messages kept for resends, under the outbox folder.
+const ACKED: &str = "acked";
+
+/// How much of what the broker acknowledged is kept for the gateway's resend requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retention {
+    pub max_bytes: u64,
+    pub max_age: std::time::Duration,
+}
+
+/// A message acknowledged by the broker and kept in `acked/`.
+#[derive(Debug, Clone, Copy)]
+struct Retained {
+    priority: Priority,
+    bytes: u64,
+    acked_at: std::time::SystemTime,
+}
+
+/// What a resend request found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resend {
+    /// Moved back into the outbox, to be sent again with their ids.
+    pub resent: u64,
+    /// Still waiting in the outbox (not acknowledged yet): they go out anyway.
+    pub pending: u64,
+    /// Issued ids in the range that are no longer here (evicted, pruned, or never stored), as
+    /// inclusive ranges.
+    pub gone: Vec<[u64; 2]>,
+}
 
 /// The reserved-id file (two slots) and the single-value file of earlier versions.
 const IDS: &str = "ids";
@@ -75,6 +110,9 @@ pub struct Outbox {
     /// Messages whose file vanished or became unreadable before they were sent (counted, dropped).
     pub lost: u64,
     last_failure_log: Option<Instant>,
+    retention: Option<Retention>,
+    retained: BTreeMap<u64, Retained>,
+    retained_bytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -314,7 +352,151 @@ impl Outbox {
             write_failures: 0,
             lost: 0,
             last_failure_log: None,
+            retention: None,
+            retained: BTreeMap::new(),
+            retained_bytes: 0,
         })
+    }
+
+    /// Keep acknowledged messages for resends (loads what an earlier run kept, then prunes).
+    pub fn with_retention(mut self, r: Retention) -> Result<Outbox, OutboxError> {
+        let acked = self.dir.join(ACKED);
+        fs::create_dir_all(&acked).map_err(|e| OutboxError {
+            dir: acked.clone(),
+            reason: format!("cannot create: {e}"),
+        })?;
+        for e in fs::read_dir(&acked).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some((seq, prio)) = name.strip_suffix(".msg").and_then(|s| s.split_once('-')) else {
+                continue;
+            };
+            let (Ok(seq), Some(p), Ok(meta)) = (seq.parse::<u64>(), prio.chars().next(), e.metadata()) else {
+                continue;
+            };
+            let acked_at = meta.modified().unwrap_or_else(|_| std::time::SystemTime::now());
+            self.retained_bytes += meta.len();
+            self.retained.insert(
+                seq,
+                Retained {
+                    priority: parse_priority(p),
+                    bytes: meta.len(),
+                    acked_at,
+                },
+            );
+        }
+        self.retention = Some(r);
+        self.prune_retained();
+        Ok(self)
+    }
+
+    /// The broker acknowledged `seq`: keep it for resends (with retention), else forget it.
+    pub fn acknowledged(&mut self, seq: u64) -> bool {
+        let keep = self.retention.is_some_and(|r| r.max_bytes > 0)
+            && self.entries.get(&seq).is_some_and(|e| e.payload_in_memory.is_none());
+        if !keep {
+            return self.remove(seq);
+        }
+        let Some(e) = self.entries.remove(&seq) else {
+            return false;
+        };
+        self.bytes -= e.bytes;
+        let from = message_path(&self.dir, seq, e.priority);
+        let to = message_path(&self.dir.join(ACKED), seq, e.priority);
+        if fs::rename(&from, &to).is_ok() {
+            self.retained_bytes += e.bytes;
+            self.retained.insert(
+                seq,
+                Retained {
+                    priority: e.priority,
+                    bytes: e.bytes,
+                    acked_at: std::time::SystemTime::now(),
+                },
+            );
+            self.prune_retained();
+        } else {
+            let _ = fs::remove_file(&from);
+        }
+        true
+    }
+
+    /// Drop the oldest retained messages beyond the size or age bound.
+    fn prune_retained(&mut self) {
+        let Some(r) = self.retention else { return };
+        let now = std::time::SystemTime::now();
+        while let Some((&seq, old)) = self.retained.iter().next() {
+            let too_old = now.duration_since(old.acked_at).is_ok_and(|age| age > r.max_age);
+            if self.retained_bytes <= r.max_bytes && !too_old {
+                break;
+            }
+            let _ = fs::remove_file(message_path(&self.dir.join(ACKED), seq, old.priority));
+            self.retained_bytes -= old.bytes;
+            self.retained.remove(&seq);
+        }
+    }
+
+    /// Messages `from..=to` again: retained ones go back into the outbox (sent again with their
+    /// ids, `replayed`), pending ones are counted, the rest of the issued ids are reported gone.
+    pub fn resend(&mut self, from: u64, to: u64) -> Resend {
+        self.prune_retained();
+        let mut out = Resend::default();
+        let to = to.min(self.ids.next.saturating_sub(1));
+        if from > to {
+            return out;
+        }
+        let back: Vec<(u64, Retained)> = self.retained.range(from..=to).map(|(s, r)| (*s, *r)).collect();
+        for (seq, r) in back {
+            let src = message_path(&self.dir.join(ACKED), seq, r.priority);
+            let text = fs::read_to_string(&src).ok();
+            let topic = text
+                .as_deref()
+                .and_then(|t| t.split_once('\n'))
+                .map(|(t, _)| t.to_string());
+            self.retained.remove(&seq);
+            self.retained_bytes -= r.bytes;
+            let Some(topic) = topic else {
+                let _ = fs::remove_file(&src);
+                continue;
+            };
+            if fs::rename(&src, message_path(&self.dir, seq, r.priority)).is_err() {
+                continue;
+            }
+            self.bytes += r.bytes;
+            self.entries.insert(
+                seq,
+                Entry {
+                    topic,
+                    priority: r.priority,
+                    bytes: r.bytes,
+                    payload_in_memory: None,
+                    sent: false,
+                    sent_before: true,
+                },
+            );
+            out.resent += 1;
+        }
+        out.pending = self.entries.range(from..=to).count() as u64 - out.resent;
+        // Whatever in from..=to is now neither in the outbox nor retained is gone.
+        let mut next = from;
+        for &seq in self.entries.range(from..=to).map(|(s, _)| s) {
+            if seq > next {
+                out.gone.push([next, seq - 1]);
+            }
+            next = seq + 1;
+        }
+        if next <= to {
+            out.gone.push([next, to]);
+        }
+        out
+    }
+
+    /// The last id issued (0 before the first): lets the gateway see a loss at the very end.
+    pub fn last_issued(&self) -> u64 {
+        self.ids.next.saturating_sub(1)
+    }
+
+    /// Messages kept for resends, and their bytes (for stats).
+    pub fn retained(&self) -> (usize, u64) {
+        (self.retained.len(), self.retained_bytes)
     }
 
     pub fn dir(&self) -> &Path {
@@ -600,6 +782,79 @@ mod tests {
             o.push("t/c", "{}", Priority::Keep) > b,
             "sequence continues after a restart"
         );
+    }
+
+    fn retention(bytes: u64) -> Retention {
+        Retention {
+            max_bytes: bytes,
+            max_age: std::time::Duration::from_secs(3600),
+        }
+    }
+
+    #[test]
+    fn acknowledged_messages_are_kept_and_sent_again_with_their_ids() {
+        let d = dir("resend");
+        let mut o = Outbox::open(&d, 1 << 20)
+            .unwrap()
+            .with_retention(retention(1 << 20))
+            .unwrap();
+        let ids: Vec<u64> = (0..6)
+            .map(|i| o.push("t/a", &format!("{{\"i\":{i}}}"), Priority::Assessment))
+            .collect();
+        o.take_unsent(10);
+        for &id in &ids[..5] {
+            assert!(o.acknowledged(id));
+        }
+        assert_eq!((o.len(), o.retained().0), (1, 5));
+        // Survives a restart.
+        drop(o);
+        let mut o = Outbox::open(&d, 1 << 20)
+            .unwrap()
+            .with_retention(retention(1 << 20))
+            .unwrap();
+        assert_eq!(o.retained().0, 5);
+        o.take_unsent(10);
+        // Ask for one id before the first, two kept, and the pending last one.
+        let r = o.resend(ids[0] - 1, ids[5]);
+        assert_eq!(r.resent, 5);
+        assert_eq!(r.pending, 1);
+        assert_eq!(
+            r.gone,
+            vec![[ids[0] - 1, ids[0] - 1]],
+            "ids issued before this outbox are gone"
+        );
+        let again = o.take_unsent(10);
+        assert_eq!(again.iter().map(|m| m.0).collect::<Vec<_>>(), ids[..5].to_vec());
+        assert!(again.iter().all(|m| m.2), "sent again as replayed");
+        assert_eq!(o.payload(ids[2]).as_deref(), Some("{\"i\":2}"));
+        // Ids not issued yet are neither resent nor gone.
+        assert_eq!(o.resend(ids[5] + 1, ids[5] + 100), Resend::default());
+    }
+
+    #[test]
+    fn retention_is_bounded_oldest_first_and_what_was_pruned_is_gone() {
+        let d = dir("retain-bound");
+        let body = "x".repeat(100);
+        let mut o = Outbox::open(&d, 1 << 20)
+            .unwrap()
+            .with_retention(retention(350))
+            .unwrap();
+        let ids: Vec<u64> = (0..6).map(|_| o.push("t", &body, Priority::Assessment)).collect();
+        o.take_unsent(10);
+        for &id in &ids {
+            o.acknowledged(id);
+        }
+        // 102 bytes a message (topic, newline, body): three fit in 350.
+        assert_eq!(o.retained().0, 3);
+        let r = o.resend(ids[0], ids[5]);
+        assert_eq!((r.resent, r.gone), (3, vec![[ids[0], ids[2]]]));
+        // Without retention an acknowledged message is deleted, as before.
+        let d2 = dir("retain-none");
+        let mut o = Outbox::open(&d2, 1 << 20).unwrap();
+        let id = o.push("t", "{}", Priority::Keep);
+        o.acknowledged(id);
+        assert_eq!(o.retained().0, 0);
+        assert_eq!(o.resend(id, id).gone, vec![[id, id]]);
     }
 
     #[test]
