@@ -20,13 +20,17 @@ pub struct Reply {
     pub request_id: Option<serde_json::Value>,
     pub ok: bool,
     pub error: Option<String>,
-    /// `resend` only: what the outbox found for the range.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resent: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pending: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gone: Option<Vec<[u64; 2]>>,
+    /// `resend` only: what the outbox found for the range (boxed: rare, and replies travel in
+    /// `Result`s).
+    #[serde(flatten)]
+    pub resend: Option<Box<ResendCounts>>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ResendCounts {
+    pub resent: u64,
+    pub pending: u64,
+    pub gone: Vec<[u64; 2]>,
 }
 
 impl Reply {
@@ -37,9 +41,7 @@ impl Reply {
             request_id,
             ok,
             error,
-            resent: None,
-            pending: None,
-            gone: None,
+            resend: None,
         }
     }
 }
@@ -76,9 +78,11 @@ pub fn parse_resend(payload: &[u8]) -> Result<(u64, u64, Option<serde_json::Valu
 /// The reply to a resend that was carried out.
 pub fn resend_reply(request_id: Option<serde_json::Value>, r: &super::outbox::Resend) -> Reply {
     Reply {
-        resent: Some(r.resent),
-        pending: Some(r.pending),
-        gone: Some(r.gone.clone()),
+        resend: Some(Box::new(ResendCounts {
+            resent: r.resent,
+            pending: r.pending,
+            gone: r.gone.clone(),
+        })),
         ..Reply::new("resend", true, None, request_id)
     }
 }
@@ -133,6 +137,20 @@ mod tests {
         assert!(r.ok && r.request_id == Some(serde_json::json!(7)));
         assert_eq!(parse("exam_end", b"").unwrap().0, Command::EndExam);
         assert_eq!(parse("neutral", b"{}").unwrap().0, Command::CaptureNeutral);
+    }
+
+    #[test]
+    fn resend_replies_carry_the_counts_flat() {
+        let r = crate::publish::outbox::Resend {
+            resent: 2,
+            pending: 1,
+            gone: vec![[3, 4]],
+        };
+        let v = serde_json::to_value(resend_reply(Some(serde_json::json!(1)), &r)).unwrap();
+        assert_eq!((v["resent"].as_u64(), v["pending"].as_u64()), (Some(2), Some(1)));
+        assert_eq!(v["gone"], serde_json::json!([[3, 4]]));
+        let plain = serde_json::to_value(Reply::new("neutral", true, None, None)).unwrap();
+        assert!(plain.get("resent").is_none(), "{plain}");
     }
 
     #[test]
