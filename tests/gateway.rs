@@ -549,3 +549,80 @@ fn two_replicas_on_postgresql_share_the_rooms_and_survive_a_kill() {
         assert!(e["ended"].is_number(), "{e}");
     }
 }
+
+/// Every durable id a daemon issued, from its outbox folder: pending messages and the
+/// acknowledged ones it retains (the retention holds them all in a short test).
+fn issued_from_outbox(outbox: &Path) -> BTreeSet<u64> {
+    let mut ids = BTreeSet::new();
+    for dir in [outbox.to_path_buf(), outbox.join("acked")] {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(id) = name.strip_suffix(".msg").and_then(|s| s.split('-').next()) {
+                ids.insert(id.parse::<u64>().unwrap());
+            }
+        }
+    }
+    ids
+}
+
+#[test]
+fn messages_lost_by_a_broker_restarted_without_sessions_are_resent_and_stored() {
+    let dir = common::tmp("gateway-repair");
+    let mut broker = Broker::start(&dir.join("broker"), free_port(), "");
+    let db = format!("sqlite:{}", dir.join("gw.db").display());
+    let mut gw = Gateway::start(&dir, "gw-repair", broker.port, &db, "");
+    let cfg = daemon_config(&dir, "room-r", broker.port, 60);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("demo_frames = 60", "loop = true");
+    std::fs::write(&cfg, text).unwrap();
+    let mut d = DaemonProcess::start(&cfg, &["--exam", "exam-r"], &[]);
+    gw.wait(60, "first assessments stored", |g| {
+        g.json("/api/gateway")["stored"].as_u64().unwrap_or(0) >= 5
+    });
+
+    // The gateway goes away; its persistent session at the broker collects what the room sends.
+    gw.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    // The broker restarts WITHOUT its sessions: what it held for the gateway is gone, although
+    // the daemon has its PUBACKs.
+    broker.kill();
+    let _ = std::fs::remove_file(broker.dir.join("mosquitto.db"));
+    broker.restart();
+    let gw = Gateway::start(&dir, "gw-repair", broker.port, &db, "");
+    d.wait_log(30, "connection 2");
+    // While the room keeps measuring, the gateway finds the hole and the room fills it.
+    gw.wait(60, "the hole filled", |g| {
+        let r = g.json("/api/rooms/room-r/ids")["ranges"].clone();
+        r.as_array().unwrap().len() == 1 && g.json("/api/gateway")["resend_requests"].as_u64().unwrap() >= 1
+    });
+    assert!(d.stop().success(), "{}", d.log());
+
+    let issued = issued_from_outbox(&dir.join("room-r").join("outbox"));
+    let (first, last) = (*issued.first().unwrap(), *issued.last().unwrap());
+    assert_eq!(
+        issued.len() as u64,
+        last - first + 1,
+        "the daemon's ids are consecutive"
+    );
+    gw.wait(60, "every issued id stored", |g| {
+        g.json("/api/rooms/room-r/ids")["ranges"] == serde_json::json!([[first, last]])
+    });
+    let s = gw.json("/api/gateway");
+    println!(
+        "issued {} durable messages; stored all of them; this gateway run: stored {}, resend requests {}, replayed stored {}, gaps {}",
+        issued.len(),
+        s["stored"],
+        s["resend_requests"],
+        s["replayed_stored"],
+        s["gaps_detected"]
+    );
+    assert!(
+        s["gaps_detected"].as_u64().unwrap() >= 1 && s["resend_requests"].as_u64().unwrap() >= 1,
+        "{s}"
+    );
+    assert!(s["replayed_stored"].as_u64().unwrap() >= 1, "{s}");
+    assert!(d.log().contains("sent again"), "{}", d.log());
+    let exam = gw.json("/api/exams/room-r/exam-r");
+    assert!(exam["ended"].is_number(), "{exam}");
+}

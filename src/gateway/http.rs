@@ -168,6 +168,14 @@ fn handle(
             200,
             &serde_json::to_value(rooms(store, shared)?).unwrap_or_default(),
         )),
+        ["rooms", room, "ids"] => {
+            let ranges = store.id_ranges(room)?;
+            let count: u64 = ranges.iter().map(|r| r[1] - r[0] + 1).sum();
+            Ok(json(
+                200,
+                &serde_json::json!({"room": room, "count": count, "ranges": ranges}),
+            ))
+        }
         ["exams"] => {
             let filter = match exam_filter(&params) {
                 Ok(f) => f,
@@ -301,6 +309,10 @@ fn gateway_status(settings: &GatewaySettings, shared: &Shared) -> serde_json::Va
         "rejected": rejected,
         "database_errors": c.database_errors.load(Ordering::Relaxed),
         "batches": c.batches.load(Ordering::Relaxed),
+        "replayed_stored": c.replayed_stored.load(Ordering::Relaxed),
+        "gaps_detected": c.gaps_detected.load(Ordering::Relaxed),
+        "resend_requests": c.resend_requests.load(Ordering::Relaxed),
+        "ids_gone": c.ids_gone.load(Ordering::Relaxed),
     })
 }
 

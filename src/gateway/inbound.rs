@@ -15,6 +15,8 @@ pub struct Inbound {
     pub room: String,
     /// Unix seconds when the gateway received it.
     pub received: f64,
+    /// Sent again (after a reconnect, a restart or a resend request).
+    pub replayed: bool,
     pub body: Body,
 }
 
@@ -187,6 +189,7 @@ pub fn classify(
             Ok(s @ ("online" | "stopped" | "offline")) => Ok(Some(Inbound {
                 room,
                 received,
+                replayed: false,
                 body: Body::Available(s.to_string()),
             })),
             _ => reject(Rejection::Malformed),
@@ -210,6 +213,7 @@ pub fn classify(
     }
     let time = obj.get("time").and_then(|t| t.as_f64()).filter(|t| t.is_finite());
     let msg_id = obj.get("msg_id").and_then(|m| m.as_u64());
+    let replayed = obj.get("replayed").and_then(|r| r.as_bool()).unwrap_or(false);
     let payload = text.to_string();
     let body = match leaf {
         "state" | "stats" => {
@@ -249,7 +253,12 @@ pub fn classify(
             }
         }
     };
-    Ok(Some(Inbound { room, received, body }))
+    Ok(Some(Inbound {
+        room,
+        received,
+        replayed,
+        body,
+    }))
 }
 
 #[cfg(test)]

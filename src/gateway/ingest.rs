@@ -9,6 +9,7 @@
 //! `state`/`stats` are kept in memory ([`Live`]) and written at most every `state_flush`.
 
 use super::inbound::{classify, Body, Filter, Inbound, Rejection};
+use super::repair;
 use super::store::{Applied, Store};
 use crate::config::gateway::GatewaySettings;
 use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
@@ -32,6 +33,12 @@ pub struct Counters {
     pub rejected: [AtomicU64; Rejection::ALL.len()],
     pub database_errors: AtomicU64,
     pub batches: AtomicU64,
+    /// Stored messages that came as `replayed` (after a reconnect, a restart or a resend).
+    pub replayed_stored: AtomicU64,
+    /// Holes found in a room's id sequence, resend requests sent, ids the rooms said are gone.
+    pub gaps_detected: AtomicU64,
+    pub resend_requests: AtomicU64,
+    pub ids_gone: AtomicU64,
 }
 
 /// A room's latest live messages, newer than the database's copy.
@@ -85,6 +92,8 @@ pub fn subscriptions(prefix: &str, share_group: Option<&str>) -> Vec<(String, Qo
         (format!("{prefix}/+/available"), QoS::AtLeastOnce),
         (format!("{prefix}/+/state"), QoS::AtMostOnce),
         (format!("{prefix}/+/stats"), QoS::AtMostOnce),
+        // Replies to our resend requests (gap repair): every replica hears which ids are gone.
+        (format!("{prefix}/+/reply"), QoS::AtLeastOnce),
         (format!("{share}{prefix}/+/assessment"), QoS::AtLeastOnce),
         (format!("{share}{prefix}/+/exam"), QoS::AtLeastOnce),
     ]
@@ -105,19 +114,79 @@ pub fn run(
             .name("gateway-writer".into())
             .spawn(move || Writer::new(settings, store, shared).run(work_rx, ack_tx, &shutdown))?
     };
+    let (repair_tx, repair_rx) = mpsc::channel::<repair::Input>();
+    let (request_tx, request_rx) = tokio::sync::mpsc::unbounded_channel::<repair::Request>();
+    let repairer = {
+        let (settings, shared, shutdown) = (settings.clone(), shared.clone(), shutdown.clone());
+        let store = Store::open(&settings.database, &settings.name)?;
+        std::thread::Builder::new()
+            .name("gateway-repair".into())
+            .spawn(move || repair::Repair::new(settings, store).run(repair_rx, request_tx, &shared, &shutdown))?
+    };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let result = rt.block_on(mqtt_task(settings, shared, work_tx, ack_rx, shutdown));
+    let links = Links {
+        work: work_tx,
+        acks: ack_rx,
+        repair: repair_tx,
+        requests: request_rx,
+    };
+    let result = rt.block_on(mqtt_task(settings, shared, links, shutdown));
     let _ = writer.join();
+    let _ = repairer.join();
     result
+}
+
+/// The MQTT task's channels to the other threads.
+struct Links {
+    /// To the writer: messages to store.
+    work: mpsc::SyncSender<Work>,
+    /// From the writer: messages committed, to acknowledge.
+    acks: tokio::sync::mpsc::UnboundedReceiver<Publish>,
+    /// To gap repair: the rooms' last issued ids and their resend replies.
+    repair: mpsc::Sender<repair::Input>,
+    /// From gap repair: resend requests to publish.
+    requests: tokio::sync::mpsc::UnboundedReceiver<repair::Request>,
+}
+
+/// What the repair thread needs from a message the gateway does not store (a reply) or stores
+/// only as the latest (stats).
+fn repair_input(inbound: Option<&Inbound>, topic: &str, payload: &[u8]) -> Option<repair::Input> {
+    if let Some(Inbound {
+        room,
+        body: Body::Stats { payload, .. },
+        ..
+    }) = inbound
+    {
+        let v: serde_json::Value = serde_json::from_str(payload).ok()?;
+        let id = v["mqtt"]["last_msg_id"].as_u64().filter(|&id| id > 0)?;
+        return Some(repair::Input::LastIssued { room: room.clone(), id });
+    }
+    let room = topic.strip_suffix("/reply")?.rsplit('/').next()?.to_string();
+    let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    if v["command"] != "resend" {
+        return None;
+    }
+    let ranges = v["gone"]
+        .as_array()?
+        .iter()
+        .filter_map(|r| Some((r[0].as_u64()?, r[1].as_u64()?)))
+        .filter(|(a, b)| a <= b)
+        .collect();
+    Some(repair::Input::Gone { room, ranges })
 }
 
 async fn mqtt_task(
     settings: Arc<GatewaySettings>,
     shared: Arc<Shared>,
-    work: mpsc::SyncSender<Work>,
-    mut acks: tokio::sync::mpsc::UnboundedReceiver<Publish>,
+    links: Links,
     shutdown: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
+    let Links {
+        work,
+        mut acks,
+        repair,
+        mut requests,
+    } = links;
     let s = &settings.mqtt;
     let mut opts = crate::publish::mqtt::connection_options(s).map_err(anyhow::Error::msg)?;
     // Persistent session: the broker queues QoS 1 messages while the gateway is away.
@@ -151,7 +220,11 @@ async fn mqtt_task(
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     shared.counters.received.fetch_add(1, Ordering::Relaxed);
-                    match classify(&filter, &p.topic, &p.payload, super::store::now()) {
+                    let classified = classify(&filter, &p.topic, &p.payload, super::store::now());
+                    if let Some(input) = repair_input(classified.as_ref().ok().and_then(Option::as_ref), &p.topic, &p.payload) {
+                        let _ = repair.send(input);
+                    }
+                    match classified {
                         Ok(Some(inbound)) => {
                             let ack = (p.qos != QoS::AtMostOnce).then_some(p);
                             if !enqueue(&work, Work { inbound, ack }, &shutdown).await {
@@ -181,6 +254,13 @@ async fn mqtt_task(
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
             },
+            Some((room, from, to)) = requests.recv() => {
+                let topic = format!("{}/{room}/cmd/resend", s.prefix);
+                let body = serde_json::json!({"from": from, "to": to, "request_id": format!("{}-repair", settings.name)});
+                if let Err(e) = client.publish(topic, QoS::AtLeastOnce, false, body.to_string()).await {
+                    log::warn!("cannot ask room {room} to resend: {e}");
+                }
+            }
             Some(p) = acks.recv() => {
                 // After a reconnect the packet id belongs to the old connection: the broker
                 // redelivers those messages, and the store recognises them.
@@ -324,11 +404,14 @@ impl Writer {
         };
         let c = &self.shared.counters;
         c.batches.fetch_add(1, Ordering::Relaxed);
-        for a in &applied {
+        for (a, m) in applied.iter().zip(&inbound) {
             match a {
                 Applied::Stored => c.stored.fetch_add(1, Ordering::Relaxed),
                 Applied::Duplicate => c.duplicates.fetch_add(1, Ordering::Relaxed),
             };
+            if *a == Applied::Stored && m.replayed {
+                c.replayed_stored.fetch_add(1, Ordering::Relaxed);
+            }
         }
         for w in batch {
             if let Some(p) = w.ack {
@@ -360,6 +443,7 @@ impl Writer {
                 batch.push(Inbound {
                     room: room.clone(),
                     received,
+                    replayed: false,
                     body: Body::State {
                         time: *time,
                         payload: payload.clone(),
@@ -370,6 +454,7 @@ impl Writer {
                 batch.push(Inbound {
                     room: room.clone(),
                     received,
+                    replayed: false,
                     body: Body::Stats {
                         time: *time,
                         payload: payload.clone(),

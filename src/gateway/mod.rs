@@ -7,6 +7,7 @@
 //!   PostgreSQL, idempotent on `(room, msg_id)`.
 //! * [`ingest`] is the path from the broker to the database: persistent session, batches, and an
 //!   acknowledgement to the broker only after the commit.
+//! * [`repair`] finds holes in each room's durable id sequence and asks the room to resend them.
 //! * [`http`] serves the API (bearer token), exports ([`export`]: CSV, FHIR) and the [`dashboard`].
 
 pub mod dashboard;
@@ -14,6 +15,7 @@ pub mod export;
 pub mod http;
 pub mod inbound;
 pub mod ingest;
+pub mod repair;
 pub mod store;
 
 use crate::config::gateway::GatewaySettings;

@@ -151,6 +151,12 @@ const MIGRATIONS: &[&str] = &[
         event TEXT NOT NULL,
         detail TEXT NOT NULL
     );",
+    // 2: gap repair's per-room watermark (every id up to it is stored or known gone).
+    "CREATE TABLE repair (
+        room TEXT PRIMARY KEY,
+        watermark {bigint} NOT NULL,
+        updated {real} NOT NULL
+    );",
 ];
 
 /// What applying one message did.
@@ -672,6 +678,49 @@ impl Store {
             &[Value::Text(room.into()), Value::I64(from.min(i64::MAX as u64) as i64)],
         )?;
         Ok(rows.into_iter().filter_map(|r| r[0].i64()).map(|v| v as u64).collect())
+    }
+
+    pub fn room_names(&mut self) -> Result<Vec<String>, StoreError> {
+        let rows = self.db.query("SELECT room FROM rooms ORDER BY room", &[])?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r[0].text().map(str::to_string))
+            .collect())
+    }
+
+    pub fn watermark(&mut self, room: &str) -> Result<Option<u64>, StoreError> {
+        let rows = self.db.query(
+            "SELECT watermark FROM repair WHERE room = ?",
+            &[Value::Text(room.into())],
+        )?;
+        Ok(rows.first().and_then(|r| r[0].i64()).map(|v| v as u64))
+    }
+
+    /// Raise a room's watermark (never lowers it: another replica may be ahead).
+    pub fn set_watermark(&mut self, room: &str, watermark: u64) -> Result<(), StoreError> {
+        let w = Value::I64(watermark.min(i64::MAX as u64) as i64);
+        let (r, t) = (Value::Text(room.into()), Value::F64(now()));
+        self.db.execute(
+            "INSERT INTO repair (room, watermark, updated) VALUES (?, ?, ?) ON CONFLICT (room) DO NOTHING",
+            &[r.clone(), w.clone(), t.clone()],
+        )?;
+        self.db.execute(
+            "UPDATE repair SET watermark = ?, updated = ? WHERE room = ? AND watermark < ?",
+            &[w.clone(), t, r, w],
+        )?;
+        Ok(())
+    }
+
+    /// The stored durable ids of a room as inclusive ranges (for `/api/rooms/{room}/ids`).
+    pub fn id_ranges(&mut self, room: &str) -> Result<Vec<[u64; 2]>, StoreError> {
+        let mut ranges: Vec<[u64; 2]> = Vec::new();
+        for id in self.received_ids(room, 0)? {
+            match ranges.last_mut() {
+                Some(last) if last[1] + 1 == id => last[1] = id,
+                _ => ranges.push([id, id]),
+            }
+        }
+        Ok(ranges)
     }
 
     /// A cheap round trip, for `/healthz`.
