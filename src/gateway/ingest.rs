@@ -1,6 +1,7 @@
-//! From the broker into the database, losing nothing: the gateway's MQTT session is persistent
-//! (the broker queues QoS 1 messages while it is away) and acknowledges each durable message only
-//! after the transaction holding it has committed (rumqttc manual acks). A crash between receipt
+//! From the broker into the database, losing nothing: a single gateway's MQTT session is
+//! persistent (the broker queues QoS 1 messages while it is away; replicas use clean sessions, see
+//! `mqtt_task`), and each durable message is acknowledged only after the transaction holding it
+//! has committed (rumqttc manual acks). A crash between receipt
 //! and commit means the broker sends it again, and the store's unique `(room, msg_id)` makes that
 //! harmless.
 //!
@@ -189,8 +190,11 @@ async fn mqtt_task(
     } = links;
     let s = &settings.mqtt;
     let mut opts = crate::publish::mqtt::connection_options(s).map_err(anyhow::Error::msg)?;
-    // Persistent session: the broker queues QoS 1 messages while the gateway is away.
-    opts.set_clean_session(false);
+    // One gateway: a persistent session, so the broker queues QoS 1 messages while it is away.
+    // Replicas: clean sessions, because the broker keeps routing a shared subscription's share to
+    // a dead member's persistent session; with a clean one the living replicas get it at once, and
+    // what was in flight to the dead one is found and resent by gap repair.
+    opts.set_clean_session(settings.share_group.is_some());
     opts.set_manual_acks(true);
     // Any size the protocol allows is read, then refused by `max_payload_bytes`: a smaller limit
     // here would drop the connection on an oversized message, which the broker would send again.
