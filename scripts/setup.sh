@@ -12,6 +12,7 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(
 command -v mosquitto_passwd >/dev/null 2>&1 || missing+=(mosquitto-clients)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)        # test certificates for the TLS tests
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)  # the gateway's replica test
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)      # the dashboard and report.html in a real browser
 dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)  # bindgen in the v4l crate (V4L2 headers)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)

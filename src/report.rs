@@ -1,6 +1,8 @@
 //! Reports: one record per frame (CSV row and JSON line) and the summary over many frames. Shared by
 //! `analyze`, `run` and `eval-headpose` so every tool writes the same columns with the same meaning.
 
+pub mod exam_page;
+
 use crate::assess::Assessment;
 use crate::capture::Frame;
 use crate::exam::{ExamStats, ExamSummary, ItemStats};

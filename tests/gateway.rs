@@ -283,6 +283,7 @@ fn two_rooms_through_mosquitto_into_the_gateway_and_out_of_its_api() {
     let (code, page) = gw.get("/", false);
     assert!(code == 200 && page.contains("<title>cdposture</title>"));
     assert!(!gw.log().contains(TOKEN), "the token must never be logged");
+    dashboard_in_a_real_browser(&gw, &dir);
 
     // A restart keeps everything (and stores nothing twice when the broker replays).
     gw.stop();
@@ -628,4 +629,46 @@ fn messages_lost_by_a_broker_restarted_without_sessions_are_resent_and_stored() 
     assert!(d.log().contains("sent again"), "{}", d.log());
     let exam = gw.json("/api/exams/room-r/exam-r");
     assert!(exam["ended"].is_number(), "{exam}");
+}
+
+/// The dashboard in headless chromium: both rooms, the exam list, an exam page with its plots.
+/// Screenshots stay in the test folder (printed) for a human to look at.
+fn dashboard_in_a_real_browser(gw: &Gateway, dir: &Path) {
+    let profile = dir.join("chromium");
+    let base = format!("http://127.0.0.1:{}/", gw.http);
+    let home = common::browser::dom(&profile, &format!("{base}#token={TOKEN}"));
+    for room in ["room-a", "room-b"] {
+        assert!(
+            home.contains(&format!("data-room=\"{room}\"")),
+            "room card {room} missing:\n{home}"
+        );
+        assert!(home.contains(&format!("exam-{room}</a>")), "exam row of {room} missing");
+    }
+    assert!(
+        !home.contains(r#"id="login" style="display: block"#),
+        "the token was refused:\n{home}"
+    );
+    let exam = format!("{base}#/exam/room-a/exam-room-a&token={TOKEN}");
+    let page = common::browser::dom(&profile, &exam);
+    assert!(page.contains("Exam exam-room-a"), "{page}");
+    for series in ["yaw", "pitch", "roll", "lateral_shift"] {
+        let needle = format!("data-series=\"{series}\"");
+        let at = page
+            .find(&needle)
+            .unwrap_or_else(|| panic!("plot of {series} missing:\n{page}"));
+        // A drawn line, not an empty path.
+        let path = &page[page[..at].rfind("<path").unwrap()..at];
+        assert!(path.matches('L').count() >= 5, "{series}: {path}");
+    }
+    // Without the token the page shows the login form, and no data.
+    let locked = common::browser::dom(&dir.join("chromium-2"), &base);
+    assert!(
+        !locked.contains("data-room=\"room-a\"") && locked.contains(r#"id="login" style="display: block"#),
+        "{locked}"
+    );
+    let shots = [
+        common::browser::screenshot(&profile, &format!("{base}#token={TOKEN}"), &dir.join("dashboard.png")),
+        common::browser::screenshot(&profile, &exam, &dir.join("exam.png")),
+    ];
+    println!("screenshots: {} {}", shots[0].display(), shots[1].display());
 }

@@ -1,5 +1,6 @@
 //! `cdposture analyze <image | video | folder> --out DIR`: offline analysis. Writes
-//! `DIR/frames.csv`, `DIR/frames.jsonl` and `DIR/summary.json`, prints the summary table.
+//! `DIR/frames.csv`, `DIR/frames.jsonl`, `DIR/summary.json` and `DIR/report.html` (the gateway's
+//! exam page with this run embedded: plots and summary, offline), prints the summary table.
 //! Frames without a face are kept and flagged; they never stop a video.
 
 use crate::assess::Assessor;
@@ -8,6 +9,7 @@ use crate::config::Settings;
 use crate::geometry::Angles;
 use crate::inference::PoseVariant;
 use crate::pipeline::PipelineOptions;
+use crate::report::exam_page::SeriesRow;
 use crate::report::{FrameRecord, SummaryBuilder, CSV_HEADER};
 use anyhow::{bail, Context, Result};
 use std::io::{IsTerminal, Write};
@@ -53,6 +55,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     let mut assessor = Assessor::new(defaults.assess_settings(source.is_sequence()));
     assessor.set_neutral(args.neutral);
     let mut summary = SummaryBuilder::new(defaults.exam.deviated_deg);
+    let mut series = Vec::new();
     let progress = Progress::new(
         source.len_hint(),
         source.is_sequence() && !args.quiet && std::io::stderr().is_terminal(),
@@ -94,6 +97,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         let rec = FrameRecord::new(&frame, m, &a);
         writeln!(csv, "{}", rec.csv_row())?;
         writeln!(jsonl, "{}", serde_json::to_string(&rec)?)?;
+        series.push(series_row(&rec, &a));
         summary.add(&rec, &a);
         progress.tick(frame.index + 1, start);
     }
@@ -102,9 +106,13 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     csv.flush()?;
     jsonl.flush()?;
     std::fs::write(args.out.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
+    write_report(&args.out, &args.input, &summary, series)?;
     if !args.quiet {
         print!("{}", summary.to_text());
-        out!("wrote {}/frames.csv, frames.jsonl, summary.json", args.out.display());
+        out!(
+            "wrote {}/frames.csv, frames.jsonl, summary.json, report.html",
+            args.out.display()
+        );
     }
     if let Some(e) = source_error {
         if summary.exam.frames == 0 {
@@ -176,4 +184,60 @@ impl Progress {
             eprintln!();
         }
     }
+}
+
+/// The plotted points of a report: enough for any screen, not one per frame of a long video.
+const REPORT_POINTS: usize = 5000;
+
+fn series_row(rec: &FrameRecord, a: &crate::assess::Assessment) -> SeriesRow {
+    let score = |s: Option<crate::scoring::SubScore>| s.map(|s| i64::from(s.score));
+    SeriesRow {
+        msg_id: rec.frame as i64,
+        time: rec.t_s,
+        frame: rec.frame as i64,
+        quality_ok: a.quality_ok,
+        scored_in: a
+            .scored_in
+            .and_then(|s| serde_json::to_value(s).ok()?.as_str().map(str::to_string)),
+        yaw: a.angles.map(|x| x.yaw),
+        pitch: a.angles.map(|x| x.pitch),
+        roll: a.angles.map(|x| x.roll),
+        shoulder_elevation: a.trunk.as_ref().map(|t| t.shoulder_elevation),
+        lateral_shift: a.trunk.as_ref().and_then(|t| t.lateral_shift),
+        sagittal_shift: a.trunk.as_ref().and_then(|t| t.sagittal_shift),
+        rotation: score(a.scores.rotation),
+        laterocollis: score(a.scores.laterocollis),
+        antero_retrocollis: score(a.scores.antero_retrocollis),
+        lateral_shift_score: score(a.scores.lateral_shift),
+        sagittal_shift_score: score(a.scores.sagittal_shift),
+        rotation_source: None,
+    }
+}
+
+/// `DIR/report.html`: the gateway's exam page with this run embedded (self-contained, offline).
+fn write_report(out: &Path, input: &Path, summary: &crate::report::Summary, mut series: Vec<SeriesRow>) -> Result<()> {
+    let frames = series.len();
+    if series.len() > REPORT_POINTS {
+        let step = series.len().div_ceil(REPORT_POINTS);
+        series = series.into_iter().step_by(step).collect();
+    }
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let data = serde_json::json!({
+        "exam": {
+            "room": "analyze",
+            "exam_id": name,
+            "source": input.display().to_string(),
+            "started": 0, "ended": null, "updated": 0, "interrupted": false,
+            "summary": summary.exam,
+            "neutral": null,
+            "samples": frames,
+        },
+        "series": series,
+    });
+    let path = out.join("report.html");
+    std::fs::write(&path, crate::report::exam_page::page(Some(&data)))
+        .with_context(|| format!("{}: cannot write", path.display()))
 }

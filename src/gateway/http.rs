@@ -144,7 +144,13 @@ fn handle(
     }
     match path {
         "/healthz" => return healthz(shared, store),
-        "/" | "/index.html" => return Ok(text(200, "text/html; charset=utf-8", super::dashboard::page(None))),
+        "/" | "/index.html" => {
+            return Ok(text(
+                200,
+                "text/html; charset=utf-8",
+                crate::report::exam_page::page(None),
+            ))
+        }
         _ => {}
     }
     let Some(api) = path.strip_prefix("/api/") else {

@@ -8,9 +8,9 @@
 //! * [`ingest`] is the path from the broker to the database: persistent session, batches, and an
 //!   acknowledgement to the broker only after the commit.
 //! * [`repair`] finds holes in each room's durable id sequence and asks the room to resend them.
-//! * [`http`] serves the API (bearer token), exports ([`export`]: CSV, FHIR) and the [`dashboard`].
+//! * [`http`] serves the API (bearer token), exports ([`export`]: CSV, FHIR) and the dashboard
+//!   ([`crate::report::exam_page`], the page `analyze` writes as `report.html` too).
 
-pub mod dashboard;
 pub mod export;
 pub mod http;
 pub mod inbound;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod browser;
 pub mod schema;
 
 use std::path::PathBuf;

@@ -198,27 +198,8 @@ pub struct ExamRow {
     pub samples: i64,
 }
 
-/// One row of an exam's time series.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SampleRow {
-    pub msg_id: i64,
-    pub time: f64,
-    pub frame: i64,
-    pub quality_ok: bool,
-    pub scored_in: Option<String>,
-    pub yaw: Option<f64>,
-    pub pitch: Option<f64>,
-    pub roll: Option<f64>,
-    pub shoulder_elevation: Option<f64>,
-    pub lateral_shift: Option<f64>,
-    pub sagittal_shift: Option<f64>,
-    pub rotation: Option<i64>,
-    pub laterocollis: Option<i64>,
-    pub antero_retrocollis: Option<i64>,
-    pub lateral_shift_score: Option<i64>,
-    pub sagittal_shift_score: Option<i64>,
-    pub rotation_source: Option<String>,
-}
+/// One row of an exam's time series: the report's row type, so the page reads both alike.
+pub use crate::report::exam_page::SeriesRow as SampleRow;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditRow {
