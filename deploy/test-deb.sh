@@ -11,13 +11,17 @@ debs=${1:?usage: deploy/test-deb.sh DEBDIR}
 [ "$(id -u)" -eq 0 ] || { echo "test-deb: run as root (it installs the packages)" >&2; exit 2; }
 command -v sudo >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sudo >/dev/null; }
 fail() { echo "test-deb: FAIL: $*" >&2; exit 1; }
-cleanup() { DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq cdposture cdposture-models >/dev/null 2>&1 || true; rm -rf /etc/cdposture; }
+cleanup() {
+  DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq cdposture cdposture-models cdposture-gateway >/dev/null 2>&1 || true
+  rm -rf /etc/cdposture /etc/cdposture-gateway
+}
 trap cleanup EXIT
 cleanup
 
 # Step 2: install (apt resolves ffmpeg).
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$debs"/cdposture_*_amd64.deb "$debs"/cdposture-models_*_all.deb >/dev/null
 [ -x /usr/bin/cdposture ] || fail "no /usr/bin/cdposture"
+/usr/bin/cdposture --help | grep -qw gateway && fail "the device package carries the gateway"
 [ "$(stat -c %a /etc/cdposture/env)" = 600 ] || fail "/etc/cdposture/env must be root-only"
 
 # The shipped config is a camera config, valid as installed.
@@ -53,3 +57,31 @@ kill -TERM $pid; wait $pid || fail "unclean stop: $(cat "$log")"
 grep -q "$secret" "$log" "$state/out" && fail "the daemon printed the password"
 rm -rf "$state"
 echo "test-deb: install, shipped camera config, README check-config step, waiting for a camera: OK"
+
+# The gateway package on a clinic server (it replaces the device package on the same machine).
+DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq cdposture >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$debs"/cdposture-gateway_*_amd64.deb >/dev/null
+[ "$(stat -c %a /etc/cdposture-gateway/env)" = 600 ] || fail "/etc/cdposture-gateway/env must be root-only"
+grep -Eq '^CDPOSTURE_GATEWAY_TOKEN=[0-9a-f]{64}$' /etc/cdposture-gateway/env || fail "no generated token"
+state=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed -e "s#^url = .*#url = \"sqlite:$state/gateway.db\"#" -e "s#^listen = .*#listen = \"127.0.0.1:$port\"#" \
+  /etc/cdposture-gateway/gateway.toml > "$state/gateway.toml"
+set -a; . /etc/cdposture-gateway/env; set +a
+/usr/bin/cdposture gateway --config "$state/gateway.toml" >"$state/out" 2>"$state/log" &
+pid=$!
+ok=""
+for _ in $(seq 50); do
+  if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
+    printf 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+    grep -q '"database":true' <&3 && ok=1
+    exec 3<&-
+    [ -n "$ok" ] && break
+  fi
+  sleep 0.2
+done
+kill -TERM $pid; wait $pid || fail "gateway: unclean stop: $(cat "$state/log")"
+[ -n "$ok" ] || fail "the packaged gateway did not answer /healthz: $(cat "$state/log")"
+grep -q "$CDPOSTURE_GATEWAY_TOKEN" "$state/log" "$state/out" && fail "the gateway printed its token"
+rm -rf "$state"
+echo "test-deb: gateway package: generated root-only token, /healthz on the shipped config: OK"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Check the unit offline: `systemd-analyze verify` must print nothing (it exits 0 on many mistakes
+# Check the units (the daemon's and the gateway's) offline: `systemd-analyze verify` must print nothing (it exits 0 on many mistakes
 # and only prints them), and the security exposure must stay at or below 2.0.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,13 +11,15 @@ bin=${1:-${CARGO_TARGET_DIR:-$HOME/.cache/cdposture/target}/release/cdposture}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # verify checks that ExecStart exists: point it at the built binary.
-sed "s|/usr/bin/cdposture|$bin|g" "$here/cdposture.service" > "$tmp/cdposture.service"
-out=$(systemd-analyze verify "$tmp/cdposture.service" 2>&1 || true)
-if [ -n "$out" ]; then
-  echo "systemd-analyze verify complained:"; echo "$out"; exit 1
-fi
-line=$(systemd-analyze security --offline=true "$tmp/cdposture.service" | grep "Overall exposure level")
-echo "$line"
-score=$(echo "$line" | sed -E 's/.*: ([0-9.]+) .*/\1/')
-awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }' || { echo "exposure $score is above 2.0"; exit 1; }
-echo "systemd unit: verify clean, exposure within 2.0"
+for unit in cdposture.service cdposture-gateway.service; do
+  sed "s|/usr/bin/cdposture|$bin|g" "$here/$unit" > "$tmp/$unit"
+  out=$(systemd-analyze verify "$tmp/$unit" 2>&1 || true)
+  if [ -n "$out" ]; then
+    echo "systemd-analyze verify complained about $unit:"; echo "$out"; exit 1
+  fi
+  line=$(systemd-analyze security --offline=true "$tmp/$unit" | grep "Overall exposure level")
+  echo "$unit: $line"
+  score=$(echo "$line" | sed -E 's/.*: ([0-9.]+) .*/\1/')
+  awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }' || { echo "$unit: exposure $score is above 2.0"; exit 1; }
+done
+echo "systemd units: verify clean, exposure within 2.0"
