@@ -23,7 +23,11 @@ fn env_or(key: &str, default: u64) -> u64 {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_port(port: u16) {
@@ -44,7 +48,11 @@ impl Drop for Killed {
 
 fn get(port: u16, path: &str) -> serde_json::Value {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
@@ -54,7 +62,10 @@ fn get(port: u16, path: &str) -> serde_json::Value {
 /// utime + stime of a process, seconds.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
     let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
         + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     ticks / 100.0
@@ -72,7 +83,14 @@ fn peak_rss_mb(pid: u32) -> f64 {
 }
 
 /// One simulated room for `seconds`; returns (messages published, durable messages published).
-fn room(port: u16, name: String, rate: u64, seconds: u64, template: serde_json::Value, published: Arc<AtomicU64>) -> u64 {
+fn room(
+    port: u16,
+    name: String,
+    rate: u64,
+    seconds: u64,
+    template: serde_json::Value,
+    published: Arc<AtomicU64>,
+) -> u64 {
     let mut o = MqttOptions::new(format!("load-{name}"), "127.0.0.1", port);
     o.set_keep_alive(Duration::from_secs(15));
     o.set_max_packet_size(1 << 20, 1 << 20);
@@ -93,8 +111,15 @@ fn room(port: u16, name: String, rate: u64, seconds: u64, template: serde_json::
         })
     };
     let topic = |leaf: &str| format!("cdposture/{name}/{leaf}");
-    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
-    client.publish(topic("available"), QoS::AtLeastOnce, true, "online").unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    client
+        .publish(topic("available"), QoS::AtLeastOnce, true, "online")
+        .unwrap();
     let mut msg_id = 1u64;
     let mut durable = 0u64;
     let exam = |kind: &str, id: u64| {
@@ -102,7 +127,9 @@ fn room(port: u16, name: String, rate: u64, seconds: u64, template: serde_json::
             "msg_id": id, "neutral": {"yaw": 0, "pitch": 0, "roll": 0}, "summary": {"frames": id}})
         .to_string()
     };
-    client.publish(topic("exam"), QoS::AtLeastOnce, false, exam("new", msg_id)).unwrap();
+    client
+        .publish(topic("exam"), QoS::AtLeastOnce, false, exam("new", msg_id))
+        .unwrap();
     durable += 1;
     let start = Instant::now();
     let ticks = seconds * rate;
@@ -116,26 +143,36 @@ fn room(port: u16, name: String, rate: u64, seconds: u64, template: serde_json::
         state["time"] = now().into();
         state["frame"] = tick.into();
         state["exam_id"] = format!("load-{name}").into();
-        client.publish(topic("state"), QoS::AtMostOnce, false, state.to_string()).unwrap();
+        client
+            .publish(topic("state"), QoS::AtMostOnce, false, state.to_string())
+            .unwrap();
         published.fetch_add(1, Ordering::Relaxed);
         if tick % rate == 0 {
             msg_id += 1;
             state["msg_id"] = msg_id.into();
-            client.publish(topic("assessment"), QoS::AtLeastOnce, false, state.to_string()).unwrap();
+            client
+                .publish(topic("assessment"), QoS::AtLeastOnce, false, state.to_string())
+                .unwrap();
             durable += 1;
             published.fetch_add(1, Ordering::Relaxed);
         }
         if tick % (5 * rate) == 0 && tick > 0 {
             msg_id += 1;
-            client.publish(topic("exam"), QoS::AtLeastOnce, false, exam("update", msg_id)).unwrap();
+            client
+                .publish(topic("exam"), QoS::AtLeastOnce, false, exam("update", msg_id))
+                .unwrap();
             durable += 1;
             published.fetch_add(1, Ordering::Relaxed);
         }
     }
     msg_id += 1;
-    client.publish(topic("exam"), QoS::AtLeastOnce, false, exam("end", msg_id)).unwrap();
+    client
+        .publish(topic("exam"), QoS::AtLeastOnce, false, exam("end", msg_id))
+        .unwrap();
     durable += 1;
-    client.publish(topic("available"), QoS::AtLeastOnce, true, "stopped").unwrap();
+    client
+        .publish(topic("available"), QoS::AtLeastOnce, true, "stopped")
+        .unwrap();
     // Durable messages (and the retained status) acknowledged by the broker before leaving.
     let t = Instant::now();
     while acked.load(Ordering::Relaxed) < durable + 2 && t.elapsed() < Duration::from_secs(30) {
@@ -155,7 +192,11 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (mqtt, http) = (free_port(), free_port());
-    std::fs::write(dir.join("mosquitto.conf"), format!("listener {mqtt} 127.0.0.1\nallow_anonymous true\nuser root\nmax_queued_messages 100000\n")).unwrap();
+    std::fs::write(
+        dir.join("mosquitto.conf"),
+        format!("listener {mqtt} 127.0.0.1\nallow_anonymous true\nuser root\nmax_queued_messages 100000\n"),
+    )
+    .unwrap();
     let _broker = Killed(
         Command::new("/usr/sbin/mosquitto")
             .arg("-c")
@@ -213,14 +254,21 @@ fn main() {
     let drain = Instant::now();
     let stored = || -> u64 {
         (0..rooms)
-            .map(|i| get(http, &format!("/api/rooms/room-{i:02}/ids"))["count"].as_u64().unwrap_or(0))
+            .map(|i| {
+                get(http, &format!("/api/rooms/room-{i:02}/ids"))["count"]
+                    .as_u64()
+                    .unwrap_or(0)
+            })
             .sum()
     };
     while stored() < durable_sent && drain.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(500));
     }
     let durable_stored = stored();
-    let ended = get(http, "/api/exams?open=false&limit=10000").as_array().map(|a| a.len()).unwrap_or(0);
+    let ended = get(http, "/api/exams?open=false&limit=10000")
+        .as_array()
+        .map(|a| a.len())
+        .unwrap_or(0);
     let status = get(http, "/api/gateway");
     let rss = peak_rss_mb(pid);
     println!("gateway counters: {status}");

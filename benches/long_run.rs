@@ -79,6 +79,7 @@ fn main() {
             capture,
             vec![Command::StartExam {
                 id: Some("long-run".into()),
+                by: cdposture::protocol::Origin::Startup,
             }],
         )
         .expect("daemon loop");

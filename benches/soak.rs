@@ -675,6 +675,7 @@ fn main() {
         capture,
         vec![Command::StartExam {
             id: Some("soak".into()),
+            by: cdposture::protocol::Origin::Startup,
         }],
     );
     let ran = start.elapsed();

@@ -37,6 +37,7 @@ fn exam_with_neutral_capture_on_the_demo() {
             Command::CaptureNeutral,
             Command::StartExam {
                 id: Some("visit-7".into()),
+                by: cdposture::protocol::Origin::Startup,
             },
         ],
     )

@@ -259,6 +259,15 @@ fn two_rooms_through_mosquitto_into_the_gateway_and_out_of_its_api() {
         .map(|a| a["event"].as_str().unwrap())
         .collect();
     assert_eq!(events.iter().filter(|e| **e == "exam_started").count(), 2, "{events:?}");
+    // Who: `--exam` at start-up started both, the end of the demo input ended both.
+    let details: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["detail"].as_str().unwrap())
+        .collect();
+    assert!(details.contains(&"exam exam-room-a by startup"), "{details:?}");
+    assert!(details.contains(&"exam exam-room-b by stopped"), "{details:?}");
     assert_eq!(events.iter().filter(|e| **e == "exam_ended").count(), 2, "{events:?}");
 
     // Without the token (or with a wrong one) every /api/ route is 401 and says nothing more.

@@ -84,7 +84,13 @@ fn exam_button_and_status_led_on_a_real_gpio_chip() {
     assert!(!led_is_on(), "idle: LED off");
 
     // Short press while idle: an exam starts.
-    assert_eq!(press(1, &rx), Command::StartExam { id: None });
+    assert_eq!(
+        press(1, &rx),
+        Command::StartExam {
+            id: None,
+            by: cdposture::protocol::Origin::Button
+        }
+    );
     println!("GPIO-RESULT press 1 -> exam start");
     // The daemon now measures with a face: steady.
     status.exam_running.store(true, Ordering::Relaxed);
@@ -113,7 +119,12 @@ fn exam_button_and_status_led_on_a_real_gpio_chip() {
     assert!((6..=18).contains(&ons), "blinking: {blink:?}");
 
     // Short press during the exam: it ends.
-    assert_eq!(press(2, &rx), Command::EndExam);
+    assert_eq!(
+        press(2, &rx),
+        Command::EndExam {
+            by: cdposture::protocol::Origin::Button
+        }
+    );
     println!("GPIO-RESULT press 2 -> exam end");
     status.exam_running.store(false, Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(100));

@@ -109,6 +109,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if let Some(id) = &args.exam {
         startup.push(Command::StartExam {
             id: (!id.is_empty()).then(|| id.clone()),
+            by: crate::protocol::Origin::Startup,
         });
     }
     // Commands from MQTT and the GPIO button share one channel into the loop.

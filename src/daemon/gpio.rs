@@ -13,7 +13,7 @@
 //! [`CdevOutput`] touch the kernel. Without a `[gpio]` table nothing here runs.
 
 use crate::config::{GpioLine, GpioSettings};
-use crate::protocol::Command;
+use crate::protocol::{Command, Origin};
 use embedded_hal::digital::{InputPin, OutputPin};
 use linux_embedded_hal::gpio_cdev::{Chip, LineRequestFlags};
 use linux_embedded_hal::CdevPin;
@@ -140,8 +140,11 @@ pub fn led_level(mode: LedMode, now: Duration) -> bool {
 /// The command a button event means, given whether an exam is running.
 pub fn command_for(ev: ButtonEvent, exam_running: bool) -> Command {
     match ev {
-        ButtonEvent::Short if exam_running => Command::EndExam,
-        ButtonEvent::Short => Command::StartExam { id: None },
+        ButtonEvent::Short if exam_running => Command::EndExam { by: Origin::Button },
+        ButtonEvent::Short => Command::StartExam {
+            id: None,
+            by: Origin::Button,
+        },
         ButtonEvent::Long => Command::CaptureNeutral,
     }
 }
@@ -373,8 +376,17 @@ mod tests {
 
     #[test]
     fn button_toggles_the_exam_and_long_press_captures_neutral() {
-        assert_eq!(command_for(ButtonEvent::Short, false), Command::StartExam { id: None });
-        assert_eq!(command_for(ButtonEvent::Short, true), Command::EndExam);
+        assert_eq!(
+            command_for(ButtonEvent::Short, false),
+            Command::StartExam {
+                id: None,
+                by: Origin::Button
+            }
+        );
+        assert_eq!(
+            command_for(ButtonEvent::Short, true),
+            Command::EndExam { by: Origin::Button }
+        );
         assert_eq!(command_for(ButtonEvent::Long, true), Command::CaptureNeutral);
         assert_eq!(command_for(ButtonEvent::Long, false), Command::CaptureNeutral);
     }
@@ -462,7 +474,16 @@ mod tests {
             step(t, &mut panel, &status);
         }
         let cmds: Vec<&Command> = commands.iter().map(|(_, c)| c).collect();
-        assert_eq!(cmds, vec![&Command::StartExam { id: None }, &Command::EndExam]);
+        assert_eq!(
+            cmds,
+            vec![
+                &Command::StartExam {
+                    id: None,
+                    by: Origin::Button
+                },
+                &Command::EndExam { by: Origin::Button }
+            ]
+        );
         let changes = led.0.lock().unwrap().clone();
         assert_eq!(changes[0], (Duration::ZERO, false), "off while idle");
         assert!(

@@ -112,20 +112,20 @@ impl<S: Sink> Daemon<S> {
 
     pub fn handle(&mut self, cmd: Command, t: f64) {
         match cmd {
-            Command::StartExam { id } => {
+            Command::StartExam { id, by } => {
                 if self.exam.is_some() {
-                    self.end_exam();
+                    self.end_exam("new_exam");
                 }
                 self.exam_counter += 1;
                 let id =
                     id.unwrap_or_else(|| format!("{}-{}-{}", self.settings.room, unix_now() as u64, self.exam_counter));
                 log::info!("exam {id} started");
                 let exam = ExamStats::new(id, t, self.settings.exam.deviated_deg);
-                self.emit_exam(&exam, ExamEventKind::New, false);
+                self.emit_exam(&exam, ExamEventKind::New, false, Some(by.name()));
                 self.save_checkpoint(&exam);
                 self.exam = Some(exam);
             }
-            Command::EndExam => self.end_exam(),
+            Command::EndExam { by } => self.end_exam(by.name()),
             Command::CaptureNeutral => {
                 log::info!("capturing neutral for {:?}", self.settings.exam.neutral_capture);
                 self.assessor.capture_neutral(t);
@@ -133,10 +133,11 @@ impl<S: Sink> Daemon<S> {
         }
     }
 
-    fn end_exam(&mut self) {
+    /// `by`: who or what ended it (see `ExamEvent::by`).
+    fn end_exam(&mut self, by: &'static str) {
         if let Some(exam) = self.exam.take() {
-            log::info!("exam {} ended", exam.id);
-            self.emit_exam(&exam, ExamEventKind::End, false);
+            log::info!("exam {} ended ({by})", exam.id);
+            self.emit_exam(&exam, ExamEventKind::End, false, Some(by));
             if let Some(c) = &self.checkpoint {
                 c.clear();
             }
@@ -163,14 +164,14 @@ impl<S: Sink> Daemon<S> {
         if age <= self.settings.exam.resume_within.as_secs_f64() {
             log::warn!("exam {} resumed after a restart ({age:.0} s ago)", exam.id);
             exam.resume();
-            self.emit_exam(&exam, ExamEventKind::Update, true);
+            self.emit_exam(&exam, ExamEventKind::Update, true, None);
             self.exam = Some(exam);
         } else {
             log::warn!(
                 "exam {} was interrupted by a restart {age:.0} s ago: ended with what was measured",
                 exam.id
             );
-            self.emit_exam(&exam, ExamEventKind::End, true);
+            self.emit_exam(&exam, ExamEventKind::End, true, Some("restart"));
             if let Some(c) = &self.checkpoint {
                 c.clear();
             }
@@ -179,7 +180,7 @@ impl<S: Sink> Daemon<S> {
 
     /// `recovered`: an update after a resume (`resumed`), or the end of an exam a restart cut off
     /// (`interrupted`).
-    fn emit_exam(&mut self, exam: &ExamStats, kind: ExamEventKind, recovered: bool) {
+    fn emit_exam(&mut self, exam: &ExamStats, kind: ExamEventKind, recovered: bool, by: Option<&'static str>) {
         let ev = ExamEvent {
             schema: SCHEMA_VERSION,
             room: self.settings.room.clone(),
@@ -190,6 +191,7 @@ impl<S: Sink> Daemon<S> {
             summary: exam.summary(&self.settings.scoring),
             resumed: recovered && kind == ExamEventKind::Update,
             interrupted: recovered && kind == ExamEventKind::End,
+            by,
         };
         self.sink.exam(&ev);
     }
@@ -254,7 +256,7 @@ impl<S: Sink> Daemon<S> {
                 timers.stats = Instant::now();
             }
         }
-        self.end_exam();
+        self.end_exam("stopped");
         self.emit_stats(&capture);
         notifier.stopping();
         capture.stop();
@@ -306,7 +308,7 @@ impl<S: Sink> Daemon<S> {
         }
         if self.exam.is_some() && timers.update.elapsed() >= self.settings.exam.update_interval {
             let exam = self.exam.take().expect("checked");
-            self.emit_exam(&exam, ExamEventKind::Update, false);
+            self.emit_exam(&exam, ExamEventKind::Update, false, None);
             self.save_checkpoint(&exam);
             self.exam = Some(exam);
             timers.update = Instant::now();

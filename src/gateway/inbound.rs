@@ -113,6 +113,9 @@ pub struct ExamEventIn {
     pub interrupted: bool,
     #[serde(default)]
     pub resumed: bool,
+    /// Who started or ended it (`startup`, `button`, `clinic`, …), for the audit trail.
+    #[serde(default)]
+    pub by: Option<String>,
 }
 
 /// Why a message was not stored.

@@ -82,6 +82,11 @@ pub struct ExamEvent {
     /// An `end` sent after a restart, for an exam the restart cut off (too long ago to resume).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// `new` and `end`: who started or ended it: `startup`, `button`, `clinic`; an end also
+    /// `new_exam` (another exam started), `stopped` (the daemon stopped or its input ended) or
+    /// `restart` (with `interrupted`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<&'static str>,
 }
 
 /// Mean per-stage milliseconds.

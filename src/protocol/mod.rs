@@ -14,10 +14,35 @@ pub enum Command {
     /// Start an exam; the id is the clinic's opaque id, or generated when absent.
     StartExam {
         id: Option<String>,
+        by: Origin,
     },
-    EndExam,
+    EndExam {
+        by: Origin,
+    },
     /// Average the next `exam.neutral_capture` seconds and make them the zero.
     CaptureNeutral,
+}
+
+/// Who gave a command: the exam events say who started and who ended an exam (the gateway's
+/// audit trail keeps it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `run --exam` at start-up.
+    Startup,
+    /// The exam-room button (GPIO).
+    Button,
+    /// A `cmd/…` message from the clinic over MQTT.
+    Clinic,
+}
+
+impl Origin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Startup => "startup",
+            Origin::Button => "button",
+            Origin::Clinic => "clinic",
+        }
+    }
 }
 
 pub fn unix_now() -> f64 {

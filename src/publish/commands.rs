@@ -1,7 +1,7 @@
 //! Commands from the clinic (`<prefix>/<room>/cmd/<name>`, JSON payload, may be empty) and their
 //! replies (`<prefix>/<room>/reply`). A bad command gets a reply saying why; it never stops anything.
 
-use crate::protocol::Command;
+use crate::protocol::{Command, Origin};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Default, Deserialize)]
@@ -109,9 +109,12 @@ pub fn parse(name: &str, payload: &[u8]) -> Result<(Command, Reply), Reply> {
                     ));
                 }
             }
-            Command::StartExam { id: p.exam_id }
+            Command::StartExam {
+                id: p.exam_id,
+                by: Origin::Clinic,
+            }
         }
-        "exam_end" => Command::EndExam,
+        "exam_end" => Command::EndExam { by: Origin::Clinic },
         "neutral" => Command::CaptureNeutral,
         other => {
             return Err(reply(
@@ -133,9 +136,18 @@ mod tests {
     #[test]
     fn known_commands_parse_and_echo_the_request_id() {
         let (c, r) = parse("exam_start", br#"{"exam_id":"v-1","request_id":7}"#).unwrap();
-        assert_eq!(c, Command::StartExam { id: Some("v-1".into()) });
+        assert_eq!(
+            c,
+            Command::StartExam {
+                id: Some("v-1".into()),
+                by: Origin::Clinic
+            }
+        );
         assert!(r.ok && r.request_id == Some(serde_json::json!(7)));
-        assert_eq!(parse("exam_end", b"").unwrap().0, Command::EndExam);
+        assert_eq!(
+            parse("exam_end", b"").unwrap().0,
+            Command::EndExam { by: Origin::Clinic }
+        );
         assert_eq!(parse("neutral", b"{}").unwrap().0, Command::CaptureNeutral);
     }
 

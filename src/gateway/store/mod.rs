@@ -482,8 +482,9 @@ impl Store {
                 ],
             )?;
         }
+        let by = e.by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default();
         match e.kind {
-            ExamEventKind::New => self.audit_in_tx(Some(room), "exam_started", &format!("exam {}", e.exam_id))?,
+            ExamEventKind::New => self.audit_in_tx(Some(room), "exam_started", &format!("exam {}{by}", e.exam_id))?,
             ExamEventKind::End => {
                 let ended = self.db.execute(
                     "UPDATE exams SET ended = ?, interrupted = ? WHERE room = ? AND exam_id = ? AND ended IS NULL",
@@ -495,7 +496,7 @@ impl Store {
                     } else {
                         ""
                     };
-                    self.audit_in_tx(Some(room), "exam_ended", &format!("exam {}{how}", e.exam_id))?;
+                    self.audit_in_tx(Some(room), "exam_ended", &format!("exam {}{by}{how}", e.exam_id))?;
                 }
             }
             ExamEventKind::Update if e.resumed => self.audit_in_tx(
