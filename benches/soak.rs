@@ -432,6 +432,7 @@ fn start_net(
         commands: cmd_tx,
         status,
         shutdown: shutdown.clone(),
+        info: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

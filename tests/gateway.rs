@@ -267,6 +267,32 @@ fn two_rooms_through_mosquitto_into_the_gateway_and_out_of_its_api() {
         .map(|a| a["detail"].as_str().unwrap())
         .collect();
     assert!(details.contains(&"exam exam-room-a by startup"), "{details:?}");
+    // Which models and settings each room measured with.
+    let cards: Vec<Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["event"] == "device_info")
+        .map(|a| serde_json::from_str(a["detail"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(cards.len(), 2, "one card per room: {cards:?}");
+    for c in &cards {
+        assert!(
+            c["models"]["face_landmark.onnx"]
+                .as_str()
+                .is_some_and(|h| h.len() == 64),
+            "{c}"
+        );
+        assert!(c["config"].as_str().unwrap().starts_with("fnv1a64:"), "{c}");
+    }
+    assert!(
+        rooms
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["info"]["version"].is_string()),
+        "{rooms}"
+    );
     assert!(details.contains(&"exam exam-room-b by stopped"), "{details:?}");
     assert_eq!(events.iter().filter(|e| **e == "exam_ended").count(), 2, "{events:?}");
 

@@ -459,7 +459,7 @@ fn published_messages_match_the_documented_schema() {
     sub.wait_for(10, "stopped", |s| {
         s.on("available").last().is_some_and(|v| v == "stopped")
     });
-    for leaf in ["state", "assessment", "exam", "stats"] {
+    for leaf in ["state", "assessment", "exam", "stats", "info"] {
         let v = common::schema::validator(common::schema::def_for_topic(leaf));
         let msgs = sub.on(leaf);
         assert!(!msgs.is_empty(), "no {leaf} message");
@@ -498,6 +498,7 @@ fn camera_status_is_retained_and_announced_again_after_a_broker_restart() {
         commands: cmd_tx,
         status: status.clone(),
         shutdown: shutdown.clone(),
+        info: None,
     };
     let net = std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()

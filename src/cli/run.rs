@@ -156,6 +156,12 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 commands: cmd_tx.clone(),
                 status: status.clone(),
                 shutdown: shutdown.clone(),
+                info: Some(crate::publish::info::device_info(
+                    &settings.room,
+                    &settings.model_dir,
+                    &format!("{:?}", settings.pose).to_lowercase(),
+                    args.config.as_deref(),
+                )),
             };
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let net = std::thread::Builder::new()

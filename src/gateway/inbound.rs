@@ -28,6 +28,8 @@ pub enum Body {
     State { time: f64, payload: String },
     /// Periodic device statistics: the latest per room is kept.
     Stats { time: f64, payload: String },
+    /// The device's retained identity card (version, model hashes, config fingerprint).
+    Info { payload: String },
     /// One durable sample of the time series.
     Assessment {
         msg_id: u64,
@@ -178,7 +180,7 @@ pub fn classify(
     };
     let room = room.to_string();
     let reject = |r: Rejection| Err((room.clone(), r));
-    if !matches!(leaf, "available" | "state" | "stats" | "assessment" | "exam") {
+    if !matches!(leaf, "available" | "state" | "stats" | "assessment" | "exam" | "info") {
         return Ok(None);
     }
     if f.rooms.is_some_and(|allowed| !allowed.contains(&room)) {
@@ -219,6 +221,7 @@ pub fn classify(
     let replayed = obj.get("replayed").and_then(|r| r.as_bool()).unwrap_or(false);
     let payload = text.to_string();
     let body = match leaf {
+        "info" => Body::Info { payload },
         "state" | "stats" => {
             let Some(time) = time else {
                 return reject(Rejection::Malformed);

@@ -91,6 +91,7 @@ pub fn subscriptions(prefix: &str, share_group: Option<&str>) -> Vec<(String, Qo
     let share = share_group.map(|g| format!("$share/{g}/")).unwrap_or_default();
     vec![
         (format!("{prefix}/+/available"), QoS::AtLeastOnce),
+        (format!("{prefix}/+/info"), QoS::AtLeastOnce),
         (format!("{prefix}/+/state"), QoS::AtMostOnce),
         (format!("{prefix}/+/stats"), QoS::AtMostOnce),
         // Replies to our resend requests (gap repair): every replica hears which ids are gone.

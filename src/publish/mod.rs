@@ -7,6 +7,7 @@
 //! | `state` | 0 | live smoothed angles and scores at `mqtt.state_interval_s` |
 //! | `assessment` | 1, outbox | the same, at `mqtt.assessment_interval_s`: the durable record |
 //! | `exam` | 1, outbox | exam events `new` / `update` / `end` with the summary |
+//! | `info` | 1, retained | the device's version, model hashes and config fingerprint, at every connect |
 //! | `stats` | 0 | fps, drops, stage timings, reconnects, outbox size, at `mqtt.stats_interval_s` |
 //! | `cmd/<name>` | in | `exam_start`, `exam_end`, `neutral`, `resend`; answered on `reply` |
 //!
@@ -14,6 +15,7 @@
 //! when sent again after a reconnect or restart. See [`outbox`] for durability and bounds.
 
 pub mod commands;
+pub mod info;
 pub mod mqtt;
 pub mod outbox;
 

@@ -36,6 +36,8 @@ pub struct MqttTask {
     pub commands: mpsc::Sender<Command>,
     pub status: Arc<LinkStatus>,
     pub shutdown: Arc<tokio::sync::Notify>,
+    /// The retained `info` payload (see `publish::info`), sent at every connect.
+    pub info: Option<String>,
 }
 
 fn read(path: &std::path::Path, key: &str) -> Result<Vec<u8>, String> {
@@ -169,6 +171,11 @@ impl MqttTask {
                         }
                         if client.try_publish(&available, QoS::AtLeastOnce, true, "online").is_ok() {
                             fifo.push_back(Sent::Live);
+                        }
+                        if let Some(info) = &self.info {
+                            if client.try_publish(self.topics.get("info"), QoS::AtLeastOnce, true, info.clone()).is_ok() {
+                                fifo.push_back(Sent::Live);
+                            }
                         }
                         // The camera's status may have changed while the broker was away.
                         let camera = *self.status.camera.lock().unwrap_or_else(|e| e.into_inner());

@@ -15,6 +15,7 @@ pub fn def_for_topic(topic: &str) -> &'static str {
         "stats" => "stats",
         "reply" => "reply",
         "camera" => "camera",
+        "info" => "info",
         other => panic!("no schema definition for topic {other:?}"),
     }
 }

@@ -157,6 +157,8 @@ const MIGRATIONS: &[&str] = &[
         watermark {bigint} NOT NULL,
         updated {real} NOT NULL
     );",
+    // 3: the device's identity card (`info`: version, model hashes, config fingerprint).
+    "ALTER TABLE rooms ADD COLUMN info TEXT;",
 ];
 
 /// What applying one message did.
@@ -183,6 +185,8 @@ pub struct RoomRow {
     pub state_time: Option<f64>,
     pub stats: Option<serde_json::Value>,
     pub open_exam: Option<String>,
+    /// The device's identity card: version, model hashes, config fingerprint.
+    pub info: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -304,6 +308,10 @@ impl Store {
                 self.latest(&m.room, "stats", *time, payload)?;
                 Ok(Applied::Stored)
             }
+            Body::Info { payload } => {
+                self.device_info(&m.room, payload)?;
+                Ok(Applied::Stored)
+            }
             Body::Assessment {
                 msg_id,
                 sample,
@@ -352,6 +360,23 @@ impl Store {
                 "INSERT INTO availability (room, status, time) VALUES (?, ?, ?)",
                 &[Value::Text(room.into()), Value::Text(status.into()), Value::F64(now)],
             )?;
+        }
+        Ok(())
+    }
+
+    /// A room's identity card; a new or changed one goes to the audit trail (once, whichever
+    /// replica sees it first).
+    fn device_info(&mut self, room: &str, payload: &str) -> Result<(), StoreError> {
+        let changed = self.db.execute(
+            "UPDATE rooms SET info = ? WHERE room = ? AND (info IS NULL OR info <> ?)",
+            &[
+                Value::Text(payload.into()),
+                Value::Text(room.into()),
+                Value::Text(payload.into()),
+            ],
+        )?;
+        if changed == 1 {
+            self.audit_in_tx(Some(room), "device_info", payload)?;
         }
         Ok(())
     }
@@ -531,8 +556,8 @@ impl Store {
     pub fn rooms(&mut self) -> Result<Vec<RoomRow>, StoreError> {
         let rows = self.db.query(
             "SELECT r.room, r.available, r.available_since, r.first_seen, r.state, r.state_time, r.stats, \
-             (SELECT e.exam_id FROM exams e WHERE e.room = r.room AND e.ended IS NULL ORDER BY e.started DESC LIMIT 1) \
-             FROM rooms r ORDER BY r.room",
+             (SELECT e.exam_id FROM exams e WHERE e.room = r.room AND e.ended IS NULL ORDER BY e.started DESC LIMIT 1), \
+             r.info FROM rooms r ORDER BY r.room",
             &[],
         )?;
         Ok(rows
@@ -546,6 +571,7 @@ impl Store {
                 state_time: r[5].f64(),
                 stats: json_or_null(r.get(6)),
                 open_exam: r[7].text().map(str::to_string),
+                info: json_or_null(r.get(8)),
             })
             .collect())
     }
