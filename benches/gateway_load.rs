@@ -82,33 +82,58 @@ fn peak_rss_mb(pid: u32) -> f64 {
         / 1024.0
 }
 
-/// One simulated room for `seconds`; returns (messages published, durable messages published).
+/// What one simulated room shares with its poller thread.
+type Kept = Arc<std::sync::Mutex<std::collections::BTreeMap<u64, (String, String)>>>;
+
+/// The room's network thread: counts PUBACKs, and answers `cmd/resend` from the messages kept,
+/// as the daemon's outbox retention does.
+fn poll_room(mut conn: rumqttc::Connection, client: Client, acked: Arc<AtomicU64>, kept: Kept, done: Arc<AtomicBool>) {
+    for ev in conn.iter() {
+        match ev {
+            Ok(Event::Incoming(Packet::PubAck(_))) => {
+                acked.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let v: serde_json::Value = serde_json::from_slice(&p.payload).unwrap_or_default();
+                let (from, to) = (v["from"].as_u64().unwrap_or(1), v["to"].as_u64().unwrap_or(0));
+                let again: Vec<(String, String)> =
+                    kept.lock().unwrap().range(from..=to).map(|(_, m)| m.clone()).collect();
+                for (topic, body) in again {
+                    let _ = client.try_publish(topic, QoS::AtLeastOnce, false, body);
+                }
+            }
+            _ => {}
+        }
+        if done.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+}
+
+/// One simulated room for `seconds` (then `linger` seconds up for resend requests); returns the
+/// number of durable messages it published.
 fn room(
     port: u16,
     name: String,
     rate: u64,
     seconds: u64,
+    linger: u64,
     template: serde_json::Value,
     published: Arc<AtomicU64>,
 ) -> u64 {
     let mut o = MqttOptions::new(format!("load-{name}"), "127.0.0.1", port);
     o.set_keep_alive(Duration::from_secs(15));
     o.set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut conn) = Client::new(o, 1000);
+    let (client, conn) = Client::new(o, 1000);
     let done = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicU64::new(0));
+    let kept: Kept = Default::default();
+    client
+        .subscribe(format!("cdposture/{name}/cmd/resend"), QoS::AtLeastOnce)
+        .unwrap();
     let poller = {
-        let (done, acked) = (done.clone(), acked.clone());
-        std::thread::spawn(move || {
-            for ev in conn.iter() {
-                if let Ok(Event::Incoming(Packet::PubAck(_))) = ev {
-                    acked.fetch_add(1, Ordering::Relaxed);
-                }
-                if done.load(Ordering::Relaxed) {
-                    break;
-                }
-            }
-        })
+        let (client, acked, kept, done) = (client.clone(), acked.clone(), kept.clone(), done.clone());
+        std::thread::spawn(move || poll_room(conn, client, acked, kept, done))
     };
     let topic = |leaf: &str| format!("cdposture/{name}/{leaf}");
     let now = || {
@@ -117,23 +142,22 @@ fn room(
             .unwrap()
             .as_secs_f64()
     };
-    client
-        .publish(topic("available"), QoS::AtLeastOnce, true, "online")
-        .unwrap();
-    let mut msg_id = 1u64;
-    let mut durable = 0u64;
+    let durable = |leaf: &str, id: u64, body: String| {
+        kept.lock().unwrap().insert(id, (topic(leaf), body.clone()));
+        client.publish(topic(leaf), QoS::AtLeastOnce, false, body).unwrap();
+    };
     let exam = |kind: &str, id: u64| {
         serde_json::json!({"schema": 1, "room": name, "exam_id": format!("load-{name}"), "type": kind, "time": now(),
             "msg_id": id, "neutral": {"yaw": 0, "pitch": 0, "roll": 0}, "summary": {"frames": id}})
         .to_string()
     };
     client
-        .publish(topic("exam"), QoS::AtLeastOnce, false, exam("new", msg_id))
+        .publish(topic("available"), QoS::AtLeastOnce, true, "online")
         .unwrap();
-    durable += 1;
+    let mut msg_id = 1u64;
+    durable("exam", msg_id, exam("new", msg_id));
     let start = Instant::now();
-    let ticks = seconds * rate;
-    for tick in 0..ticks {
+    for tick in 0..seconds * rate {
         let due = start + Duration::from_secs_f64(tick as f64 / rate as f64);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
@@ -150,38 +174,127 @@ fn room(
         if tick % rate == 0 {
             msg_id += 1;
             state["msg_id"] = msg_id.into();
-            client
-                .publish(topic("assessment"), QoS::AtLeastOnce, false, state.to_string())
-                .unwrap();
-            durable += 1;
+            durable("assessment", msg_id, state.to_string());
             published.fetch_add(1, Ordering::Relaxed);
         }
         if tick % (5 * rate) == 0 && tick > 0 {
             msg_id += 1;
-            client
-                .publish(topic("exam"), QoS::AtLeastOnce, false, exam("update", msg_id))
-                .unwrap();
-            durable += 1;
+            durable("exam", msg_id, exam("update", msg_id));
             published.fetch_add(1, Ordering::Relaxed);
         }
     }
     msg_id += 1;
-    client
-        .publish(topic("exam"), QoS::AtLeastOnce, false, exam("end", msg_id))
-        .unwrap();
-    durable += 1;
+    durable("exam", msg_id, exam("end", msg_id));
     client
         .publish(topic("available"), QoS::AtLeastOnce, true, "stopped")
         .unwrap();
-    // Durable messages (and the retained status) acknowledged by the broker before leaving.
+    // Everything acknowledged by the broker, then up a while for resend requests.
     let t = Instant::now();
-    while acked.load(Ordering::Relaxed) < durable + 2 && t.elapsed() < Duration::from_secs(30) {
+    while acked.load(Ordering::Relaxed) < msg_id + 2 && t.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(20));
     }
+    std::thread::sleep(Duration::from_secs(linger));
     done.store(true, Ordering::Relaxed);
     let _ = client.disconnect();
     let _ = poller.join();
-    durable
+    msg_id
+}
+
+/// A throw-away PostgreSQL cluster (Debian's), stopped on drop; as `postgres` when run as root.
+struct Postgres {
+    data: std::path::PathBuf,
+    bin: std::path::PathBuf,
+    port: u16,
+}
+
+impl Postgres {
+    fn as_owner(&self, program: &str) -> Command {
+        if unsafe { libc::geteuid() } == 0 {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(self.bin.join(program));
+            c
+        } else {
+            Command::new(self.bin.join(program))
+        }
+    }
+
+    fn start(dir: &std::path::Path) -> Postgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("apt-get install postgresql")
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .find(|b| b.join("initdb").exists())
+            .expect("initdb");
+        let root = dir.join("pg");
+        std::fs::create_dir_all(&root).unwrap();
+        if unsafe { libc::geteuid() } == 0 {
+            Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&root)
+                .status()
+                .unwrap();
+        }
+        let pg = Postgres {
+            data: root.join("data"),
+            bin,
+            port: free_port(),
+        };
+        let ok = pg
+            .as_owner("initdb")
+            .args(["-A", "trust", "-U", "cdposture", "-D"])
+            .arg(&pg.data)
+            .output()
+            .unwrap();
+        assert!(ok.status.success(), "initdb: {}", String::from_utf8_lossy(&ok.stderr));
+        let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1", pg.port, root.display());
+        let ok = pg
+            .as_owner("pg_ctl")
+            .args(["-w", "-D"])
+            .arg(&pg.data)
+            .args(["-o", &opts, "-l"])
+            .arg(root.join("log"))
+            .arg("start")
+            .output()
+            .unwrap();
+        assert!(ok.status.success(), "pg_ctl: {}", String::from_utf8_lossy(&ok.stderr));
+        pg
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self
+            .as_owner("pg_ctl")
+            .args(["-m", "immediate", "-D"])
+            .arg(&self.data)
+            .arg("stop")
+            .output();
+    }
+}
+
+/// Start a gateway process on `database`, answering HTTP on `http`.
+fn start_gateway(dir: &std::path::Path, name: &str, mqtt: u16, http: u16, database: &str) -> Killed {
+    let cfg = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "[gateway]\nname = \"{name}\"\n[mqtt]\nhost = \"127.0.0.1\"\nport = {mqtt}\n[http]\nlisten = \"127.0.0.1:{http}\"\n\
+             token_env = \"GW_TOKEN\"\n[database]\nurl = \"{database}\"\n"
+        ),
+    )
+    .unwrap();
+    let gateway = Killed(
+        Command::new(env!("CARGO_BIN_EXE_cdposture"))
+            .args(["gateway", "--config"])
+            .arg(&cfg)
+            .env("GW_TOKEN", TOKEN)
+            .env("RUST_LOG", "warn")
+            .stderr(std::fs::File::create(dir.join(format!("{name}.log"))).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(http);
+    gateway
 }
 
 fn main() {
@@ -207,45 +320,50 @@ fn main() {
             .expect("mosquitto"),
     );
     wait_port(mqtt);
-    std::fs::write(
-        dir.join("gateway.toml"),
-        format!(
-            "[gateway]\nname = \"load\"\n[mqtt]\nhost = \"127.0.0.1\"\nport = {mqtt}\n[http]\nlisten = \"127.0.0.1:{http}\"\n\
-             token_env = \"GW_TOKEN\"\n[database]\nurl = \"sqlite:{}\"\n",
-            dir.join("gw.db").display()
-        ),
-    )
-    .unwrap();
-    let gateway = Killed(
-        Command::new(env!("CARGO_BIN_EXE_cdposture"))
-            .args(["gateway", "--config"])
-            .arg(dir.join("gateway.toml"))
-            .env("GW_TOKEN", TOKEN)
-            .env("RUST_LOG", "warn")
-            .stderr(std::fs::File::create(dir.join("gateway.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let replicas = env_or("LOAD_REPLICAS", 1);
+    let pg = (replicas > 1).then(|| Postgres::start(&dir));
+    let database = match &pg {
+        Some(pg) => format!("postgres://cdposture@127.0.0.1:{}/postgres", pg.port),
+        None => format!("sqlite:{}", dir.join("gw.db").display()),
+    };
+    let gateway = start_gateway(&dir, "load", mqtt, http, &database);
+    let http2 = free_port();
+    let mut second = (replicas > 1).then(|| start_gateway(&dir, "load-2", mqtt, http2, &database));
     let pid = gateway.0.id();
     wait_port(http);
     std::thread::sleep(Duration::from_secs(1));
     let template: serde_json::Value = serde_json::from_str(include_str!("data/state.json")).unwrap();
     let published = Arc::new(AtomicU64::new(0));
     let (cpu0, t0) = (cpu_seconds(pid), Instant::now());
-    println!("{rooms} rooms × {rate} states/s for {seconds} s through mosquitto into the gateway (SQLite)");
+    let engine = if replicas > 1 {
+        "2 replicas on PostgreSQL, the second killed half way"
+    } else {
+        "SQLite"
+    };
+    println!("{rooms} rooms × {rate} states/s for {seconds} s through mosquitto into the gateway ({engine})");
+    let linger = if replicas > 1 { 30 } else { 0 };
     let clients: Vec<_> = (0..rooms)
         .map(|i| {
             let (template, published) = (template.clone(), published.clone());
-            std::thread::spawn(move || room(mqtt, format!("room-{i:02}"), rate, seconds, template, published))
+            std::thread::spawn(move || room(mqtt, format!("room-{i:02}"), rate, seconds, linger, template, published))
         })
         .collect();
     let mut max_backlog = 0i64;
     while clients.iter().any(|c| !c.is_finished()) {
         std::thread::sleep(Duration::from_secs(1));
+        if second.is_some() && t0.elapsed().as_secs() >= seconds / 2 {
+            let stored = get(http2, "/api/gateway")["stored"].as_u64().unwrap_or(0);
+            println!("killing the second replica (it had stored {stored})");
+            second = None;
+        }
+        // With replicas the durable share of the other one is not counted here: live topics
+        // reach both, so the backlog is measured on the first one's share.
         let received = get(http, "/api/gateway")["received"].as_i64().unwrap_or(0);
         // Published counts states and assessments; received also counts the handful of status
         // and exam messages, so the backlog is a slight under-estimate at the start only.
-        max_backlog = max_backlog.max(published.load(Ordering::Relaxed) as i64 - received);
+        if replicas == 1 {
+            max_backlog = max_backlog.max(published.load(Ordering::Relaxed) as i64 - received);
+        }
     }
     let durable_sent: u64 = clients.into_iter().map(|c| c.join().unwrap()).sum();
     let wall = t0.elapsed().as_secs_f64();
@@ -261,7 +379,7 @@ fn main() {
             })
             .sum()
     };
-    while stored() < durable_sent && drain.elapsed() < Duration::from_secs(60) {
+    while stored() < durable_sent && drain.elapsed() < Duration::from_secs(90) {
         std::thread::sleep(Duration::from_millis(500));
     }
     let durable_stored = stored();

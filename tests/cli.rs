@@ -381,11 +381,7 @@ fn analyze_takes_a_negative_neutral() {
 #[test]
 fn analyze_and_run_summarise_a_video_alike() {
     let dir = tmp("analyze-vs-run");
-    let face = load_image(&photo("astronaut.png")).unwrap();
-    let frames: Vec<image::RgbImage> = (0..20)
-        .map(|i| rotate_image(&face, 25.0 * (i as f64 * 0.3).sin(), false))
-        .collect();
-    let video = make_video(&dir, &frames, 1, "tilt.mp4", "320:240");
+    let video = common::tilting_video(&dir);
     let out = dir.join("out");
     let o = cdposture(&[
         "analyze",

@@ -3,18 +3,12 @@
 //! fetched from anywhere.
 
 mod common;
-use cdposture::capture::demo::rotate_image;
-use cdposture::capture::load_image;
-use common::{cdposture, make_video, photo, tmp};
+use common::{cdposture, tmp};
 
 #[test]
 fn analyze_writes_the_exam_page_and_it_draws_offline() {
     let dir = tmp("report-page");
-    let face = load_image(&photo("astronaut.png")).unwrap();
-    let frames: Vec<image::RgbImage> = (0..20)
-        .map(|i| rotate_image(&face, 25.0 * (i as f64 * 0.3).sin(), false))
-        .collect();
-    let video = make_video(&dir, &frames, 1, "tilt.mp4", "320:240");
+    let video = common::tilting_video(&dir);
     let out = dir.join("out");
     let o = cdposture(&[
         "analyze",

@@ -52,6 +52,15 @@ pub fn tmp(name: &str) -> PathBuf {
     d
 }
 
+/// The astronaut tilting her head to ±25° and back (20 frames, 320×240, `tilt.mp4` in `dir`).
+pub fn tilting_video(dir: &std::path::Path) -> PathBuf {
+    let face = cdposture::capture::load_image(&photo("astronaut.png")).unwrap();
+    let frames: Vec<image::RgbImage> = (0..20)
+        .map(|i| cdposture::capture::demo::rotate_image(&face, 25.0 * (i as f64 * 0.3).sin(), false))
+        .collect();
+    make_video(dir, &frames, 1, "tilt.mp4", "320:240")
+}
+
 /// Make a video with ffmpeg from a list of PNG frames (each shown `per_frame` times) at 15 fps.
 pub fn make_video(
     dir: &std::path::Path,
