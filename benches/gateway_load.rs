@@ -200,77 +200,9 @@ fn room(
     msg_id
 }
 
-/// A throw-away PostgreSQL cluster (Debian's), stopped on drop; as `postgres` when run as root.
-struct Postgres {
-    data: std::path::PathBuf,
-    bin: std::path::PathBuf,
-    port: u16,
-}
-
-impl Postgres {
-    fn as_owner(&self, program: &str) -> Command {
-        if unsafe { libc::geteuid() } == 0 {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(self.bin.join(program));
-            c
-        } else {
-            Command::new(self.bin.join(program))
-        }
-    }
-
-    fn start(dir: &std::path::Path) -> Postgres {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("apt-get install postgresql")
-            .flatten()
-            .map(|e| e.path().join("bin"))
-            .find(|b| b.join("initdb").exists())
-            .expect("initdb");
-        let root = dir.join("pg");
-        std::fs::create_dir_all(&root).unwrap();
-        if unsafe { libc::geteuid() } == 0 {
-            Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&root)
-                .status()
-                .unwrap();
-        }
-        let pg = Postgres {
-            data: root.join("data"),
-            bin,
-            port: free_port(),
-        };
-        let ok = pg
-            .as_owner("initdb")
-            .args(["-A", "trust", "-U", "cdposture", "-D"])
-            .arg(&pg.data)
-            .output()
-            .unwrap();
-        assert!(ok.status.success(), "initdb: {}", String::from_utf8_lossy(&ok.stderr));
-        let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1", pg.port, root.display());
-        let ok = pg
-            .as_owner("pg_ctl")
-            .args(["-w", "-D"])
-            .arg(&pg.data)
-            .args(["-o", &opts, "-l"])
-            .arg(root.join("log"))
-            .arg("start")
-            .output()
-            .unwrap();
-        assert!(ok.status.success(), "pg_ctl: {}", String::from_utf8_lossy(&ok.stderr));
-        pg
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = self
-            .as_owner("pg_ctl")
-            .args(["-m", "immediate", "-D"])
-            .arg(&self.data)
-            .arg("stop")
-            .output();
-    }
-}
+#[path = "../tests/common/postgres.rs"]
+mod postgres;
+use postgres::Postgres;
 
 /// Start a gateway process on `database`, answering HTTP on `http`.
 fn start_gateway(dir: &std::path::Path, name: &str, mqtt: u16, http: u16, database: &str) -> Killed {
@@ -323,7 +255,7 @@ fn main() {
     let replicas = env_or("LOAD_REPLICAS", 1);
     let pg = (replicas > 1).then(|| Postgres::start(&dir));
     let database = match &pg {
-        Some(pg) => format!("postgres://cdposture@127.0.0.1:{}/postgres", pg.port),
+        Some(pg) => pg.url(),
         None => format!("sqlite:{}", dir.join("gw.db").display()),
     };
     let gateway = start_gateway(&dir, "load", mqtt, http, &database);

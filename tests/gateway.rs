@@ -424,99 +424,12 @@ fn bad_input_is_counted_logged_once_and_never_stops_the_gateway() {
     assert_eq!(gw.get("/healthz", false).0, 200);
 }
 
-/// A throw-away PostgreSQL cluster (Debian's `postgresql`), on a free port, trust auth on
-/// loopback; run as the `postgres` user when the tests run as root (PostgreSQL refuses root).
-struct Postgres {
-    data: PathBuf,
-    port: u16,
-    bin: PathBuf,
-}
-
-impl Postgres {
-    fn as_owner(&self, program: &str) -> Command {
-        let exe = self.bin.join(program);
-        if unsafe { libc::geteuid() } == 0 {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(exe);
-            c
-        } else {
-            Command::new(exe)
-        }
-    }
-
-    fn start(dir: &Path) -> Postgres {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL is needed for the replica test (apt-get install postgresql)")
-            .filter_map(|e| e.ok())
-            .map(|e| e.path().join("bin"))
-            .find(|b| b.join("initdb").exists())
-            .expect("no initdb under /usr/lib/postgresql/*/bin");
-        let root = dir.join("pg");
-        std::fs::create_dir_all(&root).unwrap();
-        if unsafe { libc::geteuid() } == 0 {
-            assert!(Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&root)
-                .status()
-                .unwrap()
-                .success());
-        }
-        let pg = Postgres {
-            data: root.join("data"),
-            port: free_port(),
-            bin,
-        };
-        let out = pg
-            .as_owner("initdb")
-            .args(["-A", "trust", "-U", "cdposture", "-D"])
-            .arg(&pg.data)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
-        let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            pg.port,
-            root.display()
-        );
-        let out = pg
-            .as_owner("pg_ctl")
-            .args(["-w", "-t", "60", "-D"])
-            .arg(&pg.data)
-            .args(["-o", &opts, "-l"])
-            .arg(root.join("log"))
-            .arg("start")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        pg
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://cdposture@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = self
-            .as_owner("pg_ctl")
-            .args(["-m", "immediate", "-D"])
-            .arg(&self.data)
-            .arg("stop")
-            .output();
-    }
-}
-
 #[test]
 fn two_replicas_on_postgresql_share_the_rooms_and_lose_nothing_when_one_dies() {
     let dir = common::tmp("gateway-replicas");
     let broker = Broker::start(&dir.join("broker"), free_port(), "");
     let sub = Subscriber::connect(broker.port, "t-gw-replicas-witness");
-    let pg = Postgres::start(&dir);
+    let pg = common::postgres::Postgres::start(&dir);
     // Both start together: the migration runs once (advisory lock).
     let g1 = Gateway::start(&dir, "gw-r1", broker.port, &pg.url(), "");
     let mut g2 = Gateway::start(&dir, "gw-r2", broker.port, &pg.url(), "");

@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod browser;
+pub mod postgres;
 pub mod schema;
 
 use std::path::PathBuf;
