@@ -22,14 +22,6 @@ fn env_or(key: &str, default: u64) -> u64 {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn wait_port(port: u16) {
     let t = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -202,7 +194,7 @@ fn room(
 
 #[path = "../tests/common/postgres.rs"]
 mod postgres;
-use postgres::Postgres;
+use postgres::{free_port, Postgres};
 
 /// Start a gateway process on `database`, answering HTTP on `http`.
 fn start_gateway(dir: &std::path::Path, name: &str, mqtt: u16, http: u16, database: &str) -> Killed {

@@ -386,10 +386,9 @@ impl Writer {
         acks: &tokio::sync::mpsc::UnboundedSender<Publish>,
         shutdown: &AtomicBool,
     ) {
-        let inbound: Vec<Inbound> = batch.iter().map(|w| w.inbound.clone()).collect();
         let mut delay = Duration::from_millis(200);
         let applied = loop {
-            match self.store.apply(&inbound) {
+            match self.store.apply(batch.iter().map(|w| &w.inbound)) {
                 Ok(a) => {
                     self.shared.database_ok.store(true, Ordering::Relaxed);
                     break a;
@@ -397,7 +396,7 @@ impl Writer {
                 Err(e) => {
                     self.shared.database_ok.store(false, Ordering::Relaxed);
                     self.shared.counters.database_errors.fetch_add(1, Ordering::Relaxed);
-                    log::error!("storing {} messages failed: {e}; retrying in {delay:?} (they stay unacknowledged at the broker)", inbound.len());
+                    log::error!("storing {} messages failed: {e}; retrying in {delay:?} (they stay unacknowledged at the broker)", batch.len());
                     if shutdown.load(Ordering::Relaxed) {
                         return;
                     }
@@ -409,12 +408,12 @@ impl Writer {
         };
         let c = &self.shared.counters;
         c.batches.fetch_add(1, Ordering::Relaxed);
-        for (a, m) in applied.iter().zip(&inbound) {
+        for (a, w) in applied.iter().zip(&batch) {
             match a {
                 Applied::Stored => c.stored.fetch_add(1, Ordering::Relaxed),
                 Applied::Duplicate => c.duplicates.fetch_add(1, Ordering::Relaxed),
             };
-            if *a == Applied::Stored && m.replayed {
+            if *a == Applied::Stored && w.inbound.replayed {
                 c.replayed_stored.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -277,9 +277,9 @@ impl Store {
 
     /// Apply a batch in one transaction: all of it is stored, or none (the caller acknowledges
     /// the messages to the broker only after this returns `Ok`).
-    pub fn apply(&mut self, batch: &[Inbound]) -> Result<Vec<Applied>, StoreError> {
+    pub fn apply<'a>(&mut self, batch: impl IntoIterator<Item = &'a Inbound>) -> Result<Vec<Applied>, StoreError> {
         self.db.batch("BEGIN")?;
-        let mut out = Vec::with_capacity(batch.len());
+        let mut out = Vec::new();
         for m in batch {
             match self.apply_one(m) {
                 Ok(a) => out.push(a),
