@@ -53,6 +53,9 @@ pub struct PipelineOptions {
     /// 7.5° (camera azimuth configured exactly) or 11.3° (not configured) to 4.6°, and 17° to 7.8°
     /// on turned trunks. Off: the configured `camera_mount` is the trunk's yaw.
     pub trunk_yaw_from_model: bool,
+    /// Take the trunk frame's pitch and roll from the posture model too (a forward or sideways
+    /// lean, and the camera's elevation), instead of the configured `camera_mount`'s.
+    pub trunk_tilt_from_model: bool,
     /// Threads one frame may use. 1: every model in turn. 2 or more: the tracked face's mesh runs
     /// on a second thread while the body model and the posture model run; the face's re-crop and
     /// detection decisions wait for the body, as they do on one thread, so the numbers are the
@@ -73,6 +76,7 @@ impl Default for PipelineOptions {
             pose_every: 1,
             posture_model: true,
             trunk_yaw_from_model: true,
+            trunk_tilt_from_model: true,
             threads: 1,
         }
     }
@@ -283,6 +287,12 @@ impl Pipeline {
         if let Some(p) = posture.filter(|_| o.trunk_yaw_from_model) {
             o.camera_mount.yaw = p.trunk_yaw;
         }
+        if let Some(p) = posture.filter(|_| o.trunk_tilt_from_model) {
+            let mount = o.camera_mount;
+            o.camera_mount.pitch =
+                trust_by_certainty(mount.pitch, p.trunk_pitch, p.trunk_pitch_b, TRUNK_PITCH_SPREAD_DEG);
+            o.camera_mount.roll = trust_by_certainty(mount.roll, p.trunk_roll, p.trunk_roll_b, TRUNK_ROLL_SPREAD_DEG);
+        }
         o
     }
 
@@ -422,14 +432,42 @@ impl BodyStage<'_> {
         let Some(pose) = self.track_pose(img, pose_track, times)? else {
             return Ok(None);
         };
+        let posture = self.posture(img, &pose, times)?;
+        if !self.opts.posture_model || posture.is_some_and(|p| p.yaw_b <= fusion::MAX_MODEL_YAW_B) {
+            return Ok(Some((pose, posture)));
+        }
+        // The model cannot read this body: BlazePose, keyed on a face, put the shoulders on the
+        // head of a far-turned subject (seen on renders beyond ~60°). A second look from the
+        // whole picture; the surer of the two estimates is kept.
         let t = Instant::now();
-        let posture = if self.opts.posture_model {
-            PostureNet::new(&self.models.posture_net).run(img, &pose, self.opts.min_visibility)?
-        } else {
-            None
+        let second = self.pose_without_detection(img, &PoseModel::new(&self.models.pose_landmarks))?;
+        times.pose_ms += ms(t);
+        let Some(second) = second.filter(|p| p.presence >= self.opts.min_pose_presence) else {
+            return Ok(Some((pose, posture)));
         };
-        times.posture_model_ms = ms(t);
-        Ok(Some((pose, posture)))
+        let second_posture = self.posture(img, &second, times)?;
+        let surer = match (posture, second_posture) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(a), Some(b)) => b.yaw_b < a.yaw_b,
+        };
+        log::debug!("unsure posture estimate ({posture:?}); second look from the whole picture kept: {surer}");
+        if !surer {
+            return Ok(Some((pose, posture)));
+        }
+        *pose_track = Some(PoseModel::roi_from_landmarks(&second)).filter(Roi::is_usable);
+        Ok(Some((second, second_posture)))
+    }
+
+    /// Our posture model on the body `pose` (none when it is off or a shoulder is not seen).
+    fn posture(&self, img: &RgbImage, pose: &PoseLandmarks, times: &mut StageTimes) -> Result<Option<PostureEstimate>> {
+        if !self.opts.posture_model {
+            return Ok(None);
+        }
+        let t = Instant::now();
+        let posture = PostureNet::new(&self.models.posture_net).run(img, pose, self.opts.min_visibility)?;
+        times.posture_model_ms += ms(t);
+        Ok(posture)
     }
 
     fn track_pose(
@@ -452,20 +490,19 @@ impl BodyStage<'_> {
         let dets = Detector::pose(&self.models.pose_detector).detect(img)?;
         times.detector_ms += ms(t);
         let t = Instant::now();
-        let lm = match dets.first().map(PoseModel::roi_from_detection).filter(Roi::is_usable) {
-            Some(roi) => model.run(img, &roi)?,
-            None => match self.pose_without_detection(img, &model)? {
-                Some(lm) => lm,
-                None => {
-                    times.pose_ms += ms(t);
-                    return Ok(None);
-                }
-            },
+        let detected = match dets.first().map(PoseModel::roi_from_detection).filter(Roi::is_usable) {
+            Some(roi) => Some(model.run(img, &roi)?),
+            None => None,
+        };
+        // A detection whose landmarks the model does not believe is no better than none.
+        let lm = match detected.filter(|lm| lm.presence >= self.opts.min_pose_presence) {
+            Some(lm) => Some(lm),
+            None => self.pose_without_detection(img, &model)?,
         };
         times.pose_ms += ms(t);
-        if lm.presence < self.opts.min_pose_presence {
+        let Some(lm) = lm.filter(|lm| lm.presence >= self.opts.min_pose_presence) else {
             return Ok(None);
-        }
+        };
         *pose_track = Some(PoseModel::roi_from_landmarks(&lm)).filter(Roi::is_usable);
         Ok(Some(lm))
     }
@@ -500,6 +537,20 @@ impl BodyStage<'_> {
         }
         Ok(Some(model.run(img, &roi)?))
     }
+}
+
+/// How far a seated patient's trunk leans sideways (roll) and its pitch differs from the configured
+/// camera elevation, typically (degrees): the model's tilt estimates are believed in proportion to
+/// their certainty against these spreads. A whole picture rotated by 25° (the demo) or a body the
+/// model was not trained on gives it an uncertainty of 7–11°: then little of its lean is taken.
+const TRUNK_ROLL_SPREAD_DEG: f64 = 8.0;
+const TRUNK_PITCH_SPREAD_DEG: f64 = 8.0;
+
+/// `configured` moved toward `estimate` by the weight `spread² / (spread² + b²)`: a normal prior of
+/// that spread around the configured value, and the estimate's own Laplace scale `b` as its noise.
+fn trust_by_certainty(configured: f64, estimate: f64, b: f64, spread: f64) -> f64 {
+    let w = spread * spread / (spread * spread + b * b);
+    configured + w * (estimate - configured)
 }
 
 /// The posture model's head rotation relative to the trunk, as angles.

@@ -5,7 +5,7 @@ The graph is written by hand from the few layer types train.py uses, so nothing 
 exporter (or its version) ends up in the product:
   crop [1,128,128,3] RGB in 0..1 (NHWC, like the MediaPipe models) ─ Transpose ─ Conv+ReLU × n ─ GlobalAveragePool ─ Flatten ─┐
   features [1,49] ─ Gemm+ReLU ──────────────────────────────────────────────────────────┴ Concat ─
-  Gemm+ReLU ─ Gemm → output [1,14]: 7 means, then 7 log Laplace scales (train.py's TARGETS).
+  Gemm+ReLU ─ Gemm → output [1,18]: 9 means, then 9 log Laplace scales (train.py's TARGETS).
 It then checks the graph against golden.npz with onnx's reference evaluator.
 
 usage: export_onnx.py TRAIN_OUT DEST (models/trained): writes DEST/posture_net.onnx, its recipe
@@ -108,6 +108,7 @@ def write_recipe(src, dest, cfg, onnx_path):
              f'val_share = {cfg["val_share"]}', f'n_train = {cfg["n_train"]}', f'n_val = {cfg["n_val"]}',
              f'torch = "{cfg["torch"]}"', f'targets = {json.dumps(cfg["targets"])}',
              f'command = "{cfg.get("command", "")}"',
+             f'init = {json.dumps(json.dumps(cfg.get("init")))}  # the run it started from (--init), or null',
              "validation = [", *[f"  {json.dumps(l)}," for l in report], "]", ""]
     open(os.path.join(dest, "posture_net.toml"), "w").write("\n".join(lines))
 

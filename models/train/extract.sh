@@ -16,9 +16,15 @@ out=$2
 rows=${3:-1000}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 [ -f "$renders/labels.csv" ] || { echo "$renders/labels.csv: no labels (render first)" >&2; exit 1; }
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cdposture/target}
-(cd "$root" && cargo build --release --quiet)
-bin=$CARGO_TARGET_DIR/release/cdposture
+# EXTRACT_BIN: a cdposture binary to use as it is (a copy, so rebuilding the tree while a long
+# extraction runs cannot swap the binary between shards); otherwise the tree is built.
+if [ -n "${EXTRACT_BIN:-}" ]; then
+  bin=$EXTRACT_BIN
+else
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cdposture/target}
+  (cd "$root" && cargo build --release --quiet)
+  bin=$CARGO_TARGET_DIR/release/cdposture
+fi
 mkdir -p "$out"
 python3 - "$renders" "$out" "$rows" <<'PY'
 import csv, os, sys

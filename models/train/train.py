@@ -33,16 +33,19 @@ import torch.nn.functional as F
 from PIL import Image
 
 # Output order is the model's contract with src/landmarks/posture_net.rs.
-# The first six are relative to the trunk; the last is the trunk's own yaw seen from the camera
-# (labels.csv), which the trunk frame cannot get from BlazePose's depth (it follows the head).
+# The first six are relative to the trunk; the last three are the trunk's own yaw, pitch and roll
+# seen from the camera (labels.csv): the trunk frame cannot get its yaw from BlazePose's depth (it
+# follows the head), its pitch holds the camera's elevation, and its roll a sideways lean that the
+# shoulder line cannot tell from a raised shoulder.
 TARGETS = ["true_yaw_deg", "true_pitch_deg", "true_roll_deg", "true_lateral_shift_sw",
-           "true_sagittal_shift_sw", "true_shoulder_elevation_deg", "trunk_yaw_deg"]
+           "true_sagittal_shift_sw", "true_shoulder_elevation_deg", "trunk_yaw_deg",
+           "trunk_pitch_deg", "trunk_roll_deg"]
 # Targets are divided by these before the loss, so each weighs about the same.
-SCALES = np.array([30.0, 15.0, 15.0, 0.1, 0.1, 5.0, 15.0], dtype=np.float32)
+SCALES = np.array([30.0, 15.0, 15.0, 0.1, 0.1, 5.0, 15.0, 8.0, 5.0], dtype=np.float32)
 # Mirroring the image left-right flips the sign of these targets (yaw, roll, lateral, elevation,
-# trunk yaw).
-MIRROR_SIGN = np.array([-1, 1, -1, -1, 1, -1, -1], dtype=np.float32)
-CACHE_VERSION = "2"
+# trunk yaw, trunk roll).
+MIRROR_SIGN = np.array([-1, 1, -1, -1, 1, -1, -1, 1, -1], dtype=np.float32)
+CACHE_VERSION = "3"
 
 # Body model points fed to the model, as BlazePose names them (features.csv: pose_<name>_x ...).
 POINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder"]
@@ -251,6 +254,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--val-share", type=float, default=0.1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init", type=Path, help="start from this run's ckpt.pt (same variant and widths; "
+                    "outputs it lacks start fresh): a longer run on more renders without starting over")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
@@ -273,6 +278,14 @@ def main():
     # Cosine decay from the start (a long warm-up only delayed learning here).
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     start, ckpt = 0, a.out / "ckpt.pt"
+    init = None
+    if a.init:
+        st0 = torch.load(a.init, weights_only=False)
+        # The lineage goes into the recipe: what the starting weights were trained on, and how.
+        init = {"checkpoint": str(a.init), "epochs": st0["epoch"], "data_hash": st0["data_hash"],
+                "args": {k: str(v) for k, v in st0["args"].items()}}
+        if not ckpt.exists():
+            warm_start(net, st0["net"])
     if ckpt.exists():
         st = torch.load(ckpt, weights_only=False)
         if st["args"] == vars(a) | {"out": str(a.out)} and st["data_hash"] == data_hash:
@@ -309,7 +322,24 @@ def main():
     report = metrics(mu, b, ys[va_idx])
     print(report, flush=True)
     (a.out / "report.txt").write_text(report + "\n")
-    save(net, a, widths, data_hash, len(tr_idx), len(va_idx), crops[va_idx[:4]], feats[va_idx[:4]])
+    save(net, a, widths, data_hash, len(tr_idx), len(va_idx), crops[va_idx[:4]], feats[va_idx[:4]], init)
+
+
+def warm_start(net, old):
+    """Copy a trained state into `net`; the last layer's rows are matched by output (the old run may
+    have had fewer targets: its means, then its log-scales), new outputs keep their fresh init."""
+    own = net.state_dict()
+    n = m = len(TARGETS)
+    for k, v in old.items():
+        if own[k].shape == v.shape:
+            own[k] = v
+        elif k.startswith("head.2."):
+            m = v.shape[0] // 2
+            own[k][:m], own[k][n:n + m] = v[:m], v[m:]
+        else:
+            raise SystemExit(f"--init: {k} has shape {tuple(v.shape)}, this run {tuple(own[k].shape)}")
+    net.load_state_dict(own)
+    print(f"started from the given weights ({m} of {n} outputs)", flush=True)
 
 
 def fold(seq):
@@ -320,7 +350,7 @@ def fold(seq):
     return w, bn.bias - bn.running_mean * s
 
 
-def save(net, a, widths, data_hash, n_train, n_val, gold_crops, gold_feats):
+def save(net, a, widths, data_hash, n_train, n_val, gold_crops, gold_feats, init=None):
     net.eval()
     arrays = {}
     if net.convs is not None:
@@ -350,8 +380,8 @@ def save(net, a, widths, data_hash, n_train, n_val, gold_crops, gold_feats):
            "seed": a.seed, "val_share": a.val_share, "targets": TARGETS, "points": POINTS,
            "n_features": N_FEATURES, "crop_px": int(gold_crops.shape[1]), "data_hash": data_hash,
            "n_train": n_train, "n_val": n_val, "torch": torch.__version__,
-           "command": "models/train/train.sh " + " ".join(sys.argv[1:]),
-           "output": "7 means (deg, deg, deg, sw, sw, deg, deg) then 7 log Laplace scales in the same units"}
+           "command": "models/train/train.sh " + " ".join(sys.argv[1:]), "init": init,
+           "output": f"{len(TARGETS)} means (deg, deg, deg, sw, sw, deg, deg, deg, deg) then as many log Laplace scales in the same units"}
     (a.out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
     print(f"wrote {a.out}/weights.npz, golden.npz, config.json", flush=True)
 

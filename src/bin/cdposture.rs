@@ -98,6 +98,10 @@ enum Command {
         /// Turn the trunk frame by BlazePose's shoulder depth (the pre-2026-11 trunk frame).
         #[arg(long)]
         trunk_yaw_from_depth: bool,
+        /// Keep the camera's pitch and roll as the trunk's instead of the posture model's trunk
+        /// pitch and roll (the trunk frame before 2026-11-28, for comparison).
+        #[arg(long)]
+        trunk_tilt_from_camera: bool,
         /// Take each row's camera placement from its cam_azimuth_deg and cam_elevation_deg
         /// columns, as pipeline.camera_azimuth_deg/camera_elevation_deg would configure it.
         #[arg(long)]
@@ -171,6 +175,7 @@ fn main() -> ExitCode {
             features,
             crops,
             trunk_yaw_from_depth,
+            trunk_tilt_from_camera,
             camera_from_labels,
         } => cli::eval_postures::run(&cli::eval_postures::EvalPosturesArgs {
             labels,
@@ -178,6 +183,7 @@ fn main() -> ExitCode {
             features,
             crops,
             trunk_yaw_from_depth,
+            trunk_tilt_from_camera,
             camera_from_labels,
             models: cli.models,
             pose: cli.pose.unwrap_or_default(),

@@ -1,7 +1,9 @@
 //! The demo source: a built-in stand-in for a camera, so `cdposture run` works out of the box. It
 //! plays a real photo (the astronaut from scikit-image, fetched with the models) with the head tilting
 //! side to side (±25° in the image plane, a 4 s cycle) at 15 fps. The expected measurement is
-//! therefore known: roll follows the sine, yaw and pitch stay put.
+//! therefore known: roll follows the sine, yaw and pitch stay put. (The whole picture turns, so
+//! the posture model reads a little of it as a trunk lean, ~2° at the peak: see the README's
+//! trunk frame.)
 
 use super::{load_image, Frame, FrameSource};
 use crate::inference::roi::{crop_to_tensor, Roi};

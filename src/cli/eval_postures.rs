@@ -41,6 +41,9 @@ pub struct EvalPosturesArgs {
     pub pose: PoseVariant,
     /// The pipeline's `trunk_yaw_from_depth` (to compare with the earlier trunk frame).
     pub trunk_yaw_from_depth: bool,
+    /// Keep the camera mount's pitch and roll as the trunk's (the pipeline's
+    /// `trunk_tilt_from_model` off), for the baseline.
+    pub trunk_tilt_from_camera: bool,
     /// Configure each row's camera mount from its `cam_azimuth_deg` and `cam_elevation_deg`
     /// columns, as an installer who measured the camera's placement would.
     pub camera_from_labels: bool,
@@ -283,6 +286,7 @@ fn measure_all(
     let opts = PipelineOptions {
         refine_still: !is_video,
         trunk_yaw_from_depth: args.trunk_yaw_from_depth,
+        trunk_tilt_from_model: !args.trunk_tilt_from_camera,
         posture_model: args.posture_model,
         threads: crate::pipeline::useful_threads(),
         ..Default::default()
@@ -610,6 +614,8 @@ fn features_header() -> String {
             "model_roll",
             "model_yaw_b",
             "model_trunk_yaw",
+            "model_trunk_pitch",
+            "model_trunk_roll",
             "model_weight",
         ]
         .map(String::from),
@@ -656,6 +662,8 @@ fn features_row(row: &Row, m: Option<&Measurement>) -> String {
     c.extend([
         f(m.posture.map(|p| p.yaw_b)),
         f(m.posture.map(|p| p.trunk_yaw)),
+        f(m.posture.map(|p| p.trunk_pitch)),
+        f(m.posture.map(|p| p.trunk_roll)),
         f(m.rotation.map(|r| r.model_weight)),
     ]);
     for (i, _) in FEATURE_POINTS {

@@ -77,6 +77,7 @@ pub struct RawPipeline {
     pub pose_every: u32,
     pub posture_model: bool,
     pub trunk_yaw_from_model: bool,
+    pub trunk_tilt_from_model: bool,
     pub threads: usize,
 }
 impl Default for RawPipeline {
@@ -91,6 +92,7 @@ impl Default for RawPipeline {
             pose_every: 1,
             posture_model: true,
             trunk_yaw_from_model: true,
+            trunk_tilt_from_model: true,
             threads: 2,
         }
     }

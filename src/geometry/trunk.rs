@@ -66,9 +66,10 @@ impl TrunkFrame {
         let across = if input.yaw_from_depth {
             shoulder_line
         } else {
-            // The shoulder line without its depth along the chair's forward axis.
-            let forward = column(2);
-            sub(shoulder_line, scale(forward, dot(shoulder_line, forward)))
+            // The shoulder line without its depth along the chair's forward axis is the chair's
+            // lateral axis (up to the up axis' tilt): taken as it is, so shoulder points that
+            // BlazePose swapped or put on the head (a far-turned subject) cannot flip the frame.
+            column(0)
         };
         let lateral = normalize(sub(across, scale(up, dot(across, up))))?;
         let forward = cross(lateral, up);
@@ -199,6 +200,36 @@ mod tests {
         let rel = Angles::from_matrix(&t.relative(&head));
         assert!((rel.yaw - 30.0).abs() < 1e-6 && rel.pitch.abs() < 1e-6, "{rel:?}");
         assert!(t.shoulder_elevation.abs() < 1e-9, "{}", t.shoulder_elevation);
+    }
+
+    #[test]
+    fn a_leaning_trunk_is_the_mounts_and_swapped_shoulder_points_cannot_flip_it() {
+        // The posture model says the trunk leans 8° toward image right and is turned 5°; BlazePose
+        // swapped the shoulders (its left on the image's left, as on a far-turned head). A head
+        // tilted 20° on that trunk reads 20° of laterocollis and no turn; an upright head (the
+        // camera's vertical) on it reads -8°: the lean is not the head's.
+        let mount = Angles {
+            yaw: 5.0,
+            pitch: 0.0,
+            roll: 8.0,
+        }
+        .to_matrix();
+        let mut f = frontal();
+        f.left_shoulder = mat_vec(&mount, [-0.2, 0.0, 0.0]);
+        f.right_shoulder = mat_vec(&mount, [0.2, 0.0, 0.0]);
+        f.hip_centre = None;
+        f.yaw_from_depth = false;
+        f.mount = mount;
+        let t = TrunkFrame::from_input(&f).unwrap();
+        let tilted = Angles {
+            roll: 20.0,
+            ..Default::default()
+        }
+        .to_matrix();
+        let rel = Angles::from_matrix(&t.relative(&crate::geometry::mat_mul(&mount, &tilted)));
+        assert!((rel.roll - 20.0).abs() < 1e-6 && rel.yaw.abs() < 1e-6, "{rel:?}");
+        let upright = Angles::from_matrix(&t.relative(&crate::geometry::IDENTITY));
+        assert!((upright.roll + 8.0).abs() < 0.5, "{upright:?}");
     }
 
     #[test]

@@ -194,7 +194,7 @@ pub const POSTURE_NET_FILE: &str = "posture_net.onnx";
 /// The posture model's input and output sizes (`models/train/train.py`; the landmarks layer fills them).
 pub const POSTURE_CROP_PX: usize = 128;
 pub const POSTURE_FEATURES: usize = 49;
-pub const POSTURE_OUTPUTS: usize = 7;
+pub const POSTURE_OUTPUTS: usize = 9;
 
 impl PoseVariant {
     pub fn file(self) -> &'static str {

@@ -1,7 +1,7 @@
 //! Our own posture model (`models/train/`, trained only on rendered avatars): from the posture crop
 //! ([`super::posture_crop`]) and the body model's head and shoulder points it estimates the head's
 //! rotation relative to the trunk, the lateral and sagittal shift, the shoulder elevation and the
-//! trunk's yaw, each with an uncertainty. It sees the whole head, so it keeps answering where the
+//! trunk's own orientation seen from the camera (yaw, pitch, roll), each with an uncertainty. It sees the whole head, so it keeps answering where the
 //! face mesh cannot (a profile, a face turned 90°, a face the detector missed).
 //!
 //! The input layout is the contract with `models/train/train.py` (its `features` and `crop_frame`):
@@ -44,8 +44,11 @@ pub struct PostureEstimate {
     pub lateral_shift: f64,
     pub sagittal_shift: f64,
     pub shoulder_elevation: f64,
-    /// The trunk's yaw seen from the camera.
+    /// The trunk's orientation seen from the camera (our angle conventions): its yaw, its pitch
+    /// (a forward lean and the camera's elevation together) and its roll (a sideways lean).
     pub trunk_yaw: f64,
+    pub trunk_pitch: f64,
+    pub trunk_roll: f64,
     pub yaw_b: f64,
     pub pitch_b: f64,
     pub roll_b: f64,
@@ -53,6 +56,8 @@ pub struct PostureEstimate {
     pub sagittal_shift_b: f64,
     pub shoulder_elevation_b: f64,
     pub trunk_yaw_b: f64,
+    pub trunk_pitch_b: f64,
+    pub trunk_roll_b: f64,
 }
 
 impl PostureEstimate {
@@ -70,6 +75,8 @@ impl PostureEstimate {
             sagittal_shift: o[4] as f64,
             shoulder_elevation: o[5] as f64,
             trunk_yaw: o[6] as f64,
+            trunk_pitch: o[7] as f64,
+            trunk_roll: o[8] as f64,
             yaw_b: b(0),
             pitch_b: b(1),
             roll_b: b(2),
@@ -77,6 +84,8 @@ impl PostureEstimate {
             sagittal_shift_b: b(4),
             shoulder_elevation_b: b(5),
             trunk_yaw_b: b(6),
+            trunk_pitch_b: b(7),
+            trunk_roll_b: b(8),
         })
     }
 }
@@ -160,11 +169,25 @@ mod tests {
 
     #[test]
     fn outputs_become_estimates_with_positive_uncertainties_and_bad_ones_are_refused() {
-        let mut o = vec![10.0, -5.0, 3.0, 0.05, -0.02, 2.0, -8.0];
-        o.extend([1.0f32.ln(), 2.0f32.ln(), 0.5f32.ln(), -3.0, -3.0, 0.0, 1.0]);
+        let mut o = vec![10.0, -5.0, 3.0, 0.05, -0.02, 2.0, -8.0, 4.0, -6.0];
+        o.extend([
+            1.0f32.ln(),
+            2.0f32.ln(),
+            0.5f32.ln(),
+            -3.0,
+            -3.0,
+            0.0,
+            1.0,
+            0.0,
+            3.0f32.ln(),
+        ]);
         let e = PostureEstimate::from_output(&o).unwrap();
-        assert_eq!((e.yaw, e.trunk_yaw), (10.0, -8.0));
+        assert_eq!(
+            (e.yaw, e.trunk_yaw, e.trunk_pitch, e.trunk_roll),
+            (10.0, -8.0, 4.0, -6.0)
+        );
         assert!((e.pitch_b - 2.0).abs() < 1e-6 && (e.roll_b - 0.5).abs() < 1e-6);
+        assert!((e.trunk_roll_b - 3.0).abs() < 1e-5);
         o[2] = f32::NAN;
         assert!(PostureEstimate::from_output(&o).is_none());
         assert!(PostureEstimate::from_output(&o[..5]).is_none());
