@@ -685,3 +685,22 @@ pub fn body_yaw(p: &PoseLandmarks) -> Option<f64> {
     let l = crate::geometry::sub(camera_frame(p.world[LEFT_EAR]), camera_frame(p.world[RIGHT_EAR]));
     (l[0].abs() + l[2].abs() > 1e-6).then(|| l[2].atan2(l[0]).to_degrees())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trunk_tilt_is_believed_as_far_as_the_model_is_sure_of_it() {
+        // Sure (b = 1°): nearly all of a 6° lean is taken; unsure (b = 10°, the demo's whole-picture
+        // rotation): about 40 % of it; equal spread and uncertainty: half. Always between the
+        // configured value and the estimate, whatever its sign.
+        let sure = trust_by_certainty(0.0, 6.0, 1.0, 8.0);
+        assert!((sure - 6.0 * 64.0 / 65.0).abs() < 1e-9, "{sure}");
+        let unsure = trust_by_certainty(0.0, 6.0, 10.0, 8.0);
+        assert!((unsure - 6.0 * 64.0 / 164.0).abs() < 1e-9, "{unsure}");
+        assert!((trust_by_certainty(-4.0, 2.0, 8.0, 8.0) + 1.0).abs() < 1e-9);
+        let toward_negative = trust_by_certainty(3.0, -5.0, 2.0, 8.0);
+        assert!(toward_negative < 3.0 && toward_negative > -5.0);
+    }
+}
