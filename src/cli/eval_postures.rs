@@ -565,8 +565,8 @@ impl Tally {
             rows: rows.len(),
         };
         for (row, got) in rows.iter().zip(results) {
-            for q in 0..6 {
-                t.all[q].push(row.truth[q], got[q]);
+            for ((pairs, truth), measured) in t.all.iter_mut().zip(row.truth).zip(got) {
+                pairs.push(truth, *measured);
             }
             if let Some(yaw) = row.truth[0] {
                 let split = if yaw.abs() <= 45.0 { &mut t.near } else { &mut t.far };
