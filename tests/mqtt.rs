@@ -146,8 +146,12 @@ fn commands_start_and_end_exams_and_bad_ones_get_a_reply() {
     let exams = sub.on("exam");
     assert!(exams.iter().any(|e| e["type"] == "new" && e["exam_id"] == "v-9"));
     let end = exams.iter().find(|e| e["type"] == "end").unwrap();
+    // A neutral was captured: the astronaut's head is turned and bowed a little (yaw ~-7°, pitch
+    // ~-5°); its roll depends on where in the demo's tilt the capture fell (under emulation, a
+    // frame or two near the zero crossing), so any axis away from zero will do.
+    let neutral = ["yaw", "pitch", "roll"].map(|a| end["neutral"][a].as_f64().unwrap().abs());
     assert!(
-        end["neutral"]["roll"].as_f64().unwrap().abs() > 0.1,
+        neutral.iter().any(|v| *v > 0.1),
         "neutral captured before the exam: {end}"
     );
     assert!(d.stop().success(), "still healthy after bad commands: {}", d.log());
