@@ -303,7 +303,7 @@ impl Pipeline {
         }
         let from_model = o.trunk_yaw_from_model || o.trunk_tilt_from_model;
         self.trunk_track = match (posture.filter(|_| from_model), self.trunk_track) {
-            (Some(_), Some(track)) => Some(blend(track, seen, TRUNK_NEW_FRAME_WEIGHT)),
+            (Some(_), Some(track)) => Some(track.lerp(seen, TRUNK_NEW_FRAME_WEIGHT)),
             (Some(_), None) => Some(seen),
             (None, track) => track,
         };
@@ -563,14 +563,6 @@ const TRUNK_ROLL_SPREAD_DEG: f64 = 8.0;
 /// frames (0.2 s at 15 fps), short against a trunk that turns, long against the estimate's noise.
 const TRUNK_NEW_FRAME_WEIGHT: f64 = 0.3;
 
-/// `a` moved by the share `w` toward `b`, angle by angle.
-fn blend(a: Angles, b: Angles, w: f64) -> Angles {
-    Angles {
-        yaw: a.yaw + w * (b.yaw - a.yaw),
-        pitch: a.pitch + w * (b.pitch - a.pitch),
-        roll: a.roll + w * (b.roll - a.roll),
-    }
-}
 const TRUNK_PITCH_SPREAD_DEG: f64 = 8.0;
 
 /// `configured` moved toward `estimate` by the weight `spread² / (spread² + b²)`: a normal prior of

@@ -69,6 +69,16 @@ impl Angles {
         }
     }
 
+    /// `self` moved by the share `w` toward `other`, angle by angle (blends of nearby estimates;
+    /// not a rotation interpolation across ±180°).
+    pub fn lerp(self, other: Angles, w: f64) -> Angles {
+        Angles {
+            yaw: self.yaw + w * (other.yaw - self.yaw),
+            pitch: self.pitch + w * (other.pitch - self.pitch),
+            roll: self.roll + w * (other.roll - self.roll),
+        }
+    }
+
     pub fn get(&self, axis: Axes) -> f64 {
         match axis {
             Axes::Yaw => self.yaw,

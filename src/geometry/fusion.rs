@@ -73,12 +73,7 @@ pub fn fuse(mesh: Option<(Angles, f64)>, model: Option<(Angles, f64)>, min_prese
         BLEND_FROM_PRESENCE,
         min_presence.min(BLEND_FROM_PRESENCE - 0.05),
     ));
-    let mix = |a: f64, b: f64| a + w * (b - a);
-    let angles = Angles {
-        yaw: mix(mesh_angles.yaw, model.yaw),
-        pitch: mix(mesh_angles.pitch, model.pitch),
-        roll: mix(mesh_angles.roll, model.roll),
-    };
+    let angles = mesh_angles.lerp(model, w);
     let source = if w <= 0.0 {
         RotationSource::FaceMesh
     } else if w >= 1.0 {

@@ -4,14 +4,17 @@
 //! elevation", so the trunk's vertical must not come from the shoulders. We take the trunk's up axis
 //! from the spine (hip centre → shoulder centre, world landmarks) when the hips are visible, and
 //! otherwise the chair's vertical as the fixed camera sees it (the configured mount; the camera's
-//! own vertical for a level camera in front); the lateral axis is the shoulder line made
-//! perpendicular to that up axis. Shoulder elevation is then the shoulder line's angle against the
-//! lateral axis, reported separately.
+//! own vertical for a level camera in front); the lateral axis is the mount's, made perpendicular
+//! to that up axis. Shoulder elevation is then the shoulder line's angle against the lateral axis,
+//! reported separately. The mount is the configured camera placement, or the posture model's
+//! estimate of the trunk's orientation (see the pipeline's `trunk_options`).
 //!
-//! The trunk's yaw: by default the shoulder line's depth along the mount's forward axis is left
-//! out, so the trunk faces the chair (with the spine as up axis, the lateral axis is then not
-//! exactly square to that forward axis: a few degrees for a leaning spine, harmless). How the
-//! patient sits in the chair is removed by the neutral capture. The only depth we have,
+//! The trunk's yaw: by default the shoulder points do not turn the frame, so the trunk faces the
+//! mount (with the spine as up axis, the lateral axis is then not exactly square to the mount's
+//! forward axis: a few degrees for a leaning spine, harmless), and BlazePose swapping the
+//! shoulders cannot flip it. `yaw_from_depth` takes the lateral axis from the shoulder line
+//! instead (the oldest frame). How the patient sits in the chair is removed by the neutral
+//! capture. The only depth we have,
 //! BlazePose's world shoulders, turns with the head (0.25° per degree of head yaw on renders, and
 //! 0.21° per degree of a real trunk turn): it made a still trunk follow a turning head.
 
@@ -66,9 +69,9 @@ impl TrunkFrame {
         let across = if input.yaw_from_depth {
             shoulder_line
         } else {
-            // The shoulder line without its depth along the chair's forward axis is the chair's
-            // lateral axis (up to the up axis' tilt): taken as it is, so shoulder points that
-            // BlazePose swapped or put on the head (a far-turned subject) cannot flip the frame.
+            // The mount's lateral axis as it is (not the shoulder line without its depth, which
+            // points the same way unless BlazePose swapped the shoulders or put them on the head
+            // of a far-turned subject, and then flipped the frame).
             column(0)
         };
         let lateral = normalize(sub(across, scale(up, dot(across, up))))?;

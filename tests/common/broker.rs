@@ -13,13 +13,10 @@ pub struct Broker {
     child: Option<Child>,
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// One definition for the test crate: `postgres.rs` holds it because the load bench includes that
+/// file on its own.
+#[allow(unused_imports)]
+pub use super::postgres::free_port;
 
 fn mosquitto() -> &'static str {
     if Path::new("/usr/sbin/mosquitto").exists() {
