@@ -8,8 +8,12 @@
 //! `BENCH_FRAMES=N` sets the number of measured frames (default 60). For instruction counts run the
 //! bench binary under `valgrind --tool=callgrind` (or qemu's insn plugin on aarch64) with N and 2N
 //! frames and divide the difference by N: model loading and the first detection cancel out.
-//! `BENCH_THREADS=2` runs the pipeline with `pipeline.threads = 2`.
+//! `BENCH_THREADS=2` runs the pipeline with `pipeline.threads = 2`; `BENCH_POSE_EVERY=N` with
+//! `pipeline.pose_every = N`; `BENCH_HELD=1` plays a held posture instead of the demo's tilting
+//! head (the photo still, at a 10° tilt, with a camera's sensor noise on every frame), where the
+//! body models can run less often.
 
+use cdposture::capture::demo::rotate_image;
 use cdposture::capture::{DemoSource, FrameSource};
 use cdposture::inference::{resolve_model_dir, ModelSet, PoseVariant};
 use cdposture::pipeline::{Pipeline, PipelineOptions, StageTimes};
@@ -19,6 +23,8 @@ struct Row {
     name: &'static str,
     ms_per_frame: f64,
     stages: StageTimes,
+    /// Share of frames the body models ran on (`pose_every`).
+    body_share: f64,
 }
 
 fn run(name: &'static str, frames: &[image::RgbImage], pose: PoseVariant, track: bool) -> Row {
@@ -28,19 +34,26 @@ fn run(name: &'static str, frames: &[image::RgbImage], pose: PoseVariant, track:
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
+    let pose_every = std::env::var("BENCH_POSE_EVERY")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let opts = PipelineOptions {
         threads,
+        pose_every,
         ..Default::default()
     };
     let mut p = Pipeline::new(models, opts);
     p.process(&frames[0]).expect("warm-up frame");
     let mut stages = StageTimes::default();
+    let mut body_runs = 0;
     let start = Instant::now();
     for f in &frames[1..] {
         if !track {
             p.reset();
         }
         let m = p.process(f).expect("frame");
+        body_runs += m.body_models_ran as usize;
         stages.detector_ms += m.timings.detector_ms;
         stages.face_landmarks_ms += m.timings.face_landmarks_ms;
         stages.pose_ms += m.timings.pose_ms;
@@ -60,6 +73,7 @@ fn run(name: &'static str, frames: &[image::RgbImage], pose: PoseVariant, track:
         name,
         ms_per_frame: ms,
         stages,
+        body_share: body_runs as f64 / n,
     }
 }
 
@@ -79,10 +93,19 @@ fn main() {
         .max(n);
     let mut src = DemoSource::new(&resolve_model_dir(None), pool as u64 + 1).expect("demo photo: run models/fetch.sh");
     let mut frames = Vec::new();
+    let held = std::env::var_os("BENCH_HELD").is_some();
+    let mut noise = Noise(0x2545_f491_4f6c_dd1d);
     while let Some(f) = src.next_frame().expect("demo frame") {
+        let image = if held {
+            let mut still = rotate_image(src.photo(), 10.0, false);
+            noise.add_to(&mut still);
+            still
+        } else {
+            f.image
+        };
         // The size of a typical exam-room stream.
         frames.push(image::imageops::resize(
-            &f.image,
+            &image,
             640,
             480,
             image::imageops::FilterType::Triangle,
@@ -95,15 +118,25 @@ fn main() {
         rows.push(run("detect every frame (baseline)", frames, PoseVariant::Lite, false));
     }
     let base = rows[0].ms_per_frame;
-    println!("{} frames of 640x480, single thread", n);
     println!(
-        "{:<32} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>8}",
-        "path", "ms/frame", "fps", "detector", "face_lm", "pose", "geometry", "vs row1"
+        "{} frames of 640x480, {}, threads {}, pose_every {}",
+        n,
+        if held {
+            "held posture (BENCH_HELD)"
+        } else {
+            "the demo's tilting head"
+        },
+        std::env::var("BENCH_THREADS").unwrap_or_else(|_| "1".into()),
+        std::env::var("BENCH_POSE_EVERY").unwrap_or_else(|_| "1".into()),
+    );
+    println!(
+        "{:<32} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>8}",
+        "path", "ms/frame", "fps", "detector", "face_lm", "pose", "geometry", "body", "vs row1"
     );
     for r in &rows {
         let s = &r.stages;
         println!(
-            "{:<32} {:>9.2} {:>7.1} {:>9.2} {:>9.2} {:>9.2} {:>9.3} {:>7.2}x",
+            "{:<32} {:>9.2} {:>7.1} {:>9.2} {:>9.2} {:>9.2} {:>9.3} {:>6.2} {:>7.2}x",
             r.name,
             r.ms_per_frame,
             1e3 / r.ms_per_frame,
@@ -111,7 +144,23 @@ fn main() {
             s.face_landmarks_ms,
             s.pose_ms,
             s.geometry_ms,
+            r.body_share,
             r.ms_per_frame / base
         );
+    }
+}
+
+/// A camera's sensor noise: each channel of each pixel ±3 levels (xorshift64, deterministic).
+struct Noise(u64);
+
+impl Noise {
+    fn add_to(&mut self, img: &mut image::RgbImage) {
+        for v in img.iter_mut() {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            let d = (self.0 % 7) as i16 - 3;
+            *v = (*v as i16 + d).clamp(0, 255) as u8;
+        }
     }
 }

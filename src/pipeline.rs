@@ -6,6 +6,8 @@
 //! latency, never a frame. The body is processed first so that, among several faces, the one on the
 //! tracked body wins (a bystander's frontal face in the background must not become the patient).
 
+mod body_rate;
+
 use crate::detect::{Detection, Detector};
 use crate::geometry::{fusion, procrustes, Angles, FusedRotation, TrunkFrame, TrunkInput, Vec3};
 use crate::inference::ModelSet;
@@ -14,6 +16,7 @@ use crate::landmarks::pose::{
 };
 use crate::landmarks::{FaceLandmarks, FaceMesh, PoseLandmarks, PoseModel, PostureEstimate, PostureNet, Roi};
 use crate::Result;
+pub use body_rate::{BodyRate, FaceSeen};
 use image::RgbImage;
 use serde::Serialize;
 use std::time::Instant;
@@ -43,7 +46,9 @@ pub struct PipelineOptions {
     /// stands to the patient's left, `pitch` − when it looks down from above the eyes. The trunk's
     /// zero; zero for a camera straight in front at eye level (the neutral capture takes out the rest).
     pub camera_mount: Angles,
-    /// Run the pose (trunk) model only on every n-th frame and hold its result in between; 1 = every frame.
+    /// Run the body models (pose, then the posture model) at least on every n-th frame, and on
+    /// every frame while the face moves or the rotation leans on the posture model
+    /// ([`body_rate`]); in between, their last result is held. 1 = every frame.
     pub pose_every: u32,
     /// Run our posture model ([`crate::landmarks::posture_net`]) and fuse it with the face mesh.
     /// Off: the face mesh and BlazePose's geometry alone (the measurements before the model).
@@ -118,6 +123,9 @@ pub struct Measurement {
     pub body_yaw: Option<f64>,
     /// Weighted RMS residual of the head fit, as a fraction of the face's inter-ocular scale.
     pub fit_residual: Option<f64>,
+    /// True when the body models ran on this frame; false when their last result was held
+    /// (`pose_every`).
+    pub body_models_ran: bool,
     pub timings: StageTimes,
     #[serde(skip)]
     pub face: Option<FaceLandmarks>,
@@ -137,7 +145,8 @@ pub struct Pipeline {
     /// seated trunk moves slowly, and the per-frame estimate's noise (~3°) would otherwise pass
     /// into every trunk-relative angle (the rendered trunk-turn clip's rel_yaw jitter 3.0° → 1.1°, its MAE 2.1° → 2.8°).
     trunk_track: Option<Angles>,
-    frame_count: u64,
+    /// When the body models run ([`body_rate`]).
+    body_rate: BodyRate,
 }
 
 /// Hips closer than this share of the image height to the bottom edge are not trusted.
@@ -169,13 +178,13 @@ impl Pipeline {
     pub fn new(models: ModelSet, opts: PipelineOptions) -> Self {
         Pipeline {
             models,
-            opts,
             face_track: None,
             pose_track: None,
             held_pose: None,
             held_posture: None,
             trunk_track: None,
-            frame_count: 0,
+            body_rate: BodyRate::new(opts.pose_every),
+            opts,
         }
     }
 
@@ -195,7 +204,7 @@ impl Pipeline {
         self.held_pose = None;
         self.held_posture = None;
         self.trunk_track = None;
-        self.frame_count = 0;
+        self.body_rate.reset();
     }
 
     pub fn process(&mut self, img: &RgbImage) -> Result<Measurement> {
@@ -207,10 +216,8 @@ impl Pipeline {
             )));
         }
         let mut m = Measurement::default();
-        let run_pose = self.opts.pose_every <= 1
-            || self.frame_count.is_multiple_of(self.opts.pose_every as u64)
-            || self.held_pose.is_none();
-        self.frame_count += 1;
+        let run_pose = self.body_rate.due(self.held_pose.is_some());
+        m.body_models_ran = run_pose;
         let face_roi = self.face_track.take();
         let stage = BodyStage {
             models: &self.models,
@@ -279,10 +286,20 @@ impl Pipeline {
             }
         }
         self.fuse(&mut m);
+        self.body_rate.record(run_pose, self.face_seen(&m));
         m.timings.geometry_ms = ms(t);
         m.face = face;
         m.pose = pose;
         Ok(m)
+    }
+
+    /// This frame's face for the body models' schedule: the crop it gives the next frame and
+    /// the head's angles in the camera frame.
+    fn face_seen(&self, m: &Measurement) -> Option<FaceSeen> {
+        Some(FaceSeen {
+            roi: self.face_track?,
+            head: m.head?,
+        })
     }
 
     /// The trunk frame's options for this frame: with `trunk_yaw_from_model`, the trunk's yaw is

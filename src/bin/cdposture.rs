@@ -106,6 +106,10 @@ enum Command {
         /// columns, as pipeline.camera_azimuth_deg/camera_elevation_deg would configure it.
         #[arg(long)]
         camera_from_labels: bool,
+        /// On a video: run the body models at least on every N-th frame, and on every frame
+        /// while the face moves (pipeline.pose_every; the daemon's config decides for the camera).
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        pose_every: u32,
     },
     /// List V4L2 cameras with their formats, sizes and rates; with --capture, test one.
     Cameras(cli::cameras::CamerasArgs),
@@ -177,6 +181,7 @@ fn main() -> ExitCode {
             trunk_yaw_from_depth,
             trunk_tilt_from_camera,
             camera_from_labels,
+            pose_every,
         } => cli::eval_postures::run(&cli::eval_postures::EvalPosturesArgs {
             labels,
             video,
@@ -185,6 +190,7 @@ fn main() -> ExitCode {
             trunk_yaw_from_depth,
             trunk_tilt_from_camera,
             camera_from_labels,
+            pose_every,
             models: cli.models,
             pose: cli.pose.unwrap_or_default(),
             posture_model: !cli.no_posture_model,

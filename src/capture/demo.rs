@@ -43,6 +43,11 @@ impl DemoSource {
         self
     }
 
+    /// The photo played (untilted).
+    pub fn photo(&self) -> &RgbImage {
+        &self.photo
+    }
+
     /// Roll applied to frame `i`, degrees (+ = top of the head toward image right).
     pub fn roll_at(&self, i: u64) -> f64 {
         25.0 * (2.0 * std::f64::consts::PI * (i as f64 / self.fps) / 4.0).sin()

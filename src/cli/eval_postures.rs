@@ -51,6 +51,8 @@ pub struct EvalPosturesArgs {
     pub camera_from_labels: bool,
     /// Use the posture model (`--no-posture-model` turns it off, for the baseline).
     pub posture_model: bool,
+    /// The pipeline's `pose_every` for videos (stills run every model on every image).
+    pub pose_every: u32,
 }
 
 /// The quantities compared, in the order of the CSV columns and the report.
@@ -300,6 +302,7 @@ fn measure_all(
         trunk_yaw_from_depth: args.trunk_yaw_from_depth,
         trunk_tilt_from_model: !args.trunk_tilt_from_camera,
         posture_model: args.posture_model,
+        pose_every: args.pose_every,
         threads: crate::pipeline::useful_threads(),
         ..Default::default()
     };
@@ -696,6 +699,7 @@ fn features_header() -> String {
             "model_trunk_pitch",
             "model_trunk_roll",
             "model_weight",
+            "body_ran",
         ]
         .map(String::from),
     );
@@ -744,6 +748,7 @@ fn features_row(row: &Row, m: Option<&Measurement>) -> String {
         f(m.posture.map(|p| p.trunk_pitch)),
         f(m.posture.map(|p| p.trunk_roll)),
         f(m.rotation.map(|r| r.model_weight)),
+        (m.body_models_ran as u8).to_string(),
     ]);
     for (i, _) in FEATURE_POINTS {
         match &m.pose {
