@@ -4,7 +4,10 @@
 # (binfmt_misc registration, root). The bench binary runs N1 and N2 frames; the difference divided
 # by N2 - N1 cancels model loading and the first (detection) frame.
 # Then the same with pipeline.threads = 2, per thread (callgrind --separate-threads): the busiest
-# thread's count is what one core must sustain.
+# thread's count is what one core must sustain. Last, a held posture (BENCH_HELD: the photo still,
+# with sensor noise) with pose_every = 3 as deployed, one thread and two (the body models run on a
+# third of these frames: README, Body rate), counted over frames 4-9 (3 and 9 frames: two body runs
+# in the six).
 # Usage: cross/instructions.sh [N1 N2]   (default 2 6)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +34,7 @@ binfmt=/proc/sys/fs/binfmt_misc
 
 count() { # arch frames [threads] -> "total" (one thread) or "main other" (per-thread files summed)
   local dir; dir=$(mktemp -d)
-  local env=(BENCH_TRACKED_ONLY=1 BENCH_FRAMES=$2 BENCH_FRAME_POOL=$n2 BENCH_THREADS=${3:-1})
+  local env=(BENCH_TRACKED_ONLY=1 BENCH_FRAMES=$2 BENCH_FRAME_POOL=$n2 BENCH_THREADS=${3:-1} ${HELD_ENV:-})
   if [ "$1" = x86_64 ]; then
     env "${env[@]}" valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$dir/cg" "$x86" >/dev/null 2>&1
   else
@@ -57,4 +60,13 @@ for a in x86_64 aarch64; do
   read -r m1 o1 <<<"$(count $a $n1 2)"; read -r m2 o2 <<<"$(count $a $n2 2)"
   m=$(( (m2 - m1) / (n2 - n1) )); o=$(( (o2 - o1) / (n2 - n1) ))
   printf '%-8s %20s %20s %20s\n' $a $m $o $(( m > o ? m : o ))
+done
+# A held posture, pose_every = 3 (the deployed default).
+printf '\nheld posture, pose_every 3\n%-8s %16s %20s %20s %20s\n' arch "one thread/frame" "threads=2: main" "face thread" "busiest core/frame"
+export HELD_ENV="BENCH_HELD=1 BENCH_POSE_EVERY=3 BENCH_FRAME_POOL=9"
+for a in x86_64 aarch64; do
+  i1=$(count $a 3); i2=$(count $a 9)
+  read -r m1 o1 <<<"$(count $a 3 2)"; read -r m2 o2 <<<"$(count $a 9 2)"
+  m=$(( (m2 - m1) / 6 )); o=$(( (o2 - o1) / 6 ))
+  printf '%-8s %16s %20s %20s %20s\n' $a $(( (i2 - i1) / 6 )) $m $o $(( m > o ? m : o ))
 done
