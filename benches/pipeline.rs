@@ -13,7 +13,7 @@
 //! head (the photo still, at a 10° tilt, with a camera's sensor noise on every frame), where the
 //! body models can run less often.
 
-use cdposture::capture::demo::rotate_image;
+mod common;
 use cdposture::capture::{DemoSource, FrameSource};
 use cdposture::inference::{resolve_model_dir, ModelSet, PoseVariant};
 use cdposture::pipeline::{Pipeline, PipelineOptions, StageTimes};
@@ -94,12 +94,10 @@ fn main() {
     let mut src = DemoSource::new(&resolve_model_dir(None), pool as u64 + 1).expect("demo photo: run models/fetch.sh");
     let mut frames = Vec::new();
     let held = std::env::var_os("BENCH_HELD").is_some();
-    let mut noise = Noise(0x2545_f491_4f6c_dd1d);
+    let mut noise = common::Noise::default();
     while let Some(f) = src.next_frame().expect("demo frame") {
         let image = if held {
-            let mut still = rotate_image(src.photo(), 10.0, false);
-            noise.add_to(&mut still);
-            still
+            common::held_frame(src.photo(), &mut noise)
         } else {
             f.image
         };
@@ -147,20 +145,5 @@ fn main() {
             r.body_share,
             r.ms_per_frame / base
         );
-    }
-}
-
-/// A camera's sensor noise: each channel of each pixel ±3 levels (xorshift64, deterministic).
-struct Noise(u64);
-
-impl Noise {
-    fn add_to(&mut self, img: &mut image::RgbImage) {
-        for v in img.iter_mut() {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            let d = (self.0 % 7) as i16 - 3;
-            *v = (*v as i16 + d).clamp(0, 255) as u8;
-        }
     }
 }

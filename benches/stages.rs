@@ -9,7 +9,9 @@
 //! `BENCH frame_ms=<f> fps_1core=<f> fps_threads=<f> ort_ms=<f> ratio=<f> rss_mb=<f> startup_s=<f>`.
 //! `ratio` = our whole tracked frame / onnxruntime's time for the two models that frame runs.
 //! `fps_threads` is the same frames through a second pipeline with `pipeline.threads = 2`
-//! (the face mesh beside the body). Quote ratios: the machine is shared.
+//! (the face mesh beside the body). Before it, one more line: a held posture (the photo still,
+//! with sensor noise) through a pipeline as deployed (`threads = 2`, `pose_every = 3`), where the
+//! body models rest. Quote ratios: the machine is shared.
 
 mod common;
 use cdposture::assess::Assessor;
@@ -76,6 +78,7 @@ struct Sums {
     publish: f64,
     frame: f64,
     detector_runs: u32,
+    body_runs: u32,
 }
 
 fn ms(t: Instant) -> f64 {
@@ -139,24 +142,28 @@ fn frame(pipeline: &mut Pipeline, assessor: &mut Assessor, yuyv: &[u8], i: u32, 
     s.posture_model += m.timings.posture_model_ms;
     s.geometry += m.timings.geometry_ms;
     s.detector_runs += m.face_detector_ran as u32;
+    s.body_runs += m.body_models_ran as u32;
 }
 
-/// The same frames through a pipeline with `pipeline.threads = threads`: mean whole-frame ms
-/// (pixels, models, geometry, assessment, JSON), after the same untimed first frame.
-fn threaded_frame_ms(dir: &std::path::Path, n: usize, threads: usize) -> f64 {
+/// The same frames (or, `held`, a held posture's) through a pipeline with `opts`: mean
+/// whole-frame ms (pixels, models, geometry, assessment, JSON) and the share of frames the body
+/// models ran on, after the same untimed first frame.
+fn frame_ms_with(dir: &std::path::Path, n: usize, opts: PipelineOptions, held: bool) -> (f64, f64) {
     let models = ModelSet::load(dir, PoseVariant::Lite).expect("models");
-    let opts = PipelineOptions {
-        threads,
-        ..Default::default()
-    };
     let mut pipeline = Pipeline::new(models, opts);
     let mut assessor = Assessor::new(Settings::demo(dir.into(), 1).assess_settings(true));
     let mut src = DemoSource::new(dir, n as u64 + 1).expect("demo photo");
-    let mut total = 0.0;
+    let mut noise = common::Noise::default();
+    let (mut total, mut body_runs) = (0.0, 0);
     let mut i = 0;
     while let Some(f) = src.next_frame().expect("demo frame") {
+        let image = if held {
+            common::held_frame(src.photo(), &mut noise)
+        } else {
+            f.image
+        };
         let yuyv = to_yuyv(&image::imageops::resize(
-            &f.image,
+            &image,
             640,
             480,
             image::imageops::FilterType::Triangle,
@@ -165,10 +172,12 @@ fn threaded_frame_ms(dir: &std::path::Path, n: usize, threads: usize) -> f64 {
         frame(&mut pipeline, &mut assessor, &yuyv, i, &mut sums);
         if i > 0 {
             total += sums.frame;
+            body_runs += sums.body_runs;
         }
         i += 1;
     }
-    total / (i - 1).max(1) as f64
+    let measured = (i - 1).max(1) as f64;
+    (total / measured, f64::from(body_runs) / measured)
 }
 
 fn main() {
@@ -210,7 +219,20 @@ fn main() {
     // Peak RSS of the one pipeline a daemon holds, before the threaded pass loads a second.
     let rss = peak_rss_mb();
     drop(pipeline);
-    let frame_ms_threads = threaded_frame_ms(&dir, n, threads);
+    let threaded = PipelineOptions {
+        threads,
+        ..Default::default()
+    };
+    let (held_ms, held_body) = frame_ms_with(
+        &dir,
+        n,
+        PipelineOptions {
+            pose_every: 3,
+            ..threaded.clone()
+        },
+        true,
+    );
+    let (frame_ms_threads, _) = frame_ms_with(&dir, n, threaded, false);
     let ort = ort_times();
     print_stages(&s, k, &ort);
     println!("face detector ran on {} of {k} frames (tracking)", s.detector_runs);
@@ -226,6 +248,12 @@ fn main() {
     println!(
         "whole tracked frame with pipeline.threads = {threads}: {frame_ms_threads:.3} ms ({:.2}x the one-thread frame)",
         frame_ms / frame_ms_threads
+    );
+    println!(
+        "held posture as deployed (threads = {threads}, pose_every = 3): {held_ms:.3} ms, {:.1} fps ({:.2}x the one-thread frame); body models on {:.0} % of frames",
+        1e3 / held_ms,
+        frame_ms / held_ms,
+        held_body * 100.0
     );
     println!(
         "BENCH frame_ms={frame_ms:.3} fps_1core={:.2} fps_threads={:.2} ort_ms={ort_ms:.3} ratio={:.3} rss_mb={rss:.1} startup_s={startup_s:.3}",
