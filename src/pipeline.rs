@@ -6,7 +6,7 @@
 //! latency, never a frame. The body is processed first so that, among several faces, the one on the
 //! tracked body wins (a bystander's frontal face in the background must not become the patient).
 
-mod body_rate;
+pub mod body_rate;
 
 use crate::detect::{Detection, Detector};
 use crate::geometry::{fusion, procrustes, Angles, FusedRotation, TrunkFrame, TrunkInput, Vec3};
@@ -16,7 +16,7 @@ use crate::landmarks::pose::{
 };
 use crate::landmarks::{FaceLandmarks, FaceMesh, PoseLandmarks, PoseModel, PostureEstimate, PostureNet, Roi};
 use crate::Result;
-pub use body_rate::{BodyRate, FaceSeen};
+use body_rate::{BodyRate, FaceSeen};
 use image::RgbImage;
 use serde::Serialize;
 use std::time::Instant;
@@ -47,8 +47,8 @@ pub struct PipelineOptions {
     /// zero; zero for a camera straight in front at eye level (the neutral capture takes out the rest).
     pub camera_mount: Angles,
     /// Run the body models (pose, then the posture model) at least on every n-th frame, and on
-    /// every frame while the face moves or the rotation leans on the posture model
-    /// ([`body_rate`]); in between, their last result is held. 1 = every frame.
+    /// every frame while the face moves or is not tracked ([`body_rate`]); in between, their last
+    /// result is held. 1 = every frame.
     pub pose_every: u32,
     /// Run our posture model ([`crate::landmarks::posture_net`]) and fuse it with the face mesh.
     /// Off: the face mesh and BlazePose's geometry alone (the measurements before the model).
