@@ -30,17 +30,9 @@ struct Row {
 fn run(name: &'static str, frames: &[image::RgbImage], pose: PoseVariant, track: bool) -> Row {
     let models = ModelSet::load(&resolve_model_dir(None), pose).expect("models: run models/fetch.sh");
     // `BENCH_THREADS=2`: `pipeline.threads` (cross/instructions.sh counts each thread's share).
-    let threads = std::env::var("BENCH_THREADS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    let pose_every = std::env::var("BENCH_POSE_EVERY")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
     let opts = PipelineOptions {
-        threads,
-        pose_every,
+        threads: env_or_one("BENCH_THREADS") as usize,
+        pose_every: env_or_one("BENCH_POSE_EVERY"),
         ..Default::default()
     };
     let mut p = Pipeline::new(models, opts);
@@ -124,8 +116,8 @@ fn main() {
         } else {
             "the demo's tilting head"
         },
-        std::env::var("BENCH_THREADS").unwrap_or_else(|_| "1".into()),
-        std::env::var("BENCH_POSE_EVERY").unwrap_or_else(|_| "1".into()),
+        env_or_one("BENCH_THREADS"),
+        env_or_one("BENCH_POSE_EVERY"),
     );
     println!(
         "{:<32} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>8}",
@@ -146,4 +138,9 @@ fn main() {
             r.ms_per_frame / base
         );
     }
+}
+
+/// A numeric `BENCH_*` setting, 1 when unset or unreadable.
+fn env_or_one(name: &str) -> u32 {
+    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(1)
 }
