@@ -268,6 +268,25 @@ fn a_body_the_detector_misses_is_found_on_the_whole_picture() {
     }
 }
 
+/// Head turned 79° away (no face to find), the body framed larger than the first hips-low guess
+/// expects: the detector, the whole picture and that square see no body (presence 0.02), so
+/// before the other seated-body guesses nothing at all was measured. The 1.1·h square finds it
+/// (presence 1.00) and the posture model answers: -84.1° for a true -79.2° (both TWSTRS band 4).
+#[test]
+fn a_body_framed_larger_than_the_first_guess_is_found_by_another() {
+    let dir = common::tmp("body-guesses");
+    let image = avatars().join("extra/s11test_0980528.jpg");
+    let out = common::cdposture(&["analyze", image.to_str().unwrap(), "--out", dir.to_str().unwrap(), "-q"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = read_csv(&dir.join("frames.csv"));
+    let row = &rows[0];
+    assert_eq!(row["pose_found"], "1", "{row:?}");
+    let truth = &read_csv(&avatars().join("extra/labels.csv"))[0];
+    let yaw = num(row, "rel_yaw").expect("the head is not measured against the trunk");
+    let true_yaw = num(truth, "yaw_deg").unwrap();
+    assert!((yaw - true_yaw).abs() <= 10.0, "rel_yaw {yaw}, truth {true_yaw}");
+}
+
 /// Measured 2.79° and 1.12° (without the trunk's running average: 2.09° and 3.03°).
 const JITTER_CLIP_MAX_MAE: f64 = 4.0;
 const JITTER_CLIP_MAX_JITTER: f64 = 1.6;
