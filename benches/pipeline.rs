@@ -11,7 +11,8 @@
 //! `BENCH_THREADS=2` runs the pipeline with `pipeline.threads = 2`; `BENCH_POSE_EVERY=N` with
 //! `pipeline.pose_every = N`; `BENCH_HELD=1` plays a held posture instead of the demo's tilting
 //! head (the photo still, at a 10° tilt, with a camera's sensor noise on every frame), where the
-//! body models can run less often.
+//! body models can run less often; `BENCH_BODY_WORKER=1` with `pipeline.body_worker` (the body
+//! models on their own thread, a frame or more behind).
 
 mod common;
 use cdposture::capture::{DemoSource, FrameSource};
@@ -33,6 +34,7 @@ fn run(name: &'static str, frames: &[image::RgbImage], pose: PoseVariant, track:
     let opts = PipelineOptions {
         threads: env_or_one("BENCH_THREADS") as usize,
         pose_every: env_or_one("BENCH_POSE_EVERY"),
+        body_worker: std::env::var_os("BENCH_BODY_WORKER").is_some(),
         ..Default::default()
     };
     let mut p = Pipeline::new(models, opts);
@@ -109,7 +111,7 @@ fn main() {
     }
     let base = rows[0].ms_per_frame;
     println!(
-        "{} frames of 640x480, {}, threads {}, pose_every {}",
+        "{} frames of 640x480, {}, threads {}, pose_every {}, body worker {}",
         n,
         if held {
             "held posture (BENCH_HELD)"
@@ -118,6 +120,7 @@ fn main() {
         },
         env_or_one("BENCH_THREADS"),
         env_or_one("BENCH_POSE_EVERY"),
+        std::env::var_os("BENCH_BODY_WORKER").is_some(),
     );
     println!(
         "{:<32} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>8}",

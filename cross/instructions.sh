@@ -7,7 +7,7 @@
 # thread's count is what one core must sustain. Last, a held posture (BENCH_HELD: the photo still,
 # with sensor noise) with pose_every = 3 as deployed, one thread and two (the body models run on a
 # third of these frames: README, Body rate), counted over frames 4-9 (3 and 9 frames: two body runs
-# in the six).
+# in the six); last, that held posture with pipeline.body_worker, per thread.
 # Usage: cross/instructions.sh [N1 N2]   (default 2 6)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -69,4 +69,14 @@ for a in x86_64 aarch64; do
   read -r m1 o1 <<<"$(count $a 3 2)"; read -r m2 o2 <<<"$(count $a 9 2)"
   m=$(( (m2 - m1) / 6 )); o=$(( (o2 - o1) / 6 ))
   printf '%-8s %16s %20s %20s %20s\n' $a $(( (i2 - i1) / 6 )) $m $o $(( m > o ? m : o ))
+done
+# The same with pipeline.body_worker (as deployed): the body models on their own thread, their
+# result taken on the next frame the body is due. "other" is then the body thread (the face mesh
+# runs on the main thread on every frame but the first, which cancels in the difference).
+printf '\nheld posture, pose_every 3, body_worker\n%-8s %20s %20s %20s\n' arch "threads=2: main" "body thread" "busiest core/frame"
+export HELD_ENV="BENCH_HELD=1 BENCH_POSE_EVERY=3 BENCH_FRAME_POOL=9 BENCH_BODY_WORKER=1"
+for a in x86_64 aarch64; do
+  read -r m1 o1 <<<"$(count $a 3 2)"; read -r m2 o2 <<<"$(count $a 9 2)"
+  m=$(( (m2 - m1) / 6 )); o=$(( (o2 - o1) / 6 ))
+  printf '%-8s %20s %20s %20s\n' $a $m $o $(( m > o ? m : o ))
 done

@@ -7,6 +7,7 @@
 //! tracked body wins (a bystander's frontal face in the background must not become the patient).
 
 pub mod body_rate;
+pub mod body_worker;
 
 use crate::detect::{Detection, Detector};
 use crate::geometry::{fusion, procrustes, Angles, FusedRotation, TrunkFrame, TrunkInput, Vec3};
@@ -17,8 +18,10 @@ use crate::landmarks::pose::{
 use crate::landmarks::{FaceLandmarks, FaceMesh, PoseLandmarks, PoseModel, PostureEstimate, PostureNet, Roi};
 use crate::Result;
 use body_rate::{BodyRate, FaceSeen};
+use body_worker::{BodyWorker, FinishedBody};
 use image::RgbImage;
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -66,6 +69,10 @@ pub struct PipelineOptions {
     /// detection decisions wait for the body, as they do on one thread, so the numbers are the
     /// same either way (`threads_do_not_change_the_numbers`).
     pub threads: usize,
+    /// Run the body models on a worker thread, a frame or more behind ([`body_worker`]): a body
+    /// run started on one frame is taken on the next frame the body is due, so no frame waits
+    /// for it. Off: they run within the frame.
+    pub body_worker: bool,
 }
 
 impl Default for PipelineOptions {
@@ -83,6 +90,7 @@ impl Default for PipelineOptions {
             trunk_yaw_from_model: true,
             trunk_tilt_from_model: true,
             threads: 1,
+            body_worker: false,
         }
     }
 }
@@ -134,7 +142,7 @@ pub struct Measurement {
 }
 
 pub struct Pipeline {
-    models: ModelSet,
+    models: Arc<ModelSet>,
     opts: PipelineOptions,
     face_track: Option<Roi>,
     pose_track: Option<Roi>,
@@ -147,6 +155,8 @@ pub struct Pipeline {
     trunk_track: Option<Angles>,
     /// When the body models run ([`body_rate`]).
     body_rate: BodyRate,
+    /// Where they run with `body_worker` ([`body_worker`]).
+    body_worker: BodyWorker,
 }
 
 /// Hips closer than this share of the image height to the bottom edge are not trusted.
@@ -176,7 +186,9 @@ fn ms(t: Instant) -> f64 {
 
 impl Pipeline {
     pub fn new(models: ModelSet, opts: PipelineOptions) -> Self {
+        let models = Arc::new(models);
         Pipeline {
+            body_worker: BodyWorker::new(Arc::clone(&models), opts.clone()),
             models,
             face_track: None,
             pose_track: None,
@@ -205,6 +217,7 @@ impl Pipeline {
         self.held_posture = None;
         self.trunk_track = None;
         self.body_rate.reset();
+        drop(self.body_worker.finish());
     }
 
     pub fn process(&mut self, img: &RgbImage) -> Result<Measurement> {
@@ -218,6 +231,7 @@ impl Pipeline {
         let mut m = Measurement::default();
         let run_pose = self.body_rate.due(self.held_pose.is_some());
         m.body_models_ran = run_pose;
+        let run_pose = run_pose && !self.body_in_background(img, &mut m)?;
         let face_roi = self.face_track.take();
         let stage = BodyStage {
             models: &self.models,
@@ -286,11 +300,40 @@ impl Pipeline {
             }
         }
         self.fuse(&mut m);
-        self.body_rate.record(run_pose, self.face_seen(&m));
+        self.body_rate.record(m.body_models_ran, self.face_seen(&m));
         m.timings.geometry_ms = ms(t);
         m.face = face;
         m.pose = pose;
         Ok(m)
+    }
+
+    /// With `body_worker`, on a frame where the body is due: the run started on an earlier frame
+    /// becomes the held body, and a new run starts on this frame in the background. True when it
+    /// did; false when the body must run within this frame (no body held yet to use meanwhile).
+    fn body_in_background(&mut self, img: &RgbImage, m: &mut Measurement) -> Result<bool> {
+        if !self.opts.body_worker {
+            return Ok(false);
+        }
+        if let Some(done) = self.body_worker.finish() {
+            self.take_body(done, m)?;
+        }
+        if self.held_pose.is_none() {
+            return Ok(false);
+        }
+        self.body_worker.start(img, self.pose_track.take());
+        Ok(true)
+    }
+
+    /// A finished background run as the held body, from this frame on.
+    fn take_body(&mut self, done: FinishedBody, m: &mut Measurement) -> Result<()> {
+        self.pose_track = done.pose_track;
+        m.timings.detector_ms += done.times.detector_ms;
+        m.timings.pose_ms += done.times.pose_ms;
+        m.timings.posture_model_ms += done.times.posture_model_ms;
+        let (pose, posture) = done.body?.unzip();
+        self.held_posture = posture.flatten();
+        self.held_pose = pose;
+        Ok(())
     }
 
     /// This frame's face for the body models' schedule: the crop it gives the next frame and

@@ -161,13 +161,15 @@ fn a_face_small_in_an_exam_room_frame_is_found_through_the_bodys_head_region() {
 fn threads_do_not_change_the_numbers() {
     // `pipeline.threads = 2` runs the tracked face's mesh beside the body: every number must be
     // the one the single-threaded pipeline gives, frame by frame (tracking, a re-crop after a
-    // jump, the body held on alternate frames with `pose_every`).
+    // jump, the body held on alternate frames with `pose_every`); with `body_worker` too, where
+    // two threads run the body models on their own thread and one runs them in the frame.
     let astronaut = load_image(&common::photo("astronaut.png")).unwrap();
-    let run = |threads: usize, pose_every: u32| -> Vec<String> {
+    let run = |threads: usize, pose_every: u32, body_worker: bool| -> Vec<String> {
         let models = ModelSet::load(&common::model_dir(), PoseVariant::Lite).unwrap();
         let opts = PipelineOptions {
             threads,
             pose_every,
+            body_worker,
             ..Default::default()
         };
         let mut p = Pipeline::new(models, opts);
@@ -187,12 +189,51 @@ fn threads_do_not_change_the_numbers() {
             })
             .collect()
     };
-    for pose_every in [1, 2] {
-        let one = run(1, pose_every);
-        let two = run(2, pose_every);
+    for (pose_every, body_worker) in [(1, false), (2, false), (1, true), (3, true)] {
+        let one = run(1, pose_every, body_worker);
+        let two = run(2, pose_every, body_worker);
         assert!(one.iter().all(|m| m.contains("\"relative\":{")), "{one:?}");
         for (i, (a, b)) in one.iter().zip(&two).enumerate() {
-            assert_eq!(a, b, "frame {i}, pose_every {pose_every}: one thread vs two");
+            assert_eq!(
+                a, b,
+                "frame {i}, pose_every {pose_every}, body_worker {body_worker}: one thread vs two"
+            );
         }
+    }
+}
+
+#[test]
+fn the_body_worker_hands_its_result_to_the_next_frame_the_body_is_due() {
+    // `pipeline.body_worker`: the body run started on a frame is used from the next frame on
+    // which the body is due; that frame's own run goes to the worker. So the body models' points
+    // on frame k are those of frame k - 1 (pose_every 1), where without the worker they are
+    // frame k's. The first frame has no body to hold yet: its body runs in the frame.
+    let astronaut = load_image(&common::photo("astronaut.png")).unwrap();
+    let frames: Vec<image::RgbImage> = [0.0, 6.0, 12.0, 18.0]
+        .iter()
+        .map(|deg| rotate_image(&astronaut, *deg, false))
+        .collect();
+    let poses = |body_worker: bool| -> Vec<Vec<[f32; 3]>> {
+        let models = ModelSet::load(&common::model_dir(), PoseVariant::Lite).unwrap();
+        let opts = PipelineOptions {
+            threads: 2,
+            body_worker,
+            ..Default::default()
+        };
+        let mut p = Pipeline::new(models, opts);
+        frames
+            .iter()
+            .map(|img| {
+                let m = p.process(img).unwrap();
+                assert!(m.body_models_ran, "the body is due on every frame (pose_every 1)");
+                m.pose.expect("a body on every frame").points.to_vec()
+            })
+            .collect()
+    };
+    let (inline, worker) = (poses(false), poses(true));
+    assert_eq!(worker[0], inline[0], "the first frame runs its own body");
+    for k in 1..frames.len() {
+        assert_eq!(worker[k], inline[k - 1], "frame {k}: the body of frame {}", k - 1);
+        assert_ne!(worker[k], inline[k], "frame {k}: not its own body");
     }
 }

@@ -110,6 +110,10 @@ enum Command {
         /// while the face moves (pipeline.pose_every; the daemon's config decides for the camera).
         #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         pose_every: u32,
+        /// On a video: run the body models on a worker thread, their result taken on the next
+        /// frame the body is due (pipeline.body_worker).
+        #[arg(long)]
+        body_worker: bool,
     },
     /// List V4L2 cameras with their formats, sizes and rates; with --capture, test one.
     Cameras(cli::cameras::CamerasArgs),
@@ -182,6 +186,7 @@ fn main() -> ExitCode {
             trunk_tilt_from_camera,
             camera_from_labels,
             pose_every,
+            body_worker,
         } => cli::eval_postures::run(&cli::eval_postures::EvalPosturesArgs {
             labels,
             video,
@@ -191,6 +196,7 @@ fn main() -> ExitCode {
             trunk_tilt_from_camera,
             camera_from_labels,
             pose_every,
+            body_worker,
             models: cli.models,
             pose: cli.pose.unwrap_or_default(),
             posture_model: !cli.no_posture_model,

@@ -53,6 +53,8 @@ pub struct EvalPosturesArgs {
     pub posture_model: bool,
     /// The pipeline's `pose_every` for videos (stills run every model on every image).
     pub pose_every: u32,
+    /// The pipeline's `body_worker` (on stills there is never a body held, so it changes nothing).
+    pub body_worker: bool,
 }
 
 /// The quantities compared, in the order of the CSV columns and the report.
@@ -303,6 +305,7 @@ fn measure_all(
         trunk_tilt_from_model: !args.trunk_tilt_from_camera,
         posture_model: args.posture_model,
         pose_every: args.pose_every,
+        body_worker: args.body_worker,
         threads: crate::pipeline::useful_threads(),
         ..Default::default()
     };

@@ -472,6 +472,7 @@ fn pipeline_options(p: &raw::RawPipeline, cx: &Ctx) -> Result<PipelineOptions, C
         trunk_yaw_from_model: p.trunk_yaw_from_model,
         trunk_tilt_from_model: p.trunk_tilt_from_model,
         threads: p.threads,
+        body_worker: p.body_worker,
         ..Default::default()
     })
 }

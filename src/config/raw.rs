@@ -79,6 +79,7 @@ pub struct RawPipeline {
     pub trunk_yaw_from_model: bool,
     pub trunk_tilt_from_model: bool,
     pub threads: usize,
+    pub body_worker: bool,
 }
 impl Default for RawPipeline {
     fn default() -> Self {
@@ -94,6 +95,7 @@ impl Default for RawPipeline {
             trunk_yaw_from_model: true,
             trunk_tilt_from_model: true,
             threads: 2,
+            body_worker: false,
         }
     }
 }
