@@ -111,7 +111,8 @@ pub struct Measurement {
     pub face_found: bool,
     /// FaceMesh presence probability of the face used (0 when none).
     pub face_confidence: f32,
-    /// True when the face detector ran on this frame (track lost or first frame).
+    /// True when the face detector ran on this frame (track lost, first frame, or a jerk with
+    /// only a held body).
     pub face_detector_ran: bool,
     pub pose_found: bool,
     pub pose_confidence: f32,
@@ -131,8 +132,9 @@ pub struct Measurement {
     pub body_yaw: Option<f64>,
     /// Weighted RMS residual of the head fit, as a fraction of the face's inter-ocular scale.
     pub fit_residual: Option<f64>,
-    /// True when the body models ran on this frame; false when their last result was held
-    /// (`pose_every`).
+    /// True when the body models ran on this frame, or (`body_worker`) started on it in the
+    /// background; false when their last result was held (`pose_every`). With `body_worker`,
+    /// `timings` holds the body run taken over on this frame, which ran on earlier ones.
     pub body_models_ran: bool,
     pub timings: StageTimes,
     #[serde(skip)]
@@ -164,6 +166,12 @@ const HIP_MARGIN: f32 = 0.1;
 
 /// In-crop tilt from which a tracked face is re-cropped on its own eye line, degrees.
 const RECROP_TILT_DEG: f32 = 1.0;
+
+/// In-crop tilt (the mesh's own eye line against its crop) from which, with no body of this
+/// frame, a tracked face is re-cropped on the face detector's eye line: a jerk. Steady motion at
+/// camera rates tilts a few degrees per frame at most, and the mesh under-reads a big in-crop
+/// tilt (a 25° jump read as 7.9°), so 5° in the crop is already a large jump.
+const JUMP_TILT_DEG: f32 = 5.0;
 
 /// ROI scale for the retry on a turned head (MediaPipe's default is 1.5).
 const TIGHT_FACE_ROI: f32 = 1.2;
@@ -229,9 +237,7 @@ impl Pipeline {
             )));
         }
         let mut m = Measurement::default();
-        let run_pose = self.body_rate.due(self.held_pose.is_some());
-        m.body_models_ran = run_pose;
-        let run_pose = run_pose && !self.body_in_background(img, &mut m)?;
+        let run_pose = self.schedule_body(img, &mut m)?;
         let face_roi = self.face_track.take();
         let stage = BodyStage {
             models: &self.models,
@@ -272,7 +278,7 @@ impl Pipeline {
             self.held_pose.clone()
         };
         m.posture = self.held_posture;
-        let face = self.track_face(img, pose.as_ref(), tracked_mesh, &mut m)?;
+        let face = self.track_face(img, pose.as_ref(), run_pose, tracked_mesh, &mut m)?;
         let trunk_opts = self.trunk_options(m.posture.as_ref());
 
         let t = Instant::now();
@@ -307,9 +313,17 @@ impl Pipeline {
         Ok(m)
     }
 
-    /// With `body_worker`, on a frame where the body is due: the run started on an earlier frame
-    /// becomes the held body, and a new run starts on this frame in the background. True when it
-    /// did; false when the body must run within this frame (no body held yet to use meanwhile).
+    /// Whether the body models run within this frame. They are due by [`body_rate`]; with
+    /// `body_worker`, on a due frame the run started on an earlier frame becomes the held body
+    /// and a new run starts on this frame in the background, unless no body is held yet.
+    fn schedule_body(&mut self, img: &RgbImage, m: &mut Measurement) -> Result<bool> {
+        let due = self.body_rate.due(self.held_pose.is_some());
+        m.body_models_ran = due;
+        Ok(due && !self.body_in_background(img, m)?)
+    }
+
+    /// The `body_worker` hand-over on a due frame (see `schedule_body`): true when this frame's
+    /// run went to the background.
     fn body_in_background(&mut self, img: &RgbImage, m: &mut Measurement) -> Result<bool> {
         if !self.opts.body_worker {
             return Ok(false);
@@ -325,12 +339,19 @@ impl Pipeline {
     }
 
     /// A finished background run as the held body, from this frame on.
+    /// A failed run clears the held body, so that the next frame runs it in the frame (and its
+    /// failure shows there) instead of publishing a body from before the failure.
     fn take_body(&mut self, done: FinishedBody, m: &mut Measurement) -> Result<()> {
         self.pose_track = done.pose_track;
         m.timings.detector_ms += done.times.detector_ms;
         m.timings.pose_ms += done.times.pose_ms;
         m.timings.posture_model_ms += done.times.posture_model_ms;
-        let (pose, posture) = done.body?.unzip();
+        let body = done.body.inspect_err(|_| {
+            self.held_pose = None;
+            self.held_posture = None;
+            self.pose_track = None;
+        })?;
+        let (pose, posture) = body.unzip();
         self.held_posture = posture.flatten();
         self.held_pose = pose;
         Ok(())
@@ -386,10 +407,19 @@ impl Pipeline {
         }
     }
 
+    /// The face detector's detection nearest `roi`'s centre, if it finds any.
+    fn face_near(&self, img: &RgbImage, roi: &Roi) -> Result<Option<Detection>> {
+        let dets = Detector::face(&self.models.face_detector).detect(img)?;
+        let dist = |d: &Detection| (d.cx - roi.cx).powi(2) + (d.cy - roi.cy).powi(2);
+        Ok(dets.into_iter().min_by(|a, b| dist(a).total_cmp(&dist(b))))
+    }
+
+    /// `body_fresh`: `pose` was found on this frame (not held from an earlier one).
     fn track_face(
         &mut self,
         img: &RgbImage,
         pose: Option<&PoseLandmarks>,
+        body_fresh: bool,
         tracked: Option<(Roi, (Result<FaceLandmarks>, f64))>,
         m: &mut Measurement,
     ) -> Result<Option<FaceLandmarks>> {
@@ -403,7 +433,10 @@ impl Pipeline {
             // the head turned inside the old crop; FaceMesh then still reports a face but reads it
             // nearly upright (measured: a 25° jump read as 3°). The body model sees the eye line in
             // the whole picture: when it disagrees with the mesh by more than 12°, re-crop once.
-            if let Some(eye_line) = pose.and_then(|p| pose_eye_rotation(p, self.opts.min_visibility)) {
+            // Only a body of this frame: a held one still shows the eye line from before the jerk,
+            // and re-cropping on it would undo the face's own re-crop below.
+            let fresh_pose = pose.filter(|_| body_fresh);
+            if let Some(eye_line) = fresh_pose.and_then(|p| pose_eye_rotation(p, self.opts.min_visibility)) {
                 let mesh_line = FaceMesh::roi_from_landmarks(&lm).rotation;
                 let diff = (eye_line - mesh_line).abs().to_degrees();
                 if lm.presence >= self.opts.min_face_presence && diff.min(360.0 - diff) > 12.0 {
@@ -427,6 +460,21 @@ impl Pipeline {
             let own = FaceMesh::roi_from_landmarks(&lm);
             let wrapped = (own.rotation - roi.rotation).to_degrees().rem_euclid(360.0);
             let residual = wrapped.min(360.0 - wrapped);
+            // A jerk with no body of this frame to show the new eye line (a held body): the mesh,
+            // rotated far inside the old crop, under-reads the tilt (a 25° jump showed as 7.9°)
+            // and re-cropping on its reading walks off (-2.6°). The face detector's eye points
+            // do not depend on the crop: re-crop on them instead (27.2° then, for 28.3°).
+            let mut own = own;
+            if !recropped && !body_fresh && residual > JUMP_TILT_DEG {
+                let t = Instant::now();
+                let near = self.face_near(img, &own)?;
+                m.timings.detector_ms += ms(t);
+                m.face_detector_ran = true;
+                if let Some(det) = near {
+                    own = FaceMesh::roi_from_detection(&det);
+                    log::debug!("face re-cropped on the detector's eye line ({residual:.1}° in the crop)");
+                }
+            }
             if !recropped && lm.presence >= self.opts.min_face_presence && residual > RECROP_TILT_DEG {
                 let again = mesh.run(img, &own)?;
                 log::debug!("face re-cropped on its own eye line ({residual:.1}° in the crop)");
@@ -622,11 +670,8 @@ impl BodyStage<'_> {
 /// wants it framed: a square centred on the hips, a little larger than the whole body. In
 /// head-and-chest framing the hips are at or below the bottom edge and the body is 1.6–2.4 picture
 /// heights tall, depending on the distance (centre height and side, in picture heights; tried in
-/// this order; the first that sees a body is kept). The first was the only guess before
-/// 2026-11-28. The other three found the body on 11 of the 25 tuning renders (seeds 700000+: heads
-/// turned far, a cat's face behind some) and on 6 of the 9 held-out ones (seeds 950000+) where
-/// nothing else did. Each costs one landmark run, only while no body is found: an empty room
-/// pays up to five per frame.
+/// this order, the first that sees a body is kept; measured in the README, Models). Each costs one
+/// landmark run, only while no body is found.
 const SEATED_BODY_GUESSES: &[(f32, f32)] = &[(1.0, 1.6), (1.1, 2.0), (0.9, 1.6), (1.3, 2.4)];
 
 /// How far a seated patient's trunk leans sideways (roll) and its pitch differs from the configured

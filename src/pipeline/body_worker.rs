@@ -49,16 +49,20 @@ struct Thread {
     handle: JoinHandle<()>,
 }
 
+// One job at a time, so the size of `Ready` costs nothing; boxing it would allocate per run.
+#[allow(clippy::large_enum_variant)]
 enum Pending {
     Nothing,
     /// Sent to the worker thread.
     Running,
-    /// Run at once (one thread). Boxed: a finished run holds both landmark sets.
-    Ready(Box<Done>),
+    /// Run at once, on the caller's frame (one thread).
+    Ready(FinishedBody),
 }
 
 pub struct BodyWorker {
     models: Arc<ModelSet>,
+    /// The pipeline's options when it was made: the body stage reads only its thresholds and
+    /// `posture_model`, which never change (`set_camera_mount` does not reach here, nor need to).
     opts: PipelineOptions,
     /// Started on the first job when `opts.threads >= 2`; restarted if it died.
     thread: Option<Thread>,
@@ -86,23 +90,23 @@ impl BodyWorker {
     /// Start a body run on `img` from `pose_track`. A run still pending is finished first and
     /// its result dropped (callers take it with `finish` before starting the next).
     pub fn start(&mut self, img: &RgbImage, pose_track: Option<Roi>) {
+        debug_assert!(!self.is_pending(), "a body run started before the last was taken");
         if self.is_pending() {
             drop(self.finish());
         }
-        let frame = self.copy_frame(img);
-        let job = Job { frame, pose_track };
-        if self.opts.threads < 2 {
-            self.pending = Pending::Ready(Box::new(run_job(&self.models, &self.opts, job)));
-            return;
-        }
         let thread = match self.thread.take() {
+            _ if self.opts.threads < 2 => None,
             Some(t) if !t.handle.is_finished() => Some(t),
             _ => spawn(Arc::clone(&self.models), self.opts.clone()),
         };
-        // No thread to be had: run the job here.
+        // One thread, or no thread to be had: run it now, on the caller's frame (no copy).
         let Some(thread) = thread else {
-            self.pending = Pending::Ready(Box::new(run_job(&self.models, &self.opts, job)));
+            self.pending = Pending::Ready(run_body(&self.models, &self.opts, img, pose_track));
             return;
+        };
+        let job = Job {
+            frame: self.copy_frame(img),
+            pose_track,
         };
         match thread.jobs.send(job) {
             Ok(()) => {
@@ -110,7 +114,11 @@ impl BodyWorker {
                 self.pending = Pending::Running;
             }
             // The thread has ended (it panicked): run this job here; a new thread next time.
-            Err(e) => self.pending = Pending::Ready(Box::new(run_job(&self.models, &self.opts, e.0))),
+            Err(e) => {
+                let Job { frame, pose_track } = e.0;
+                self.pending = Pending::Ready(run_body(&self.models, &self.opts, &frame, pose_track));
+                self.spare = Some(frame);
+            }
         }
     }
 
@@ -118,7 +126,7 @@ impl BodyWorker {
     pub fn finish(&mut self) -> Option<FinishedBody> {
         let done = match std::mem::replace(&mut self.pending, Pending::Nothing) {
             Pending::Nothing => return None,
-            Pending::Ready(done) => *done,
+            Pending::Ready(finished) => return Some(finished),
             Pending::Running => match self.thread.as_ref().map(|t| t.done.recv()) {
                 Some(Ok(done)) => done,
                 _ => {
@@ -176,15 +184,19 @@ fn spawn(models: Arc<ModelSet>, opts: PipelineOptions) -> Option<Thread> {
 }
 
 fn run_job(models: &ModelSet, opts: &PipelineOptions, job: Job) -> Done {
-    let Job { frame, mut pose_track } = job;
-    let mut times = StageTimes::default();
-    let body = BodyStage { models, opts }.run(&frame, &mut pose_track, &mut times);
+    let finished = run_body(models, opts, &job.frame, job.pose_track);
     Done {
-        finished: FinishedBody {
-            body,
-            pose_track,
-            times,
-        },
-        frame,
+        finished,
+        frame: job.frame,
+    }
+}
+
+fn run_body(models: &ModelSet, opts: &PipelineOptions, frame: &RgbImage, mut pose_track: Option<Roi>) -> FinishedBody {
+    let mut times = StageTimes::default();
+    let body = BodyStage { models, opts }.run(frame, &mut pose_track, &mut times);
+    FinishedBody {
+        body,
+        pose_track,
+        times,
     }
 }
