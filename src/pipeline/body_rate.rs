@@ -73,6 +73,14 @@ impl BodyRate {
         }
     }
 
+    /// Has the face held still since the body models last ran (so that a due run is the
+    /// periodic refresh of `pose_every`, not a response to movement)?
+    pub fn still(&self) -> bool {
+        self.every > 1
+            && !self.moving
+            && matches!((self.at_body, self.last), (Some(then), Some(now)) if !moved(&then, &now))
+    }
+
     /// After a frame: whether the body models ran on it and the face it showed (none when no
     /// face was measured).
     pub fn record(&mut self, body_ran: bool, face: Option<FaceSeen>) {
@@ -178,6 +186,22 @@ mod tests {
             schedule(4, &frames),
             [true, false, false, true, true, true, true, true, false, false, false, true]
         );
+    }
+
+    #[test]
+    fn a_due_run_is_a_still_refresh_only_while_nothing_moved() {
+        // What `body_worker` sends to the background: the periodic refresh of a still patient.
+        let mut rate = BodyRate::new(3);
+        rate.record(true, Some(face(320.0, 200.0, 10.0)));
+        rate.record(false, Some(face(320.0, 200.0, 10.0)));
+        rate.record(false, Some(face(321.0, 200.0, 11.0)));
+        assert!(rate.due(true) && rate.still(), "the third frame's refresh");
+        let mut turned = rate.clone();
+        turned.record(false, Some(face(320.0, 200.0, 15.0)));
+        assert!(turned.due(true) && !turned.still(), "a 5° turn since the last run");
+        rate.record(true, Some(face(320.0, 200.0, 16.0)));
+        assert!(!rate.still(), "the last run found the face moved: still moving");
+        assert!(!BodyRate::new(1).still(), "pose_every 1 has no refresh");
     }
 
     #[test]

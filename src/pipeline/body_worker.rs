@@ -1,11 +1,12 @@
-//! The body models on their own core, a frame or more behind (`pipeline.body_worker`).
+//! The body models on their own core, while the patient holds still (`pipeline.body_worker`).
 //!
 //! The body models (BlazePose, then our posture model) cost ~150 M instructions per run on
 //! x86_64: more than a Raspberry Pi 4 core gives one frame at 30 fps (~75 M). Run within the
-//! frame, even beside the face mesh, they make the frame wait for them. Here a body run starts
-//! on frame N on a worker thread, and its result is taken on the next frame on which the body is
-//! due ([`super::body_rate`]: N+1 while the patient moves, up to N+`pose_every` while they hold
-//! still); the frames in between use the last result, as they do between body runs anyway.
+//! frame, even beside the face mesh, they make the frame wait for them. While the patient holds
+//! still, they only refresh a held result every `pose_every` frames ([`super::body_rate`]): here
+//! such a refresh starts on frame N on a worker thread, and its result is taken on the next frame
+//! on which the body is due (N+`pose_every`, or sooner when the patient moves). While the patient
+//! moves, the body runs within the frame as without the worker: that frame's own body is wanted.
 //! The hand-over frames come from the schedule, never from timing, so the numbers do not depend
 //! on the machine's speed: with one thread a job runs at once and its result waits for the same
 //! frame (`threads_do_not_change_the_numbers`).
