@@ -242,17 +242,22 @@ fn the_posture_model_answers_far_turned_heads_and_measures_the_shift() {
     );
 }
 
+/// `cdposture analyze` on one committed render (path under `tests/data/avatars/`): its
+/// `frames.csv` row. Fails the test if `analyze` fails (it does when nothing is found).
+fn analyze_still(tag: &str, image: &str) -> HashMap<String, String> {
+    let dir = common::tmp(tag);
+    let image = avatars().join(image);
+    let out = common::cdposture(&["analyze", image.to_str().unwrap(), "--out", dir.to_str().unwrap(), "-q"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    read_csv(&dir.join("frames.csv")).swap_remove(0)
+}
+
 /// BlazePose's detector keys on the face and misses this body (head turned 66° away, a page of
 /// text behind): the landmark model on the whole picture finds it, so the shoulders, the trunk
 /// frame and the shifts are measured. Before the fallback: no body, no trunk, and `analyze` failed.
 #[test]
 fn a_body_the_detector_misses_is_found_on_the_whole_picture() {
-    let dir = common::tmp("missed-body");
-    let image = avatars().join("images/test_0900000.jpg");
-    let out = common::cdposture(&["analyze", image.to_str().unwrap(), "--out", dir.to_str().unwrap(), "-q"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let rows = read_csv(&dir.join("frames.csv"));
-    let row = &rows[0];
+    let row = &analyze_still("missed-body", "images/test_0900000.jpg");
     assert_eq!(row["pose_found"], "1", "{row:?}");
     // Truth: lateral shift 0.080 shoulder widths, shoulder elevation -3.1°.
     let lateral = num(row, "lateral_shift").expect("no trunk measured");
@@ -274,12 +279,7 @@ fn a_body_the_detector_misses_is_found_on_the_whole_picture() {
 /// (presence 1.00) and the posture model answers: -84.1° for a true -79.2° (both TWSTRS band 4).
 #[test]
 fn a_body_framed_larger_than_the_first_guess_is_found_by_another() {
-    let dir = common::tmp("body-guesses");
-    let image = avatars().join("extra/s11test_0980528.jpg");
-    let out = common::cdposture(&["analyze", image.to_str().unwrap(), "--out", dir.to_str().unwrap(), "-q"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let rows = read_csv(&dir.join("frames.csv"));
-    let row = &rows[0];
+    let row = &analyze_still("body-guesses", "extra/s11test_0980528.jpg");
     assert_eq!(row["pose_found"], "1", "{row:?}");
     let truth = &read_csv(&avatars().join("extra/labels.csv"))[0];
     let yaw = num(row, "rel_yaw").expect("the head is not measured against the trunk");
