@@ -8,6 +8,20 @@ use cdposture::capture::load_image;
 use cdposture::inference::{ModelSet, PoseVariant};
 use cdposture::pipeline::{Measurement, Pipeline, PipelineOptions};
 
+/// A video pipeline on the lite pose model with these threads, body rate and body worker.
+fn video_pipeline(threads: usize, pose_every: u32, body_worker: bool) -> Pipeline {
+    let models = ModelSet::load(&common::model_dir(), PoseVariant::Lite).unwrap();
+    Pipeline::new(
+        models,
+        PipelineOptions {
+            threads,
+            pose_every,
+            body_worker,
+            ..Default::default()
+        },
+    )
+}
+
 fn pipeline() -> Pipeline {
     let models = ModelSet::load(&common::model_dir(), PoseVariant::Lite).unwrap();
     Pipeline::new(
@@ -116,14 +130,7 @@ fn tracking_survives_a_large_jump_between_frames() {
     // with the body worker as deployed, where the body on the frame of the jump is a frame old.
     let img = load_image(&common::photo("astronaut.png")).unwrap();
     for body_worker in [false, true] {
-        let models = ModelSet::load(&common::model_dir(), PoseVariant::Lite).unwrap();
-        let opts = PipelineOptions {
-            threads: 2,
-            pose_every: 3,
-            body_worker,
-            ..Default::default()
-        };
-        let mut p = Pipeline::new(models, opts);
+        let mut p = video_pipeline(2, 3, body_worker);
         let base = p.process(&img).unwrap().head.unwrap().roll;
         for deg in [25.0, -20.0] {
             let m = p.process(&rotate_image(&img, deg, false)).unwrap();
@@ -175,14 +182,7 @@ fn threads_do_not_change_the_numbers() {
     // start, keeping the result for the same later frame.
     let astronaut = load_image(&common::photo("astronaut.png")).unwrap();
     let run = |threads: usize, pose_every: u32, body_worker: bool| -> Vec<String> {
-        let models = ModelSet::load(&common::model_dir(), PoseVariant::Lite).unwrap();
-        let opts = PipelineOptions {
-            threads,
-            pose_every,
-            body_worker,
-            ..Default::default()
-        };
-        let mut p = Pipeline::new(models, opts);
+        let mut p = video_pipeline(threads, pose_every, body_worker);
         let mut source = cdposture::capture::DemoSource::new(&common::model_dir(), 12).unwrap();
         use cdposture::capture::FrameSource;
         let mut frames: Vec<image::RgbImage> = std::iter::from_fn(|| source.next_frame().unwrap())
@@ -229,14 +229,7 @@ fn the_body_worker_hands_its_result_to_the_next_frame_the_body_is_due() {
         })
         .collect();
     let poses = |body_worker: bool| -> Vec<(bool, Vec<[f32; 3]>)> {
-        let models = ModelSet::load(&common::model_dir(), PoseVariant::Lite).unwrap();
-        let opts = PipelineOptions {
-            threads: 2,
-            pose_every: 2,
-            body_worker,
-            ..Default::default()
-        };
-        let mut p = Pipeline::new(models, opts);
+        let mut p = video_pipeline(2, 2, body_worker);
         frames
             .iter()
             .map(|img| {
