@@ -69,9 +69,9 @@ pub struct PipelineOptions {
     /// detection decisions wait for the body, as they do on one thread, so the numbers are the
     /// same either way (`threads_do_not_change_the_numbers`).
     pub threads: usize,
-    /// Run the body models on a worker thread, a frame or more behind ([`body_worker`]): a body
-    /// run started on one frame is taken on the next frame the body is due, so no frame waits
-    /// for it. Off: they run within the frame.
+    /// While the patient holds still, run the body models' periodic refresh on a worker thread
+    /// ([`body_worker`]): started on one frame, taken on the next frame the body is due, so no
+    /// frame waits for it. A moving patient's body runs within the frame either way.
     pub body_worker: bool,
 }
 
@@ -332,8 +332,8 @@ impl Pipeline {
             self.take_body(done, m)?;
         }
         // Only the refresh of a still patient goes to the background. While they move, this
-        // frame's own body is wanted (a turning trunk, a jerk), as without the worker: measured on
-        // 30 fps clips, a frame-late body cost up to 0.6° of yaw while the trunk turned.
+        // frame's own body is wanted (a jerk, a turn), and the worker would gain nothing: a
+        // moving patient's body is due on every frame.
         if self.held_pose.is_none() || !self.body_rate.still() {
             return Ok(false);
         }
@@ -413,8 +413,7 @@ impl Pipeline {
     /// The face detector's detection nearest `roi`'s centre, if it finds any.
     fn face_near(&self, img: &RgbImage, roi: &Roi) -> Result<Option<Detection>> {
         let dets = Detector::face(&self.models.face_detector).detect(img)?;
-        let dist = |d: &Detection| (d.cx - roi.cx).powi(2) + (d.cy - roi.cy).powi(2);
-        Ok(dets.into_iter().min_by(|a, b| dist(a).total_cmp(&dist(b))))
+        Ok(nearest(&dets, [roi.cx, roi.cy]).cloned())
     }
 
     /// `body_fresh`: `pose` was found on this frame (not held from an earlier one).
@@ -746,16 +745,15 @@ fn head_region(p: &PoseLandmarks) -> Option<Roi> {
 /// The face on the tracked body (nearest the pose's nose) if there is a body, else the best score.
 fn choose_face<'d>(dets: &'d [Detection], pose: Option<&PoseLandmarks>) -> Option<&'d Detection> {
     match pose {
-        Some(p) => {
-            let nose = p.points[NOSE];
-            dets.iter().min_by(|a, b| {
-                let da = (a.cx - nose[0]).powi(2) + (a.cy - nose[1]).powi(2);
-                let db = (b.cx - nose[0]).powi(2) + (b.cy - nose[1]).powi(2);
-                da.total_cmp(&db)
-            })
-        }
+        Some(p) => nearest(dets, [p.points[NOSE][0], p.points[NOSE][1]]),
         None => dets.first(),
     }
+}
+
+/// The detection whose centre is nearest `at` (image pixels).
+fn nearest(dets: &[Detection], at: [f32; 2]) -> Option<&Detection> {
+    let dist = |d: &Detection| (d.cx - at[0]).powi(2) + (d.cy - at[1]).powi(2);
+    dets.iter().min_by(|a, b| dist(a).total_cmp(&dist(b)))
 }
 
 /// Image pixels (y down, z away) to the camera frame (y up, z toward the camera).

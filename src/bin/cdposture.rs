@@ -110,8 +110,8 @@ enum Command {
         /// while the face moves (pipeline.pose_every; the daemon's config decides for the camera).
         #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         pose_every: u32,
-        /// On a video: run the body models on a worker thread, their result taken on the next
-        /// frame the body is due (pipeline.body_worker).
+        /// On a video: run the body models' refresh of a still patient on a worker thread, its
+        /// result taken on the next frame the body is due (pipeline.body_worker).
         #[arg(long)]
         body_worker: bool,
     },
