@@ -331,6 +331,11 @@ unsafe fn maxpool_2x2_f32(
     out: &mut [f32],
     geo: &ConcretePoolGeometry,
 ) -> TractResult<()> {
+    // An empty output (a 1-row input, valid padding) has nothing to do, and zero-length
+    // planes would divide by zero in `par_chunks_mut`.
+    if out.is_empty() {
+        return Ok(());
+    }
     let ish = &geo.input_shape;
     let osh = &geo.output_shape;
     let (h, w) = (ish.hw_dims()[0] as isize, ish.hw_dims()[1] as isize);
@@ -347,31 +352,39 @@ unsafe fn maxpool_2x2_f32(
     let c = *ish.c() as isize;
     let ic_stride = *ish.c_stride() as isize;
     let oc_stride = *osh.c_stride() as isize;
-    // Fully-valid 2×2 windows (both taps in-bounds). SameUpper 2×2 s=1
-    // keeps H/W and pads after, so the last row/col are partial.
+    // Fully-valid 2×2 windows (both taps in-bounds) run a branch-free kernel, for strides 1
+    // and 2; the border walks tap by tap. SameUpper 2×2 s=1 keeps H/W and pads after, so the
+    // last row/col are partial. Valid s=2 (FaceMesh's pools) is all interior.
     let simd_s1 = sh == 1 && sw == 1;
-    let y0 = pt.max(0) as usize;
-    let y1 = ((h - 1 + pt).max(0) as usize).min(oh);
-    let x0 = pl.max(0) as usize;
-    let x1 = ((w - 1 + pl).max(0) as usize).min(ow);
+    let s2 = sh == 2 && sw == 2;
+    let fast = simd_s1 || s2;
+    // Output index range whose two taps `o * s - pad`, `o * s - pad + 1` are both in 0..len.
+    let interior = |pad: isize, s: isize, len: isize, out: usize| -> (usize, usize) {
+        let lo = (pad.max(0) + s - 1) / s;
+        let hi = if len - 2 + pad < 0 { 0 } else { ((len - 2 + pad) / s + 1) as usize };
+        (lo as usize, hi.min(out))
+    };
+    let (y0, y1) = interior(pt, sh, h, oh);
+    let (x0, x1) = interior(pl, sw, w, ow);
     let plane_len = oh * ow;
     let one_plane = |p: isize, plane_out: *mut f32| unsafe {
         let iptr = i_base as *const f32;
         let nn = p / c;
         let cc = p % c;
         let in_base = nn * in_stride + cc * ic_stride;
-        if simd_s1 && y1 > y0 && x1 > x0 {
-            maxpool_2x2_s1_valid_f32(
-                iptr.offset(in_base + (y0 as isize - pt) * ih_stride + (x0 as isize - pl)),
-                plane_out.offset(y0 as isize * oh_stride + x0 as isize),
-                y1 - y0,
-                x1 - x0,
-                ih_stride,
-                oh_stride,
+        if fast && y1 > y0 && x1 > x0 {
+            let src = iptr.offset(
+                in_base + (y0 as isize * sh - pt) * ih_stride + (x0 as isize * sw - pl),
             );
+            let dst = plane_out.offset(y0 as isize * oh_stride + x0 as isize);
+            if simd_s1 {
+                maxpool_2x2_s1_valid_f32(src, dst, y1 - y0, x1 - x0, ih_stride, oh_stride);
+            } else {
+                maxpool_2x2_s2_valid_f32(src, dst, y1 - y0, x1 - x0, ih_stride, oh_stride);
+            }
         }
         for oy in 0..oh {
-            let interior_y = simd_s1 && oy >= y0 && oy < y1;
+            let interior_y = fast && oy >= y0 && oy < y1;
             for ox in 0..ow {
                 if interior_y && ox >= x0 && ox < x1 {
                     continue;
@@ -408,6 +421,30 @@ unsafe fn maxpool_2x2_f32(
             unsafe { one_plane(p, out.as_mut_ptr().offset(out_base)) };
         }
         Ok(())
+    }
+}
+
+/// Stride-2 2×2 windows, all in bounds: `optr[oy][ox]` is the max of input rows `2oy`,
+/// `2oy + 1` at columns `2ox`, `2ox + 1`. The tap-by-tap walk checked bounds on each of the
+/// four taps of every output: 0.48 ms for FaceMesh's first 96×96×16 pool, ~12 % of the model.
+unsafe fn maxpool_2x2_s2_valid_f32(
+    iptr: *const f32,
+    optr: *mut f32,
+    oh: usize,
+    ow: usize,
+    ih_stride: isize,
+    oh_stride: isize,
+) {
+    unsafe {
+        for oy in 0..oh {
+            let row0 = std::slice::from_raw_parts(iptr.offset(2 * oy as isize * ih_stride), 2 * ow);
+            let row1 =
+                std::slice::from_raw_parts(iptr.offset((2 * oy as isize + 1) * ih_stride), 2 * ow);
+            let dst = std::slice::from_raw_parts_mut(optr.offset(oy as isize * oh_stride), ow);
+            for ((d, a), b) in dst.iter_mut().zip(row0.chunks_exact(2)).zip(row1.chunks_exact(2)) {
+                *d = a[0].max(a[1]).max(b[0]).max(b[1]);
+            }
+        }
     }
 }
 
@@ -493,6 +530,46 @@ mod tests {
         .into_tensor()
         .into_tvalue();
         (model, tvec!(input))
+    }
+
+    /// Stride-2 2×2 pools take the interior kernel wherever both taps are in bounds; every
+    /// padding and odd size must still match the tap-by-tap reference (index outputs).
+    #[test]
+    fn maxpool_2x2_stride_2_matches_reference() {
+        let paddings = [
+            PaddingSpec::Valid,
+            PaddingSpec::SameUpper,
+            PaddingSpec::SameLower,
+            PaddingSpec::ExplicitOnnxPool(tvec![1, 0], tvec![0, 1], false),
+            PaddingSpec::ExplicitOnnxPool(tvec![1, 1], tvec![1, 1], false),
+        ];
+        for (h, w) in [(96, 96), (9, 7), (2, 2), (3, 5), (1, 4)] {
+            for padding in &paddings {
+                let shape = (1usize, 3, h, w);
+                let spec = PoolSpec::new(
+                    DataFormat::NCHW,
+                    tvec![2, 2],
+                    padding.clone(),
+                    None,
+                    Some(tvec![2, 2]),
+                    3,
+                    3,
+                );
+                let input = ndarray::Array4::from_shape_fn(shape, |(_, c, y, x)| {
+                    ((c * 7 + y * 13 + x * 29) % 97) as f32 * 0.25 - 12.0
+                })
+                .into_tensor()
+                .into_tvalue();
+                let reference =
+                    MaxPool { pool_spec: spec.clone(), with_index_outputs: Some(DatumType::I32) }
+                        .eval(&EvalContext::out_of_plan(), tvec!(input.clone()));
+                let Ok(reference) = reference else { continue };
+                let fast = MaxPool { pool_spec: spec, with_index_outputs: None }
+                    .eval(&EvalContext::out_of_plan(), tvec!(input))
+                    .unwrap();
+                assert_eq!(*fast[0], *reference[0], "{h}x{w} {padding:?}");
+            }
+        }
     }
 
     #[test]
