@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Per-frame instruction counts of the TRACKED path (what a camera pays per frame), x86_64 vs aarch64,
-# with callgrind: natively on x86_64, and Debian's valgrind:arm64 run under qemu-user on aarch64
-# (binfmt_misc registration, root). The bench binary runs N1 and N2 frames; the difference divided
-# by N2 - N1 cancels model loading and the first (detection) frame.
-# Then the same with pipeline.threads = 2, per thread (callgrind --separate-threads): the busiest
+# Per-frame instruction counts of the TRACKED path (what a camera pays per frame), x86_64 vs aarch64:
+# callgrind natively on x86_64; on aarch64, qemu-user emulating a Cortex-A72 (the Raspberry Pi 4
+# core) with our TCG plugin `cross/insn/insn.c`, which counts the guest instructions each thread
+# executes (callgrind:arm64 under qemu-user did not finish loading the models in 67 minutes).
+# The bench binary runs N1 and N2 frames; the difference divided by N2 - N1 cancels model loading
+# and the first (detection) frame.
+# Then the same with pipeline.threads = 2, per thread (callgrind --separate-threads; the plugin
+# counts per emulated CPU, which in qemu-user is one per thread, the main thread first): the busiest
 # thread's count is what one core must sustain. Last, a held posture (BENCH_HELD: the photo still,
 # with sensor noise) with pose_every = 3 as deployed, one thread and two (the body models run on a
 # third of these frames: README, Body rate), counted over frames 4-9 (3 and 9 frames: two body runs
@@ -15,10 +18,9 @@ n1=${1:-2}; n2=${2:-6}
 cache=${CDPOSTURE_CACHE:-$HOME/.cache/cdposture}
 export CDPOSTURE_MODELS=${CDPOSTURE_MODELS:-$root/models/build}
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
-vg=$cache/valgrind-arm64
-if [ ! -x "$vg/usr/bin/valgrind.bin" ]; then
-  mkdir -p "$vg" && (cd "$vg" && apt-get download valgrind:arm64 >/dev/null 2>&1 && dpkg-deb -x valgrind_*_arm64.deb .)
-fi
+command -v qemu-aarch64 >/dev/null || { apt-get update -qq && apt-get install -y -qq qemu-user >/dev/null; }
+plugin=$cache/qemu-insn-$(sha256sum "$root/cross/insn/insn.c" | cut -c1-16).so
+[ -f "$plugin" ] || gcc -O2 -Wall -shared -fPIC -o "$plugin" "$root/cross/insn/insn.c"
 bench_bin() { # cargo args... -> path of the bench executable
   "$@" --bench pipeline --no-run --message-format=json 2>/dev/null \
     | python3 -c 'import sys,json
@@ -29,8 +31,6 @@ for l in sys.stdin:
 x86=$(cd "$root" && CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target} bench_bin cargo bench)
 "$root/cross/build.sh" >/dev/null
 arm=$(cd "$root" && CARGO_TARGET_DIR=${CDPOSTURE_CROSS_TARGET:-$cache/target-aarch64} RUSTC=/usr/bin/rustc bench_bin /usr/bin/cargo bench --target aarch64-unknown-linux-gnu)
-binfmt=/proc/sys/fs/binfmt_misc
-[ -e "$binfmt/qemu-aarch64" ] || printf '%s' ':qemu-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64:' > "$binfmt/register"
 
 count() { # arch frames [threads] -> "total" (one thread) or "main other" (per-thread files summed)
   local dir; dir=$(mktemp -d)
@@ -38,14 +38,19 @@ count() { # arch frames [threads] -> "total" (one thread) or "main other" (per-t
   if [ "$1" = x86_64 ]; then
     env "${env[@]}" valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$dir/cg" "$x86" >/dev/null 2>&1
   else
-    env QEMU_CPU=cortex-a72 QEMU_LD_PREFIX=/usr/aarch64-linux-gnu VALGRIND_LIB=$vg/usr/libexec/valgrind "${env[@]}" \
-      "$vg/usr/bin/valgrind.bin" --tool=callgrind --separate-threads=yes --callgrind-out-file="$dir/cg" "$arm" >/dev/null 2>&1
+    env QEMU_LD_PREFIX=/usr/aarch64-linux-gnu "${env[@]}" \
+      qemu-aarch64 -cpu cortex-a72 -plugin "$plugin,out=$dir/insn" "$arm" >/dev/null 2>&1
   fi
   local main=0 other=0 f n
-  for f in "$dir"/cg*; do
-    n=$(grep -E '^(summary|totals):' "$f" | head -1 | awk '{print $2}')
-    case "$f" in *-01) main=$n ;; *) other=$((other + ${n:-0})) ;; esac
-  done
+  if [ "$1" = x86_64 ]; then
+    for f in "$dir"/cg*; do
+      n=$(grep -E '^(summary|totals):' "$f" | head -1 | awk '{print $2}')
+      case "$f" in *-01) main=$n ;; *) other=$((other + ${n:-0})) ;; esac
+    done
+  else
+    main=$(sed -n 's/^insn vcpu=0 count=//p' "$dir/insn")
+    other=$(awk -F'count=' '!/vcpu=0 /{s+=$2} END{print s+0}' "$dir/insn")
+  fi
   rm -rf "$dir"
   if [ "${3:-1}" = 1 ]; then echo $((main + other)); else echo "$main $other"; fi
 }

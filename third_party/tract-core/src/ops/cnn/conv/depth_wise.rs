@@ -799,8 +799,41 @@ struct ChannelLastRows<'a> {
 }
 
 impl ChannelLastRows<'_> {
+    /// On x86_64 with AVX, the same loop compiled for 8-lane vectors (the baseline is SSE2's
+    /// 4): still separate multiply and add, so the values do not change with the host.
     #[inline(never)]
     unsafe fn run<const CLAMP: bool>(
+        &self,
+        iptr: *const f32,
+        optr: *mut f32,
+        kptr: *const f32,
+        bias: *const f32,
+        lo: f32,
+        hi: f32,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx") {
+            return unsafe { self.rows_avx::<CLAMP>(iptr, optr, kptr, bias, lo, hi) };
+        }
+        unsafe { self.rows::<CLAMP>(iptr, optr, kptr, bias, lo, hi) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx")]
+    unsafe fn rows_avx<const CLAMP: bool>(
+        &self,
+        iptr: *const f32,
+        optr: *mut f32,
+        kptr: *const f32,
+        bias: *const f32,
+        lo: f32,
+        hi: f32,
+    ) {
+        unsafe { self.rows::<CLAMP>(iptr, optr, kptr, bias, lo, hi) }
+    }
+
+    #[inline(always)]
+    unsafe fn rows<const CLAMP: bool>(
         &self,
         iptr: *const f32,
         optr: *mut f32,
