@@ -29,8 +29,12 @@ for l in sys.stdin:
     if m.get("reason")=="compiler-artifact" and m.get("target",{}).get("name")=="pipeline" and m.get("executable"): print(m["executable"])' | tail -1
 }
 x86=$(cd "$root" && CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target} bench_bin cargo bench)
-"$root/cross/build.sh" >/dev/null
-arm=$(cd "$root" && CARGO_TARGET_DIR=${CDPOSTURE_CROSS_TARGET:-$cache/target-aarch64} RUSTC=/usr/bin/rustc bench_bin /usr/bin/cargo bench --target aarch64-unknown-linux-gnu)
+"$root/cross/setup.sh" >/dev/null
+# Linked statically, as cross/test.sh does (and in its build dir): a dynamically linked aarch64
+# program hangs in pthread_create under qemu-user, so the threaded rows would never finish.
+arm=$(cd "$root" && CARGO_TARGET_DIR=${CDPOSTURE_CROSS_TEST_TARGET:-$cache/target-aarch64-static} \
+  RUSTFLAGS="-C target-feature=+crt-static" RUSTC=/usr/bin/rustc \
+  bench_bin /usr/bin/cargo bench --no-default-features --target aarch64-unknown-linux-gnu)
 
 count() { # arch frames [threads] -> "total" (one thread) or "main other" (per-thread files summed)
   local dir; dir=$(mktemp -d)
