@@ -67,6 +67,18 @@ fn main() -> TractResult<()> {
     for (op, (ms, n)) in &ops {
         println!("  {op:<24} {n:>4} nodes {ms:>8.3} ms {:>5.1}%", 100.0 * ms / sum);
     }
+    if std::env::var("ORDER").is_ok() {
+        // The optimised graph in evaluation order, to see what sits between two nodes.
+        for id in plan.order_without_consts() {
+            let node = model.node(*id);
+            let shape = model
+                .outlet_fact(OutletId::new(*id, 0))
+                .map(|f| format!("{:?}", f.shape))
+                .unwrap_or_default();
+            let inputs: Vec<usize> = node.inputs.iter().map(|i| i.node).collect();
+            println!("  #{id:<4} {:<20} {shape} <- {inputs:?}", node.op().name());
+        }
+    }
     let top: usize = std::env::var("TOP").ok().and_then(|s| s.parse().ok()).unwrap_or(15);
     for (id, ms) in rows.iter().take(top) {
         let node = model.node(*id);

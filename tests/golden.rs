@@ -121,3 +121,41 @@ fn depthwise_convolutions_run_channel_last() {
         channel_first.first().map(|s| &s[..s.len().min(300)]).unwrap_or("")
     );
 }
+
+/// The patch's fifth change: FaceMesh runs channel-last too. Its PRelus (lowered to
+/// `Iff`/`Max` with per-channel slopes), max pools and channel pads used to block the layout
+/// change, so its depthwise convolutions ran channel-first; now 19 of 20 run channel-last and
+/// each of its 21 PRelus is one fused pass (`OptPReluRows`). `face_mesh_matches_reference`
+/// above says the outputs still match the reference runtime.
+#[test]
+fn face_mesh_runs_channel_last_with_fused_prelu() {
+    use tract_onnx::prelude::*;
+    let path = common::model_dir().join("face_landmark.onnx");
+    let model = tract_onnx::onnx()
+        .model_for_path(&path)
+        .and_then(|m| m.with_input_fact(0, f32::fact([1, 192, 192, 3]).into()))
+        .and_then(|m| m.into_optimized())
+        .unwrap();
+    let ops: Vec<String> = model.nodes().iter().map(|n| n.op().name().to_string()).collect();
+    let depthwise: Vec<String> = model
+        .nodes()
+        .iter()
+        .filter(|n| n.op().name() == "DepthWiseConv")
+        .map(|n| format!("{:?}", n.op()))
+        .collect();
+    assert_eq!(depthwise.len(), 20, "depthwise convolutions in FaceMesh");
+    let channel_first = depthwise
+        .iter()
+        .filter(|d| !d.contains("input_shape: NHWC") && !d.contains("input_shape: HWC"))
+        .count();
+    // One, on a 3x3 plane in a small output head (0.01 ms), stays channel-first: the layout
+    // change does not propagate through that head's reshapes.
+    assert!(
+        channel_first <= 1,
+        "{channel_first} of {} depthwise convolutions run channel-first",
+        depthwise.len()
+    );
+    let fused = ops.iter().filter(|o| *o == "OptPReluRows").count();
+    assert_eq!(fused, 21, "PRelus fused into one pass: {ops:?}");
+    assert!(!ops.iter().any(|o| o == "Iff"), "a PRelu left as compare + select");
+}

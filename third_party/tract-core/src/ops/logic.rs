@@ -208,6 +208,30 @@ impl TypedOp for Iff {
         Ok(tvec!(fact))
     }
 
+    fn fuse(&self, model: &TypedModel, node: &TypedNode) -> TractResult<Option<TypedModelPatch>> {
+        crate::ops::prelu_rows::fuse_scaled_below_zero(model, node)
+    }
+
+    /// Elementwise over inputs of one rank (checked in `output_facts`): an axis change applies
+    /// to all three inputs and the output alike, as for binary ops. Without it, a PRelu lowered
+    /// to `Iff(x > 0, x, s * x)` blocks every layout change across the graph (FaceMesh stayed
+    /// channel-first, its depthwise convs on the slow path).
+    fn change_axes(
+        &self,
+        model: &TypedModel,
+        node: &TypedNode,
+        _io: InOut,
+        change: &AxisOp,
+    ) -> TractResult<Option<AxisChangeConsequence>> {
+        if let AxisOp::Rm(rm) = change {
+            let (inputs, outputs) = model.node_facts(node.id)?;
+            for fact in inputs.iter().chain(outputs.iter()) {
+                rule_if!(fact.rank() > *rm && fact.shape[*rm].is_one());
+            }
+        }
+        Ok(Some(AxisChangeConsequence::new(model, node, None, change)))
+    }
+
     fn input_roi(
         &self,
         model: &TypedModel,

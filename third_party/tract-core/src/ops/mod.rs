@@ -30,6 +30,7 @@ pub mod lstm_cell;
 pub mod math;
 pub mod matmul;
 pub mod nn;
+pub mod prelu_rows;
 pub mod quant;
 pub mod scan;
 pub mod source;

@@ -226,6 +226,21 @@ impl TypedOp for Pad {
                 change,
             )));
         }
+        // A moved axis takes its padding along (input and output have the same rank): a channel
+        // pad (FaceMesh's residual branches) must not block a move to channel-last.
+        if let AxisOp::Move(from, to) = change
+            && *from < new_op.pads.len()
+            && *to < new_op.pads.len()
+        {
+            let moved = new_op.pads.remove(*from);
+            new_op.pads.insert(*to, moved);
+            return Ok(Some(AxisChangeConsequence::new(
+                model,
+                node,
+                Some(Box::new(new_op)),
+                change,
+            )));
+        }
         Ok(None)
     }
 

@@ -2,6 +2,7 @@ use crate::internal::*;
 use ndarray::prelude::*;
 
 use crate::ops::cnn::pools::{ConcretePoolGeometry, PoolGeometry, PoolSpec};
+use crate::ops::nn::DataFormat;
 
 #[derive(Debug, Clone, new, Hash, PartialEq, Eq)]
 pub struct MaxPool {
@@ -66,6 +67,45 @@ impl TypedOp for MaxPool {
             )?));
         }
         Ok(None)
+    }
+
+    /// The data format follows a channel move (NCHW <-> NHWC) or a batch axis added or removed,
+    /// as `Conv::change_axes` does. Without it, a pool blocks every layout change across the
+    /// graph (FaceMesh's depthwise convs stayed channel-first). Pools with an index output keep
+    /// their layout: the indices are laid out by it.
+    fn change_axes(
+        &self,
+        model: &TypedModel,
+        node: &TypedNode,
+        io: InOut,
+        change: &AxisOp,
+    ) -> TractResult<Option<AxisChangeConsequence>> {
+        rule_if!(self.with_index_outputs.is_none());
+        rule_if!(io == InOut::In(0) || io == InOut::Out(0));
+        let full_input_shape = model.outlet_fact(node.inputs[0])?.shape.to_tvec();
+        let shape = self.pool_spec.data_format.shape(full_input_shape.clone())?;
+        let pool_spec = if shape.n_axis().is_none() && change == &AxisOp::Add(0) {
+            self.pool_spec.with_n_axis()
+        } else if shape.n_axis().is_some() && change == &AxisOp::Rm(0) {
+            self.pool_spec.dispose_n_axis()
+        } else {
+            let (new_format, axis_move) = match self.pool_spec.data_format {
+                DataFormat::NCHW => {
+                    (DataFormat::NHWC, AxisOp::Move(shape.c_axis(), full_input_shape.len() - 1))
+                }
+                DataFormat::CHW => {
+                    (DataFormat::HWC, AxisOp::Move(shape.c_axis(), full_input_shape.len() - 1))
+                }
+                DataFormat::NHWC => (DataFormat::NCHW, AxisOp::Move(shape.c_axis(), 1)),
+                DataFormat::HWC => (DataFormat::CHW, AxisOp::Move(shape.c_axis(), 0)),
+            };
+            rule_if!(*change == axis_move);
+            PoolSpec { data_format: new_format, ..self.pool_spec.clone() }
+        };
+        Ok(Some(AxisChangeConsequence {
+            substitute_op: Some(Box::new(MaxPool { pool_spec, ..self.clone() })),
+            wire_changes: tvec!((InOut::In(0), change.clone()), (InOut::Out(0), change.clone())),
+        }))
     }
 
     /// Lower to `OptMaxPool` with the geometry pre-resolved to `Concrete` when the

@@ -604,6 +604,16 @@ impl TypedOp for OptMatMul {
             let other_outlet = succ.inputs[flipped as usize];
             return self.fuse_binary(model, node, patch, other_outlet, binop);
         }
+        // A row broadcast codegen already lowered (an unaligned per-channel bias): as above.
+        if let Some(op) = succ.op_as::<ops::binary::OptBinRows>() {
+            rule_if_some!(mut binop = op.binop.as_linalg_binop());
+            let flipped = succ.inputs[0].node == node.id;
+            if flipped {
+                binop = binop.flip();
+            }
+            let other_outlet = succ.inputs[flipped as usize];
+            return self.fuse_binary(model, node, patch, other_outlet, binop);
+        }
         if let Some(op) = succ.op_as::<ops::binary::OptBinByScalar>() {
             rule_if_some!(mut binop = op.binop.as_linalg_binop());
             let flipped = succ.inputs[0].node == node.id;
