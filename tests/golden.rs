@@ -85,6 +85,17 @@ fn posture_model_matches_pytorch() {
     check("posture_net");
 }
 
+/// A model file as tract optimises it for one NHWC input of `size` x `size` pixels.
+fn optimized_model(name: &str, size: usize) -> tract_onnx::prelude::TypedModel {
+    use tract_onnx::prelude::*;
+    let path = common::model_dir().join(format!("{name}.onnx"));
+    tract_onnx::onnx()
+        .model_for_path(&path)
+        .and_then(|m| m.with_input_fact(0, f32::fact([1, size, size, 3]).into()))
+        .and_then(|m| m.into_optimized())
+        .unwrap()
+}
+
 /// `third_party/tract-core`'s one change: depthwise convolutions of 16 channels or more run
 /// channel-last on x86_64 and aarch64 (the generic loop vectorises there; 2.5-3x faster on
 /// BlazePose lite than the per-channel path stock tract 0.23.9 picks). Without the patch the
@@ -92,13 +103,7 @@ fn posture_model_matches_pytorch() {
 /// above say the outputs still match the reference runtime.
 #[test]
 fn depthwise_convolutions_run_channel_last() {
-    use tract_onnx::prelude::*;
-    let path = common::model_dir().join("pose_landmark_lite.onnx");
-    let model = tract_onnx::onnx()
-        .model_for_path(&path)
-        .and_then(|m| m.with_input_fact(0, f32::fact([1, 256, 256, 3]).into()))
-        .and_then(|m| m.into_optimized())
-        .unwrap();
+    let model = optimized_model("pose_landmark_lite", 256);
     let depthwise: Vec<String> = model
         .nodes()
         .iter()
@@ -129,13 +134,7 @@ fn depthwise_convolutions_run_channel_last() {
 /// above says the outputs still match the reference runtime.
 #[test]
 fn face_mesh_runs_channel_last_with_fused_prelu() {
-    use tract_onnx::prelude::*;
-    let path = common::model_dir().join("face_landmark.onnx");
-    let model = tract_onnx::onnx()
-        .model_for_path(&path)
-        .and_then(|m| m.with_input_fact(0, f32::fact([1, 192, 192, 3]).into()))
-        .and_then(|m| m.into_optimized())
-        .unwrap();
+    let model = optimized_model("face_landmark", 192);
     let ops: Vec<String> = model.nodes().iter().map(|n| n.op().name().to_string()).collect();
     let depthwise: Vec<String> = model
         .nodes()
