@@ -8,6 +8,7 @@
 
 pub mod body_rate;
 pub mod body_worker;
+pub mod face_tilt;
 
 use crate::detect::{Detection, Detector};
 use crate::geometry::{fusion, procrustes, Angles, FusedRotation, TrunkFrame, TrunkInput, Vec3};
@@ -19,6 +20,7 @@ use crate::landmarks::{FaceLandmarks, FaceMesh, PoseLandmarks, PoseModel, Postur
 use crate::Result;
 use body_rate::{BodyRate, FaceSeen};
 use body_worker::{BodyWorker, FinishedBody};
+use face_tilt::TiltPredictor;
 use image::RgbImage;
 use serde::Serialize;
 use std::sync::Arc;
@@ -136,6 +138,10 @@ pub struct Measurement {
     /// background; false when their last result was held (`pose_every`). With `body_worker`,
     /// `timings` holds the body run taken over on this frame, which ran on earlier ones.
     pub body_models_ran: bool,
+    /// FaceMesh runs on this frame: 1 for a tracked face whose crop fitted, 2 when it was
+    /// re-cropped; what the face costs, for the benchmark and the tracking tests.
+    #[serde(skip)]
+    pub face_mesh_runs: u32,
     pub timings: StageTimes,
     #[serde(skip)]
     pub face: Option<FaceLandmarks>,
@@ -147,6 +153,9 @@ pub struct Pipeline {
     models: Arc<ModelSet>,
     opts: PipelineOptions,
     face_track: Option<Roi>,
+    /// Turns the next face crop with a steadily tilting head ([`face_tilt`]), so that the face
+    /// is aligned in its first mesh run instead of paying a re-crop.
+    face_tilt: TiltPredictor,
     pose_track: Option<Roi>,
     held_pose: Option<PoseLandmarks>,
     /// The posture model's estimate on the held pose (it runs when the pose model runs).
@@ -199,6 +208,7 @@ impl Pipeline {
             body_worker: BodyWorker::new(Arc::clone(&models), opts.clone()),
             models,
             face_track: None,
+            face_tilt: TiltPredictor::default(),
             pose_track: None,
             held_pose: None,
             held_posture: None,
@@ -220,6 +230,7 @@ impl Pipeline {
     /// Forget all tracks: the next frame is unrelated to the previous one (a new still image).
     pub fn reset(&mut self) {
         self.face_track = None;
+        self.face_tilt.reset();
         self.pose_track = None;
         self.held_pose = None;
         self.held_posture = None;
@@ -428,6 +439,7 @@ impl Pipeline {
         let mesh = FaceMesh::new(&self.models.face_mesh);
         if let Some((roi, (first, first_ms))) = tracked {
             m.timings.face_landmarks_ms += first_ms;
+            m.face_mesh_runs += 1;
             let t = Instant::now();
             let mut lm = first?;
             let mut recropped = false;
@@ -444,6 +456,7 @@ impl Pipeline {
                 if lm.presence >= self.opts.min_face_presence && diff.min(360.0 - diff) > 12.0 {
                     let mut recrop = FaceMesh::roi_from_landmarks(&lm);
                     recrop.rotation = eye_line;
+                    m.face_mesh_runs += 1;
                     let again = mesh.run(img, &recrop)?;
                     log::debug!(
                         "face re-cropped on the body's eye line ({diff:.0}° off): presence {:.2}",
@@ -478,6 +491,7 @@ impl Pipeline {
                 }
             }
             if !recropped && lm.presence >= self.opts.min_face_presence && residual > RECROP_TILT_DEG {
+                m.face_mesh_runs += 1;
                 let again = mesh.run(img, &own)?;
                 log::debug!("face re-cropped on its own eye line ({residual:.1}° in the crop)");
                 if again.presence >= self.opts.min_face_presence {
@@ -486,7 +500,7 @@ impl Pipeline {
             }
             m.timings.face_landmarks_ms += ms(t);
             if lm.presence >= self.opts.min_face_presence {
-                self.face_track = Some(FaceMesh::roi_from_landmarks(&lm)).filter(Roi::is_usable);
+                self.face_track = Some(self.next_face_crop(&lm)).filter(Roi::is_usable);
                 return Ok(Some(lm));
             }
         }
@@ -514,12 +528,14 @@ impl Pipeline {
             return Ok(None);
         };
         let t = Instant::now();
+        m.face_mesh_runs += 1;
         let mut lm = mesh.run(img, &FaceMesh::roi_from_detection(det))?;
         if lm.presence < self.opts.min_face_presence {
             // Turned heads: the detector's box is loose around a profile and FaceMesh, trained on
             // crops of ×1.5, then rejects it. A tighter crop of the same confident detection often
             // passes (dev set: a 68° turn went from presence 0.19 to 0.91).
             let tight = FaceMesh::roi_from_detection(det).scaled_square(TIGHT_FACE_ROI / 1.5);
+            m.face_mesh_runs += 1;
             lm = mesh.run(img, &tight)?;
             log::debug!("tight face ROI retry: presence {:.3}", lm.presence);
         }
@@ -528,14 +544,23 @@ impl Pipeline {
             return Ok(None);
         }
         if self.opts.refine_still {
+            m.face_mesh_runs += 1;
             let refined = mesh.run(img, &FaceMesh::roi_from_landmarks(&lm))?;
             if refined.presence >= self.opts.min_face_presence {
                 lm = refined;
             }
         }
         m.timings.face_landmarks_ms += ms(t);
-        self.face_track = Some(FaceMesh::roi_from_landmarks(&lm)).filter(Roi::is_usable);
+        self.face_tilt.reset();
+        self.face_track = Some(self.next_face_crop(&lm)).filter(Roi::is_usable);
         Ok(Some(lm))
+    }
+
+    /// The next frame's face crop: around these landmarks, turned with a steady tilt.
+    fn next_face_crop(&mut self, lm: &FaceLandmarks) -> Roi {
+        let mut roi = FaceMesh::roi_from_landmarks(lm);
+        roi.rotation = self.face_tilt.advance(roi.rotation);
+        roi
     }
 }
 

@@ -75,7 +75,8 @@ impl Roi {
     }
 }
 
-fn normalize_radians(a: f32) -> f32 {
+/// An angle in [−π, π).
+pub fn normalize_radians(a: f32) -> f32 {
     use std::f32::consts::PI;
     a - 2.0 * PI * ((a + PI) / (2.0 * PI)).floor()
 }
