@@ -80,6 +80,9 @@ struct Sums {
     frame: f64,
     detector_runs: u32,
     body_runs: u32,
+    /// FaceMesh runs (a re-cropped face pays two), for the cost of one run.
+    mesh_runs: u32,
+    recropped: u32,
 }
 
 fn ms(t: Instant) -> f64 {
@@ -144,6 +147,8 @@ fn frame(pipeline: &mut Pipeline, assessor: &mut Assessor, yuyv: &[u8], i: u32, 
     s.geometry += m.timings.geometry_ms;
     s.detector_runs += m.face_detector_ran as u32;
     s.body_runs += m.body_models_ran as u32;
+    s.mesh_runs += m.face_mesh_runs;
+    s.recropped += (m.face_mesh_runs > 1) as u32;
 }
 
 /// The same frames (or, `held`, a held posture's) through a pipeline with `opts`: mean
@@ -238,6 +243,13 @@ fn main() {
     let ort = ort_times();
     print_stages(&s, k, &ort);
     println!("face detector ran on {} of {k} frames (tracking)", s.detector_runs);
+    let per_run = s.face / f64::from(s.mesh_runs.max(1));
+    println!(
+        "face mesh: {:.2} runs per frame (re-cropped on {} of {k} frames), {per_run:.3} ms a run ({:.2}x onnxruntime's)",
+        f64::from(s.mesh_runs) / k,
+        s.recropped,
+        per_run / ort.get("face_landmark").copied().unwrap_or(f64::NAN)
+    );
     let frame_ms = s.frame / k;
     let ort_ms = match (
         ort.get("face_landmark").copied(),
