@@ -83,49 +83,177 @@ pub fn normalize_radians(a: f32) -> f32 {
 
 /// Crop `roi` into a `size × size` NHWC tensor with bilinear sampling; channel values are mapped
 /// from 0..255 to `lo..hi`. Outside the image counts as black (pixel 0), like MediaPipe's zero border.
+///
+/// Every frame pays three of these (pose, face, posture crops): inside the picture a pixel takes
+/// its four taps without per-tap checks, and the floor is inline (x86-64's baseline has no SSE4.1
+/// round, so `f32::floor` was a libm call per coordinate: the crops cost 18 % of a frame's
+/// instructions). Same arithmetic in the same order as the edge path, so the result is identical.
 pub fn crop_to_tensor(img: &RgbImage, roi: &Roi, size: usize, lo: f32, hi: f32) -> Vec<f32> {
     let (w, h) = (img.width() as i64, img.height() as i64);
     let raw = img.as_raw();
     let k = (hi - lo) / 255.0;
-    let mut out = Vec::with_capacity(size * size * 3);
+    let mut out = vec![0.0f32; size * size * 3];
     let (s, c) = roi.rotation.sin_cos();
     let step_x = roi.width / size as f32;
     let step_y = roi.height / size as f32;
-    for j in 0..size {
+    let row_len = w as usize * 3;
+    for (j, row) in out.chunks_exact_mut(size * 3).enumerate() {
         let dy = (j as f32 + 0.5) * step_y - roi.height / 2.0;
-        for i in 0..size {
+        for (i, dst) in row.chunks_exact_mut(3).enumerate() {
             let dx = (i as f32 + 0.5) * step_x - roi.width / 2.0;
             // Pixel centres sit at integer + 0.5; shift so that sampling is exact on the grid.
             let x = roi.cx + c * dx - s * dy - 0.5;
             let y = roi.cy + s * dx + c * dy - 0.5;
-            let (x0, y0) = (x.floor(), y.floor());
-            let (fx, fy) = (x - x0, y - y0);
-            let (x0, y0) = (x0 as i64, y0 as i64);
-            let mut px = [0.0f32; 3];
-            for (yy, wy) in [(y0, 1.0 - fy), (y0 + 1, fy)] {
-                if yy < 0 || yy >= h || wy == 0.0 {
-                    continue;
+            let (x0, fx, y0, fy) = match (floor_split(x), floor_split(y)) {
+                (Some((x0, fx)), Some((y0, fy))) => (x0, fx, y0, fy),
+                _ => {
+                    let (x0, y0) = (x.floor(), y.floor());
+                    (x0 as i64, x - x0, y0 as i64, y - y0)
                 }
-                for (xx, wx) in [(x0, 1.0 - fx), (x0 + 1, fx)] {
-                    if xx < 0 || xx >= w || wx == 0.0 {
-                        continue;
-                    }
-                    let idx = ((yy * w + xx) * 3) as usize;
-                    let wgt = wx * wy;
-                    px[0] += wgt * raw[idx] as f32;
-                    px[1] += wgt * raw[idx + 1] as f32;
-                    px[2] += wgt * raw[idx + 2] as f32;
+            };
+            let px = if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
+                // All four taps inside: a zero weight adds +0.0 to a non-negative sum, which
+                // leaves it unchanged, so no tap needs skipping.
+                let top = y0 as usize * row_len + x0 as usize * 3;
+                let (a, b) = (&raw[top..top + 6], &raw[top + row_len..top + row_len + 6]);
+                let (wx0, wx1, wy0, wy1) = (1.0 - fx, fx, 1.0 - fy, fy);
+                let mut px = [0.0f32; 3];
+                for (tap, wgt) in [
+                    (&a[..3], wx0 * wy0),
+                    (&a[3..], wx1 * wy0),
+                    (&b[..3], wx0 * wy1),
+                    (&b[3..], wx1 * wy1),
+                ] {
+                    px[0] += wgt * tap[0] as f32;
+                    px[1] += wgt * tap[1] as f32;
+                    px[2] += wgt * tap[2] as f32;
                 }
-            }
-            out.extend_from_slice(&[lo + k * px[0], lo + k * px[1], lo + k * px[2]]);
+                px
+            } else {
+                edge_pixel(raw, w, h, x0, y0, fx, fy)
+            };
+            dst[0] = lo + k * px[0];
+            dst[1] = lo + k * px[1];
+            dst[2] = lo + k * px[2];
         }
     }
     out
 }
 
+/// A pixel whose taps may fall outside the picture (black there).
+fn edge_pixel(raw: &[u8], w: i64, h: i64, x0: i64, y0: i64, fx: f32, fy: f32) -> [f32; 3] {
+    let mut px = [0.0f32; 3];
+    for (yy, wy) in [(y0, 1.0 - fy), (y0 + 1, fy)] {
+        if yy < 0 || yy >= h || wy == 0.0 {
+            continue;
+        }
+        for (xx, wx) in [(x0, 1.0 - fx), (x0 + 1, fx)] {
+            if xx < 0 || xx >= w || wx == 0.0 {
+                continue;
+            }
+            let idx = ((yy * w + xx) * 3) as usize;
+            let wgt = wx * wy;
+            px[0] += wgt * raw[idx] as f32;
+            px[1] += wgt * raw[idx + 1] as f32;
+            px[2] += wgt * raw[idx + 2] as f32;
+        }
+    }
+    px
+}
+
+/// `(floor(x), x - floor(x))` without a libm call, where the truncation is exact (|x| < 2^23
+/// covers every pixel coordinate; None beyond, and for NaN). Bit for bit `f32::floor`'s.
+#[inline]
+fn floor_split(x: f32) -> Option<(i64, f32)> {
+    if x.abs() < 8_388_608.0 {
+        // SAFETY: |x| < 2^23, so x truncates to an i32 that represents it exactly.
+        let t = unsafe { x.to_int_unchecked::<i32>() };
+        let t = if (t as f32) > x { t - 1 } else { t };
+        // copysign keeps floor(-0.0) = -0.0 (so the fraction is +0.0 as with the library's).
+        Some((t as i64, x - (t as f32).copysign(x)))
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The crop before its fast path (per-tap checks, libm floor), kept as the reference.
+    fn reference_crop(img: &RgbImage, roi: &Roi, size: usize, lo: f32, hi: f32) -> Vec<f32> {
+        let (w, h) = (img.width() as i64, img.height() as i64);
+        let raw = img.as_raw();
+        let k = (hi - lo) / 255.0;
+        let mut out = Vec::with_capacity(size * size * 3);
+        let (s, c) = roi.rotation.sin_cos();
+        let (step_x, step_y) = (roi.width / size as f32, roi.height / size as f32);
+        for j in 0..size {
+            let dy = (j as f32 + 0.5) * step_y - roi.height / 2.0;
+            for i in 0..size {
+                let dx = (i as f32 + 0.5) * step_x - roi.width / 2.0;
+                let x = roi.cx + c * dx - s * dy - 0.5;
+                let y = roi.cy + s * dx + c * dy - 0.5;
+                let (x0, y0) = (x.floor(), y.floor());
+                let px = edge_pixel(raw, w, h, x0 as i64, y0 as i64, x - x0, y - y0);
+                out.extend_from_slice(&[lo + k * px[0], lo + k * px[1], lo + k * px[2]]);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_fast_crop_is_bit_identical_to_the_reference() {
+        let img = RgbImage::from_fn(64, 48, |x, y| {
+            image::Rgb([(x * 4) as u8, (y * 5) as u8, ((x * y) % 251) as u8])
+        });
+        let rois = [
+            (32.0, 24.0, 20.0, 0.0),  // inside, axis-aligned, on the pixel grid
+            (31.3, 20.7, 17.0, 0.41), // inside, turned
+            (3.0, 4.0, 30.0, -0.7),   // over the top-left corner
+            (60.5, 45.2, 25.0, 2.9),  // over the bottom-right corner, nearly upside down
+            (-40.0, 10.0, 12.0, 0.2), // entirely outside
+            (32.0, 24.0, 200.0, 1.1), // larger than the picture
+        ];
+        for (cx, cy, side, rotation) in rois {
+            let roi = Roi {
+                cx,
+                cy,
+                width: side,
+                height: side,
+                rotation,
+            };
+            for size in [7, 32] {
+                let (got, want) = (
+                    crop_to_tensor(&img, &roi, size, -1.0, 1.0),
+                    reference_crop(&img, &roi, size, -1.0, 1.0),
+                );
+                let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same && got.len() == want.len(), "roi {roi:?} size {size}");
+            }
+        }
+        for x in [
+            -3.5f32,
+            -1.0,
+            -0.0,
+            0.0,
+            0.25,
+            2.0,
+            1e-9,
+            -1e-9,
+            8e6,
+            -8e6,
+            1e7,
+            3e9,
+            f32::NAN,
+        ] {
+            let want = (x.floor() as i64, (x - x.floor()).to_bits());
+            match floor_split(x) {
+                Some((i, frac)) => assert_eq!((i, frac.to_bits()), want, "{x}"),
+                None => assert!(x.is_nan() || x.abs() >= 8_388_608.0, "{x}"),
+            }
+        }
+    }
 
     #[test]
     fn crop_and_back_agree() {

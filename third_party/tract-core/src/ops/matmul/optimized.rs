@@ -746,6 +746,23 @@ impl TypedOp for OptMatMul {
                     patch.shunt_outside(model, next_node.id.into(), wire)?;
                     return Ok(Some(patch));
                 }
+            } else if let Some(op) = next_node.op_as::<ops::binary::OptBinByScalar>() {
+                // The same once codegen has lowered the op (a ReLU6's clamps behind the
+                // reshape of an im2col convolution): a scalar commutes with any reshape, so
+                // apply it before, where the store can take it.
+                rule_if!(next_node.inputs[0] == succ.id.into());
+                let scalar = model.outlet_fact(next_node.inputs[1])?;
+                rule_if!(scalar.shape.volume().is_one());
+                rule_if_some!(value = scalar.konst.clone().or_else(|| scalar.uniform.clone()));
+                let mut patch = TypedModelPatch::default();
+                let rank = self.c_fact.rank();
+                let value = value.into_tensor().into_shape(&tvec![1; rank])?;
+                let cst = patch.add_const(format!("{}.scalar", next_node.name), value)?;
+                let output = patch.tap_model(model, node.id.into())?;
+                let wire = patch.wire_node(&next_node.name, op.clone(), &[output, cst])?[0];
+                let wire = patch.wire_node(&succ.name, succ.op.clone(), &[wire])?[0];
+                patch.shunt_outside(model, next_node.id.into(), wire)?;
+                return Ok(Some(patch));
             }
         }
         if let Some(op) = succ.op_as::<ops::binary::OptBinUnicast>() {
@@ -1071,5 +1088,69 @@ impl OptMatMul {
             );
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
+    use crate::ops::nn::DataFormat;
+
+    /// BlazePose's first layer as tf2onnx leaves it: NHWC moved to NCHW, a 3x3 stride-2
+    /// convolution of the 3 colour channels (im2col, then a reshape of the product back to the
+    /// image) and a ReLU6 as `Min(Max(x, 0), 6)`. Optimised, the clamps go into the matmul's
+    /// store instead of a pass of their own behind the reshape; the values are unchanged.
+    #[test]
+    fn clamps_behind_an_im2col_reshape_fuse_into_the_matmul() {
+        let (h, w, ci, co) = (12, 10, 3, 24);
+        let x: Vec<f32> = (0..h * w * ci).map(|i| (i as f32 * 0.37).sin() * 4.0).collect();
+        let kernel: Vec<f32> = (0..co * ci * 9).map(|i| (i as f32 * 0.21).cos()).collect();
+        let bias: Vec<f32> = (0..co).map(|i| i as f32 * 0.3 - 2.0).collect();
+        let build = |optimized: bool| -> TractResult<TypedModel> {
+            let mut m = TypedModel::default();
+            let src = m.add_source("x", f32::fact([1, h, w, ci]))?;
+            let nchw = m.wire_node("to_nchw", AxisOp::Move(3, 1), &[src])?[0];
+            let k = m.add_const("k", Tensor::from_shape(&[co, ci, 3, 3], &kernel)?)?;
+            let b = m.add_const("b", Tensor::from_shape(&[co], &bias)?)?;
+            let conv = Conv {
+                pool_spec: PoolSpec {
+                    data_format: DataFormat::NCHW,
+                    kernel_shape: tvec!(3, 3),
+                    padding: PaddingSpec::SameUpper,
+                    dilations: None,
+                    strides: Some(tvec!(2, 2)),
+                    input_channels: ci,
+                    output_channels: co,
+                },
+                kernel_fmt: KernelFormat::OIHW,
+                group: 1,
+                q_params: None,
+            };
+            let y = m.wire_node("conv", conv, &[nchw, k, b])?[0];
+            let zero = m.add_const("zero", tensor4(&[[[[0f32]]]]))?;
+            let six = m.add_const("six", tensor4(&[[[[6f32]]]]))?;
+            let y = m.wire_node("relu", crate::ops::math::max(), &[y, zero])?[0];
+            let y = m.wire_node("relu6", crate::ops::math::min(), &[y, six])?[0];
+            let y = m.wire_node("to_nhwc", AxisOp::Move(1, 3), &[y])?;
+            m.select_output_outlets(&y)?;
+            let m = m.into_decluttered()?;
+            if optimized { m.into_optimized() } else { Ok(m) }
+        };
+        let optimized = build(true).unwrap();
+        let names: Vec<String> = optimized.nodes.iter().map(|n| n.op().name().to_string()).collect();
+        let mm = optimized.nodes.iter().find_map(|n| n.op_as::<OptMatMul>()).expect("a matmul");
+        let fused = mm.micro_ops.iter().filter(|op| matches!(op, ProtoFusedSpec::BinScalar(..))).count();
+        assert_eq!(fused, 2, "{names:?}");
+        assert!(!names.iter().any(|n| n.contains("Max") || n.contains("Min")), "{names:?}");
+        let input = Tensor::from_shape(&[1, h, w, ci], &x).unwrap().into_tvalue();
+        let run = |m: TypedModel| m.into_runnable().unwrap().run(tvec![input.clone()]).unwrap().remove(0);
+        let got = run(optimized).to_plain_array_view::<f32>().unwrap().to_owned();
+        let want = run(build(false).unwrap()).to_plain_array_view::<f32>().unwrap().to_owned();
+        assert_eq!(got.shape(), &[1, h / 2, w / 2, co]);
+        assert_eq!(got.shape(), want.shape());
+        let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst < 1e-5, "{worst}");
+        assert!(want.iter().any(|&v| v == 0.0) && want.iter().any(|&v| v == 6.0), "both clamps must act");
     }
 }
