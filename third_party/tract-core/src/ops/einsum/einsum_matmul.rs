@@ -492,6 +492,38 @@ impl EinSumMatMul {
     }
 }
 
+/// Below this many elements along C's contiguous axis, the tile's waste on a short m outweighs
+/// its contiguous stores: the usual m >= n orientation decides.
+const MIN_CONTIGUOUS_M: usize = 8;
+
+impl EinSumMatMul {
+    /// Kernels store a tile's m direction as vectors and its n direction one column at a time,
+    /// so an m axis strided in C costs a scalar store per element (a 1x1 convolution's
+    /// channel-last output read as pixels x channels: ~3x the time of the same product stored
+    /// along the channels). When both dims are known and exactly one of C's m and n axes is its
+    /// innermost one, long enough to fill a vector, pick the orientation that puts it on m:
+    /// `Some(true)` to transpose, `Some(false)` to keep. `None` leaves it to the m >= n rule.
+    fn orientation_for_contiguous_store(
+        &self,
+        model: &TypedModel,
+        node: &TypedNode,
+    ) -> TractResult<Option<bool>> {
+        let (Some(m), Some(n)) = (self.m.as_i64(), self.n.as_i64()) else { return Ok(None) };
+        let (Some(c_m), Some(c_n)) = (self.c_m(), self.c_n()) else { return Ok(None) };
+        let c_shape = &model.outlet_fact(node.id.into())?.shape;
+        let Some(inner) = (0..c_shape.rank()).rev().find(|&ax| !c_shape[ax].is_one()) else {
+            return Ok(None);
+        };
+        Ok(if inner == c_m && m as usize >= MIN_CONTIGUOUS_M {
+            Some(false)
+        } else if inner == c_n && n as usize >= MIN_CONTIGUOUS_M {
+            Some(true)
+        } else {
+            None
+        })
+    }
+}
+
 impl Debug for EinSumMatMul {
     fn fmt(&self, f: &mut Formatter) -> std::fmt::Result {
         write!(
@@ -555,6 +587,8 @@ impl TypedOp for EinSumMatMul {
         } else if let Some(of) = b.exotic_fact() {
             ensure!(of.is::<BlockQuantFact>());
             true
+        } else if let Some(transpose) = self.orientation_for_contiguous_store(model, node)? {
+            transpose
         } else if self.m == self.n {
             false
         } else {

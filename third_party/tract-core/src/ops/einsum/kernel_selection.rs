@@ -62,10 +62,45 @@ fn m_axis_contiguous(model: &TypedModel, node: &TypedNode, op: &EinSumMatMul) ->
     fact.shape.iter().skip(cm + 1).all(|d| d.is_one())
 }
 
+/// Up to this depth a tile's fixed cost (loading its panels' addresses, the fused store)
+/// outweighs its arithmetic.
+const SHORT_K: usize = 32;
+
+/// For a short k, the x86 cost models' per-tile terms are outside what they were fitted on:
+/// the AMD FMA fit gives `fma_mmm_f32_40x2` no per-tile cost at all, so it picked 40x2 for a
+/// 32 x 8 x 16384 product (a fifth of each tile padding, 8,192 tiles where 16x6 needs 5,462).
+/// Here the kernel that fills its tiles best, then needs the fewest tiles, then is widest
+/// (tract's generic rule without the per-kernel throughput scale, which matters little when
+/// the arithmetic is not what costs). `None` when k is not short or a dim is not known.
+fn pick_for_short_k(query: &Query, suitable: &[Suitable]) -> Option<usize> {
+    let (Some(m), Some(k), Some(n)) = (query.m, query.k, query.n) else { return None };
+    if k > SHORT_K || n < 2 || query.activation != f32::datum_type() {
+        return None;
+    }
+    let fill = |size: usize, tile: usize| size as f64 / (size.div_ceil(tile) * tile) as f64;
+    suitable
+        .iter()
+        .enumerate()
+        .filter(|(_, (mmm, _, pe))| pe.is_none() && mmm.nr() > 1)
+        .map(|(ix, (mmm, _, _))| {
+            let (mr, nr) = (mmm.mr(), mmm.nr());
+            let fill_pct = (fill(m, mr) * fill(n, nr) * 100.0).round() as i64;
+            let tiles = (m.div_ceil(mr) * n.div_ceil(nr)) as i64;
+            (ix, (fill_pct, -tiles, nr))
+        })
+        .max_by_key(|(_, key)| *key)
+        .map(|(ix, _)| ix)
+}
+
 pub fn strategize(model: &TypedModel, node: &TypedNode, op: &EinSumMatMul) -> TractResult<Strat> {
     let query = query(model, node, op)?;
     let mut suitable = tract_linalg::MmmDispatch::native().suitable(&query);
     ensure!(suitable.len() > 0);
+    if cfg!(target_arch = "x86_64")
+        && let Some(ix) = pick_for_short_k(&query, &suitable)
+    {
+        return Ok(single_strat(suitable.swap_remove(ix)));
+    }
     // Only with `n` in hand: a symbolic `n` is what the packing-group reasoning below is for,
     // and it serves both roles at once, which a single pick cannot.
     if query.n.is_some()

@@ -1153,4 +1153,58 @@ mod tests {
         assert!(worst < 1e-5, "{worst}");
         assert!(want.iter().any(|&v| v == 0.0) && want.iter().any(|&v| v == 6.0), "both clamps must act");
     }
+
+    /// A 1x1 convolution that expands 8 channels to 32 on a channel-last image (BlazePose's
+    /// bottleneck expansions): the product's output is pixels x channels with the channels
+    /// contiguous. The kernel's m direction must run along them, so a tile is stored as vectors
+    /// and not element by element; before, m was the pixels (the longer side). Same values.
+    #[test]
+    fn a_pointwise_expansion_stores_along_the_contiguous_channels() {
+        let (h, w, ci, co) = (128, 128, 8, 32);
+        let x: Vec<f32> = (0..h * w * ci).map(|i| (i as f32 * 0.37).sin() * 4.0).collect();
+        let kernel: Vec<f32> = (0..co * ci).map(|i| (i as f32 * 0.21).cos()).collect();
+        let bias: Vec<f32> = (0..co).map(|i| i as f32 * 0.3 - 2.0).collect();
+        let build = |optimized: bool| -> TractResult<TypedModel> {
+            let mut m = TypedModel::default();
+            let src = m.add_source("x", f32::fact([1, h, w, ci]))?;
+            let k = m.add_const("k", Tensor::from_shape(&[co, ci, 1, 1], &kernel)?)?;
+            let b = m.add_const("b", Tensor::from_shape(&[co], &bias)?)?;
+            let conv = Conv {
+                pool_spec: PoolSpec {
+                    data_format: DataFormat::NHWC,
+                    kernel_shape: tvec!(1, 1),
+                    padding: PaddingSpec::Valid,
+                    dilations: None,
+                    strides: None,
+                    input_channels: ci,
+                    output_channels: co,
+                },
+                kernel_fmt: KernelFormat::OIHW,
+                group: 1,
+                q_params: None,
+            };
+            let y = m.wire_node("conv", conv, &[src, k, b])?;
+            m.select_output_outlets(&y)?;
+            let m = m.into_decluttered()?;
+            if optimized { m.into_optimized() } else { Ok(m) }
+        };
+        let optimized = build(true).unwrap();
+        let mm = optimized.nodes.iter().find_map(|n| n.op_as::<OptMatMul>()).expect("a matmul");
+        let shape = mm.c_fact.shape.as_concrete().unwrap().to_vec();
+        let inner = (0..shape.len()).rev().find(|&ax| shape[ax] != 1).unwrap();
+        assert_eq!(mm.c_m_axis, Some(inner), "m must be C's contiguous axis: {mm:?}");
+        assert_eq!(shape[inner], co);
+        // On x86_64, k = 8 is short: the kernel that fills its tiles (not the AMD cost model's
+        // 40x2, whose tiles would be a fifth padding).
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(co % mm.mmm[0].mr(), 0, "{}", mm.mmm[0].name());
+        }
+        let input = Tensor::from_shape(&[1, h, w, ci], &x).unwrap().into_tvalue();
+        let run = |m: TypedModel| m.into_runnable().unwrap().run(tvec![input.clone()]).unwrap().remove(0);
+        let got = run(optimized).to_plain_array_view::<f32>().unwrap().to_owned();
+        let want = run(build(false).unwrap()).to_plain_array_view::<f32>().unwrap().to_owned();
+        assert_eq!(got.shape(), &[1, h, w, co]);
+        let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst < 1e-5, "{worst}");
+    }
 }
