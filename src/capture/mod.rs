@@ -8,6 +8,7 @@ pub mod demo;
 pub mod folder;
 pub mod pixels;
 pub mod video;
+mod yuv422;
 
 use crate::{Error, Result};
 use image::RgbImage;

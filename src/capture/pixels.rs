@@ -4,6 +4,7 @@
 //! MJPEG frames are decoded with the `image` crate; a corrupt frame is an error the camera counts
 //! and skips, never a crash.
 
+use super::yuv422::yuv_to_rgb;
 use image::codecs::jpeg::JpegDecoder;
 use image::{DynamicImage, ImageDecoder, RgbImage};
 use std::fmt;
@@ -133,22 +134,12 @@ pub fn to_rgb(
     match format {
         PixelFormat::Yuyv | PixelFormat::Uyvy => {
             let s = (stride as usize).max(w * 2);
-            // Byte positions of Y0, U, Y1, V within each 4-byte pair of pixels.
-            let (y0, u, y1, v) = if format == PixelFormat::Yuyv {
-                (0, 1, 2, 3)
-            } else {
-                (1, 0, 3, 2)
-            };
             for row in 0..h {
-                let src = &data[row * s..row * s + w * 2];
-                let dst = &mut rgb[row * w * 3..(row + 1) * w * 3];
-                for (pair, px) in src.chunks_exact(4).zip(dst.chunks_mut(6)) {
-                    let (cb, cr) = (pair[u], pair[v]);
-                    px[..3].copy_from_slice(&yuv_to_rgb(pair[y0], cb, cr));
-                    if px.len() == 6 {
-                        px[3..].copy_from_slice(&yuv_to_rgb(pair[y1], cb, cr));
-                    }
-                }
+                let (src, dst) = (
+                    &data[row * s..row * s + w * 2],
+                    &mut rgb[row * w * 3..(row + 1) * w * 3],
+                );
+                super::yuv422::row_to_rgb(src, dst, format == PixelFormat::Uyvy);
             }
         }
         PixelFormat::Nv12 => {
@@ -189,16 +180,6 @@ pub fn to_rgb(
 fn nv12_pitches(width: usize, stride: usize) -> (usize, usize) {
     let luma = stride.max(width);
     (luma, luma.max(width.div_ceil(2) * 2))
-}
-
-/// BT.601 limited range, fixed point (the coefficients ×256, as in the V4L2 documentation).
-#[inline]
-fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
-    let c = 298 * (y as i32 - 16);
-    let d = u as i32 - 128;
-    let e = v as i32 - 128;
-    let clamp = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
-    [clamp(c + 409 * e), clamp(c - 100 * d - 208 * e), clamp(c + 516 * d)]
 }
 
 /// Decode an MJPEG frame. Many UVC cameras omit the Huffman tables (the AVI1 convention: the

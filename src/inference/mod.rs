@@ -4,6 +4,8 @@
 //! rotated crop that turns image pixels into a model's input tensor (used by the detectors and the
 //! landmark models alike, so it lives below both).
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod lanes;
 pub mod roi;
 
 use crate::geometry::CanonicalFace;
