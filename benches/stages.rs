@@ -245,7 +245,11 @@ fn main() {
         frame(&mut pipeline, &mut assessor, &yuyv, i, &mut s);
     }
     let k = f64::from(i);
-    let threads = 2;
+    // `BENCH_THREADS=3` splits the body models' products over two workers (README: Threads).
+    let threads: usize = std::env::var("BENCH_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
     // Peak RSS of the one pipeline a daemon holds, before the threaded pass loads a second.
     let rss = peak_rss_mb();
     drop(pipeline);

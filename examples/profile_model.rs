@@ -11,6 +11,9 @@ fn main() -> TractResult<()> {
     let path = &args[1];
     let (h, w): (usize, usize) = (args[2].parse()?, args[3].parse()?);
     let runs: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(50);
+    if let Some(n) = std::env::var("PROFILE_THREADS").ok().and_then(|s| s.parse().ok()) {
+        tract_linalg::multithread::set_default_executor(tract_linalg::multithread::Executor::multithread(n));
+    }
     let mut model = tract_onnx::onnx().model_for_path(path)?;
     model = model.with_input_fact(0, f32::fact([1, h, w, 3]).into())?;
     let inputs = model.input_outlets()?.len();

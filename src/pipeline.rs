@@ -69,7 +69,10 @@ pub struct PipelineOptions {
     /// Threads one frame may use. 1: every model in turn. 2 or more: the tracked face's mesh runs
     /// on a second thread while the body model and the posture model run; the face's re-crop and
     /// detection decisions wait for the body, as they do on one thread, so the numbers are the
-    /// same either way (`threads_do_not_change_the_numbers`).
+    /// same either way (`threads_do_not_change_the_numbers`). 3 or more: the body models' matrix
+    /// products are also split over `threads − 1` workers ([`BodyPool`]) while the frame's thread
+    /// waits for them, so at most `threads` cores are busy at once. Each product's tiles are
+    /// computed whole by one worker, so the numbers stay the same.
     pub threads: usize,
     /// While the patient holds still, run the body models' periodic refresh on a worker thread
     /// ([`body_worker`]): started on one frame, taken on the next frame the body is due, so no
@@ -168,6 +171,42 @@ pub struct Pipeline {
     body_rate: BodyRate,
     /// Where they run with `body_worker` ([`body_worker`]).
     body_worker: BodyWorker,
+    /// Workers for the body models' matrix products (`threads` ≥ 3).
+    body_pool: BodyPool,
+}
+
+/// A pool that the body models' matrix products are split over (tract's `multithread-mm`), for
+/// the frames whose body runs within the frame: a moving head's. BlazePose lite is ~60 % matrix
+/// products; its depthwise convolutions stay on the frame's thread.
+pub struct BodyPool(Option<tract_linalg::multithread::Executor>);
+
+impl BodyPool {
+    /// `workers` threads; none (products on the calling thread) below 2 or when the system
+    /// refuses threads, which is logged, not fatal: the frame is measured the same, more slowly.
+    pub fn new(workers: usize) -> BodyPool {
+        if workers < 2 {
+            return BodyPool(None);
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .thread_name(|i| format!("cdposture-body-{i}"))
+            .build();
+        match pool {
+            Ok(pool) => BodyPool(Some(tract_linalg::multithread::Executor::MultiThread(Arc::new(pool)))),
+            Err(e) => {
+                log::warn!("could not start {workers} threads for the body models ({e}); they run on one");
+                BodyPool(None)
+            }
+        }
+    }
+
+    /// Runs `f` with tract's products on this pool (on the calling thread only).
+    fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        match &self.0 {
+            Some(pool) => tract_linalg::multithread::multithread_tract_scope(pool.clone(), f),
+            None => f(),
+        }
+    }
 }
 
 /// Hips closer than this share of the image height to the bottom edge are not trusted.
@@ -214,6 +253,7 @@ impl Pipeline {
             held_posture: None,
             trunk_track: None,
             body_rate: BodyRate::new(opts.pose_every),
+            body_pool: BodyPool::new(if opts.threads >= 3 { opts.threads - 1 } else { 0 }),
             opts,
         }
     }
@@ -253,6 +293,7 @@ impl Pipeline {
         let stage = BodyStage {
             models: &self.models,
             opts: &self.opts,
+            pool: &self.body_pool,
         };
         let (body, tracked_mesh) = match face_roi {
             // The tracked face's first mesh run needs nothing from the body: overlap them.
@@ -569,11 +610,22 @@ impl Pipeline {
 struct BodyStage<'a> {
     models: &'a ModelSet,
     opts: &'a PipelineOptions,
+    pool: &'a BodyPool,
 }
 
 impl BodyStage<'_> {
-    /// The body's landmarks and, when both shoulders show, the posture model's estimate.
+    /// The body's landmarks and, when both shoulders show, the posture model's estimate; their
+    /// matrix products on the body pool when there is one.
     fn run(
+        &self,
+        img: &RgbImage,
+        pose_track: &mut Option<Roi>,
+        times: &mut StageTimes,
+    ) -> Result<Option<(PoseLandmarks, Option<PostureEstimate>)>> {
+        self.pool.run(|| self.run_here(img, pose_track, times))
+    }
+
+    fn run_here(
         &self,
         img: &RgbImage,
         pose_track: &mut Option<Roi>,
@@ -854,6 +906,17 @@ pub fn body_yaw(p: &PoseLandmarks) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_body_pool_takes_tracts_products_inside_its_scope_only() {
+        use tract_linalg::multithread::{current_tract_executor, Executor};
+        let on_pool = |pool: &BodyPool| pool.run(|| matches!(current_tract_executor(), Executor::MultiThread(_)));
+        assert!(on_pool(&BodyPool::new(2)), "threads = 3: two workers");
+        assert!(!on_pool(&BodyPool::new(1)), "one worker would only move the work");
+        assert!(!on_pool(&BodyPool::new(0)));
+        // Outside the scope (and on other threads, e.g. the face mesh's) products stay where they run.
+        assert!(matches!(current_tract_executor(), Executor::SingleThread));
+    }
 
     #[test]
     fn a_trunk_tilt_is_believed_as_far_as_the_model_is_sure_of_it() {

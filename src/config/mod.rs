@@ -423,7 +423,8 @@ fn gpio_settings(g: &raw::RawGpio, cx: &Ctx) -> Result<GpioSettings, ConfigError
     })
 }
 
-/// A frame splits into two halves (face | body) today: threads past two wait idle, harmlessly.
+/// A frame splits into face | body, and from three threads the body models' matrix products over
+/// `threads − 1` workers; threads past the machine's cores only take turns, harmlessly.
 const MAX_PIPELINE_THREADS: usize = 64;
 
 fn pipeline_options(p: &raw::RawPipeline, cx: &Ctx) -> Result<PipelineOptions, ConfigError> {

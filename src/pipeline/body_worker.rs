@@ -11,7 +11,7 @@
 //! on the machine's speed: with one thread a job runs at once and its result waits for the same
 //! frame (`threads_do_not_change_the_numbers`).
 
-use super::{BodyStage, PipelineOptions, StageTimes};
+use super::{BodyPool, BodyStage, PipelineOptions, StageTimes};
 use crate::inference::ModelSet;
 use crate::landmarks::{PoseLandmarks, PostureEstimate, Roi};
 use image::RgbImage;
@@ -194,7 +194,13 @@ fn run_job(models: &ModelSet, opts: &PipelineOptions, job: Job) -> Done {
 
 fn run_body(models: &ModelSet, opts: &PipelineOptions, frame: &RgbImage, mut pose_track: Option<Roi>) -> FinishedBody {
     let mut times = StageTimes::default();
-    let body = BodyStage { models, opts }.run(frame, &mut pose_track, &mut times);
+    // A held posture's refresh has a frame's time or more: no pool.
+    let body = BodyStage {
+        models,
+        opts,
+        pool: &BodyPool::new(0),
+    }
+    .run(frame, &mut pose_track, &mut times);
     FinishedBody {
         body,
         pose_track,
