@@ -11,6 +11,8 @@
 # with sensor noise) with pose_every = 3 as deployed, one thread and two (the body models run on a
 # third of these frames: README, Body rate), counted over frames 4-9 (3 and 9 frames: two body runs
 # in the six); last, that held posture with pipeline.body_worker, per thread.
+# Then the moving head with pipeline.threads = 3 on aarch64, every thread on its own: the body
+# models' matrix products go to two workers while the frame's thread waits for them.
 # Usage: cross/instructions.sh [N1 N2]   (default 2 6)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -89,3 +91,19 @@ for a in x86_64 aarch64; do
   m=$(( (m2 - m1) / 6 )); o=$(( (o2 - o1) / 6 ))
   printf '%-8s %20s %20s %20s\n' $a $m $o $(( m > o ? m : o ))
 done
+# pipeline.threads = 3 (deploy/cdposture.toml), the moving head on aarch64: each thread per frame.
+# qemu-user numbers its CPUs by thread creation, reusing an exited thread's: 0 the frame's thread,
+# 1 and 2 the body workers (started with the pipeline), 3 the face mesh thread (one per frame).
+per_thread() { # frames -> "vcpu=count" lines
+  local dir; dir=$(mktemp -d)
+  env QEMU_LD_PREFIX=/usr/aarch64-linux-gnu BENCH_TRACKED_ONLY=1 BENCH_FRAMES=$1 BENCH_FRAME_POOL=$n2 BENCH_THREADS=3 \
+    qemu-aarch64 -cpu cortex-a72 -plugin "$plugin,out=$dir/insn" "$arm" >/dev/null 2>&1
+  sed -n 's/^insn vcpu=\([0-9]*\) count=\([0-9]*\)/\1 \2/p' "$dir/insn"
+  rm -rf "$dir"
+}
+printf '\nmoving head, threads = 3, aarch64\n%-10s %20s\n' thread "per tracked frame"
+join -a2 -e0 -o 0,1.2,2.2 <(per_thread $n1 | sort) <(per_thread $n2 | sort) | sort -n \
+  | while read -r cpu c1 c2; do
+      case $cpu in 0) name=frame ;; 1 | 2) name=worker$cpu ;; *) name=face ;; esac
+      printf '%-10s %20s\n' "$name" $(( (c2 - c1) / (n2 - n1) ))
+    done
