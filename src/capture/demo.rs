@@ -6,7 +6,7 @@
 //! trunk frame.)
 
 use super::{load_image, Frame, FrameSource};
-use crate::inference::roi::{crop_to_tensor, Roi};
+use crate::inference::roi::{crop_to_tensor, round_half_away, Roi};
 use crate::Result;
 use image::RgbImage;
 use std::path::Path;
@@ -77,7 +77,7 @@ pub fn rotate_image(img: &RgbImage, deg: f64, mirror: bool) -> RgbImage {
             out.put_pixel(
                 x as u32,
                 y as u32,
-                image::Rgb([t[i].round() as u8, t[i + 1].round() as u8, t[i + 2].round() as u8]),
+                image::Rgb([0, 1, 2].map(|c| round_half_away(t[i + c]) as u8)),
             );
         }
     }

@@ -400,9 +400,49 @@ fn floor_split(x: f32) -> Option<(i64, f32)> {
     }
 }
 
+/// `f32::round`, bit for bit, without its libm call below 2^31 (x86-64's baseline has no rounding
+/// instruction): crop values rounded to 8-bit ones, per value of a picture.
+#[inline]
+pub fn round_half_away(v: f32) -> f32 {
+    if v.is_nan() || v.abs() >= 2_147_483_520.0 {
+        return v.round();
+    }
+    let a = v.abs();
+    // Truncation and the fraction are exact here; a fraction of one half rounds away from zero.
+    let t = a as i32 as f32;
+    let r = if a - t >= 0.5 { t + 1.0 } else { t };
+    r.copysign(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounding_matches_the_library_to_the_bit() {
+        let mut values = vec![
+            0.0f32,
+            -0.0,
+            0.5,
+            1.5,
+            2.5,
+            -0.5,
+            -1.5,
+            254.5,
+            255.0,
+            255.49998,
+            1e9,
+            -3e9,
+            f32::NAN,
+        ];
+        values.push(0.5f32.next_down());
+        values.push(254.5f32.next_down());
+        values.push(254.5f32.next_up());
+        values.extend((0..200_000).map(|i| i as f32 * 0.0013 - 5.0));
+        for v in values {
+            assert_eq!(round_half_away(v).to_bits(), v.round().to_bits(), "{v}");
+        }
+    }
 
     /// The crop before its fast path (per-tap checks, libm floor), kept as the reference.
     fn reference_crop(img: &RgbImage, roi: &Roi, size: usize, lo: f32, hi: f32) -> Vec<f32> {
