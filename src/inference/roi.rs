@@ -92,18 +92,6 @@ pub fn normalize_radians(a: f32) -> f32 {
 /// so the result is identical to the bit (`the_fast_crop_is_bit_identical_to_the_reference`).
 pub fn crop_to_tensor(img: &RgbImage, roi: &Roi, size: usize, lo: f32, hi: f32) -> Vec<f32> {
     let mut out = vec![0.0f32; size * size * 3];
-    crop_into(img, roi, size, lo, hi, &mut out);
-    out
-}
-
-/// `crop_to_tensor` into `out` (`size × size × 3` values, every one written): a model's own
-/// input tensor, so that no frame allocates, fills and copies a second one.
-pub fn crop_into(img: &RgbImage, roi: &Roi, size: usize, lo: f32, hi: f32, out: &mut [f32]) {
-    assert_eq!(
-        out.len(),
-        size * size * 3,
-        "a crop of {size}² pixels fills {size}²·3 values"
-    );
     let grid = SampleGrid::new(img, roi, size, lo, hi);
     for (j, row) in out.chunks_exact_mut(size * 3).enumerate() {
         let dy = (j as f32 + 0.5) * grid.step_y - roi.height / 2.0;
@@ -123,6 +111,7 @@ pub fn crop_into(img: &RgbImage, roi: &Roi, size: usize, lo: f32, hi: f32, out: 
             i += 1;
         }
     }
+    out
 }
 
 /// Samples handled together by `SampleGrid::block_of_four`.
