@@ -123,13 +123,19 @@ rootfs="$work/root"
 mkdir -p "$rootfs"/{bin,dev,proc,sys,tmp,lib/modules}
 cp "$busybox" "$rootfs/bin/busybox"
 cp "$kdir"/modules/*.ko "$rootfs/lib/modules/"
-objcopy --strip-debug "$vivid_bin" "$rootfs/vivid-test" 2>/dev/null || cp "$vivid_bin" "$rootfs/vivid-test"
+# The initramfs unpacks into half the VM's RAM: debug info (hundreds of MB per aarch64 test binary)
+# must go, with the objcopy that reads the target's ELF.
+if [ "$arch" = arm64 ]; then objcopy=aarch64-linux-gnu-objcopy; else objcopy=objcopy; fi
+strip_into() {
+  "$objcopy" --strip-debug "$1" "$2" || { echo "$tag $objcopy could not strip $1 (install binutils for $arch)"; exit 1; }
+}
+strip_into "$vivid_bin" "$rootfs/vivid-test"
 bins=("$vivid_bin")
 if [ -n "$gpio_bin" ]; then
-  cp "$gpio_bin" "$rootfs/gpio-test"
+  strip_into "$gpio_bin" "$rootfs/gpio-test"
 fi
 if [ -n "$daemon" ]; then
-  objcopy --strip-debug "$daemon" "$rootfs/cdposture"
+  strip_into "$daemon" "$rootfs/cdposture"
   bins+=("$daemon")
   mkdir -p "$rootfs/models"
   for f in face_detection_short_range.onnx face_landmark.onnx pose_detection.onnx pose_landmark_lite.onnx posture_net.onnx canonical_face.json manifest.toml; do
@@ -185,6 +191,10 @@ echo "VIVID-DONE"
 poweroff -f
 INIT
 chmod +x "$rootfs/init"
+unpacked=$(du -sm "$rootfs" | cut -f1)
+echo "$tag initramfs: $unpacked MB unpacked"
+# The kernel unpacks it into a tmpfs of half the VM's 1024 MB; past that the boot dies late and vaguely.
+[ "$unpacked" -lt 400 ] || { echo "$tag initramfs too large ($unpacked MB, limit 400): strip the binaries"; exit 1; }
 (cd "$rootfs" && find . | cpio -o -H newc --quiet | gzip -1 >"$work/initrd.gz")
 
 # --- boot ------------------------------------------------------------------------------------------
