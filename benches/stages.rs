@@ -27,6 +27,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
+#[global_allocator]
+static ALLOCATOR: common::CountingAlloc = common::CountingAlloc;
+
 /// BT.601 YUYV, as a USB camera sends it.
 fn to_yuyv(img: &image::RgbImage) -> Vec<u8> {
     let (w, h) = img.dimensions();
@@ -87,6 +90,9 @@ struct Sums {
     /// Posture-model runs, for onnxruntime's side of the same work.
     posture_runs: u32,
     recropped: u32,
+    /// Heap allocations (calls, bytes) of the pixel conversion, the pipeline, the assessment
+    /// and the JSON, for the "no per-frame allocation" goal.
+    allocs: [(u64, u64); 4],
 }
 
 fn ms(t: Instant) -> f64 {
@@ -150,18 +156,32 @@ fn ort_same_work(s: &Sums, k: f64, ort: &HashMap<String, f64>) -> f64 {
 /// One tracked frame as a camera pays it (YUYV in, pixels, pipeline, assessment, JSON), its
 /// stage times added to `s`.
 fn frame(pipeline: &mut Pipeline, assessor: &mut Assessor, yuyv: &[u8], i: u32, s: &mut Sums) {
+    let mut mark = common::allocations();
+    let mut stage_allocs = |k: usize| {
+        let now = common::allocations();
+        s.allocs[k].0 += now.0 - mark.0;
+        s.allocs[k].1 += now.1 - mark.1;
+        mark = now;
+    };
     let t_frame = Instant::now();
     let t = Instant::now();
     let img = to_rgb(PixelFormat::Yuyv, yuyv, 640, 480, 0).expect("YUYV");
-    s.convert += ms(t);
+    let convert = ms(t);
+    stage_allocs(0);
     let m = pipeline.process(&img).expect("frame");
+    stage_allocs(1);
     let t = Instant::now();
     let a = assessor.assess(f64::from(i) / 15.0, &m);
-    s.assess += ms(t);
+    let assess = ms(t);
+    stage_allocs(2);
     let t = Instant::now();
     let json = serde_json::json!({"measurement": &m, "angles": a.angles, "scores": a.scores});
     std::hint::black_box(json.to_string());
-    s.publish += ms(t);
+    let publish = ms(t);
+    stage_allocs(3);
+    s.convert += convert;
+    s.assess += assess;
+    s.publish += publish;
     s.frame += ms(t_frame);
     s.detector += m.timings.detector_ms;
     s.face += m.timings.face_landmarks_ms;
@@ -271,6 +291,14 @@ fn main() {
     let ort = ort_times();
     print_stages(&s, k, &ort);
     println!("face detector ran on {} of {k} frames (tracking)", s.detector_runs);
+    let per_frame = |(n, b): (u64, u64)| format!("{:.1} ({:.1} kB)", n as f64 / k, b as f64 / k / 1e3);
+    println!(
+        "heap allocations per frame: pixels {}, pipeline {}, assess {}, publish {}",
+        per_frame(s.allocs[0]),
+        per_frame(s.allocs[1]),
+        per_frame(s.allocs[2]),
+        per_frame(s.allocs[3])
+    );
     let per_run = s.face / f64::from(s.mesh_runs.max(1));
     println!(
         "face mesh: {:.2} runs per frame (re-cropped on {} of {k} frames), {per_run:.3} ms a run ({:.2}x onnxruntime's)",

@@ -322,7 +322,10 @@ fn a_turning_trunk_on_video_is_followed_smoothly() {
 /// The held 50° turn, 10 fps: with `pose_every` 3 the body models run on every frame while the
 /// head turns (5° a frame) and on about every third while it holds, and the measured turn stays
 /// as it is with the body on every frame. Measured: the body on 31 of 50 frames, rel_yaw MAE
-/// 4.62° against 4.33°.
+/// 4.62° against 4.33°. The tracked clip is sensitive to rounding: two builds differing only in
+/// the rounding of BlazePose's first layer (tract change 8) gave every frame 4.33 / 4.00° and
+/// `pose_every` 3 4.41 / 4.65°, single frames moving by up to 4° on the fast turn, so the
+/// bound is 1° (the difference was −0.08° and +0.65° in those two builds).
 #[test]
 fn the_body_models_rest_while_the_head_holds_still() {
     let dir = common::tmp("body-rate");
@@ -360,7 +363,7 @@ fn the_body_models_rest_while_the_head_holds_still() {
     let (a, b) = (mae(&every_frame), mae(&rested));
     println!("rel_yaw MAE: every frame {a:.2}, pose_every 3 {b:.2}");
     assert!(
-        (b - a).abs() <= 0.5,
+        (b - a).abs() <= 1.0,
         "rel_yaw MAE {b:.2} with pose_every 3 against {a:.2}"
     );
 }

@@ -158,3 +158,129 @@ fn face_mesh_runs_channel_last_with_fused_prelu() {
     assert_eq!(fused, 21, "PRelus fused into one pass: {ops:?}");
     assert!(!ops.iter().any(|o| o == "Iff"), "a PRelu left as compare + select");
 }
+
+/// The patch's eighth change: a convolution whose output points read few values (an RGB
+/// network's first layer, 3x3x3) runs as `ChannelLastSmallConv`, straight from the image with
+/// its padding skipped, instead of a `Pad` and an im2col matrix product. BlazePose lite's,
+/// FaceMesh's and our posture model's first layers take it (BlazePose's with its ReLU6 fused).
+#[test]
+fn first_rgb_convolutions_run_direct_from_the_image() {
+    for (name, size, clamped) in [
+        ("pose_landmark_lite", 256, true),
+        ("face_landmark", 192, false),
+        ("posture_net", 128, true),
+    ] {
+        let model = optimized_model(name, size);
+        let direct: Vec<String> = model
+            .nodes()
+            .iter()
+            .filter(|n| n.op().name() == "ChannelLastSmallConv")
+            .map(|n| n.op().info().unwrap().join(" "))
+            .collect();
+        assert_eq!(direct.len(), 1, "{name}: direct first convolutions {direct:?}");
+        assert_eq!(direct[0].contains("clamped"), clamped, "{name}: {}", direct[0]);
+        assert!(
+            !model
+                .nodes()
+                .iter()
+                .any(|n| n.op().name() == "Pad" && n.inputs.iter().any(|i| i.node == 0)),
+            "{name}: the image is still padded before its first convolution"
+        );
+    }
+}
+
+/// `ChannelLastSmallConv` against a convolution written out in f64, over the shapes it takes:
+/// 8 to 32 output channels, strides 1 and 2, padding on any side, 1 to 4 input channels, odd
+/// sizes (so a row ends in single points), each kernel layout.
+#[test]
+fn the_direct_small_convolution_matches_a_plain_one() {
+    use tract_onnx::prelude::*;
+    use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
+    use tract_onnx::tract_core::ops::nn::DataFormat;
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut random = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % 2001) as f32 / 1000.0 - 1.0
+    };
+    let cases = [
+        // h, w, ci, co, kh, kw, stride, pad (top, left, bottom, right), kernel format
+        (17, 23, 3, 24, 3, 3, 2, [1, 1, 1, 1], KernelFormat::OIHW),
+        (16, 16, 3, 16, 3, 3, 1, [1, 1, 1, 1], KernelFormat::HWIO),
+        (13, 9, 4, 8, 3, 3, 1, [0, 2, 1, 0], KernelFormat::OHWI),
+        (12, 15, 1, 32, 5, 5, 2, [2, 2, 2, 2], KernelFormat::OIHW),
+        (8, 11, 2, 24, 2, 3, 1, [0, 0, 0, 0], KernelFormat::OIHW),
+    ];
+    for (h, w, ci, co, kh, kw, s, [pt, pl, pb, pr], fmt) in cases {
+        let kernel_shape = match fmt {
+            KernelFormat::OIHW => [co, ci, kh, kw],
+            KernelFormat::HWIO => [kh, kw, ci, co],
+            KernelFormat::OHWI => [co, kh, kw, ci],
+        };
+        let kernel: Vec<f32> = (0..co * ci * kh * kw).map(|_| random()).collect();
+        let bias: Vec<f32> = (0..co).map(|_| random()).collect();
+        let image: Vec<f32> = (0..h * w * ci).map(|_| random()).collect();
+        let mut model = TypedModel::default();
+        let x = model.add_source("x", f32::fact([1, h, w, ci])).unwrap();
+        let k = model
+            .add_const("k", Tensor::from_shape(&kernel_shape, &kernel).unwrap())
+            .unwrap();
+        let b = model.add_const("b", Tensor::from_shape(&[co], &bias).unwrap()).unwrap();
+        let conv = Conv {
+            pool_spec: PoolSpec {
+                data_format: DataFormat::NHWC,
+                kernel_shape: tvec![kh, kw],
+                padding: PaddingSpec::Explicit(tvec![pt, pl], tvec![pb, pr]),
+                dilations: None,
+                strides: Some(tvec![s, s]),
+                input_channels: ci,
+                output_channels: co,
+            },
+            kernel_fmt: fmt,
+            group: 1,
+            q_params: None,
+        };
+        let y = model.wire_node("conv", conv, &[x, k, b]).unwrap();
+        model.select_output_outlets(&y).unwrap();
+        let model = model.into_optimized().unwrap();
+        let case = format!("{h}x{w}x{ci} -> {co}, kernel {kh}x{kw} {fmt:?}, stride {s}");
+        assert!(
+            model.nodes().iter().any(|n| n.op().name() == "ChannelLastSmallConv"),
+            "{case}: not direct"
+        );
+        let out = model
+            .into_runnable()
+            .unwrap()
+            .run(tvec!(Tensor::from_shape(&[1, h, w, ci], &image).unwrap().into()))
+            .unwrap();
+        let got = out[0].to_plain_array_view::<f32>().unwrap();
+        let (oh, ow) = ((h + pt + pb - kh) / s + 1, (w + pl + pr - kw) / s + 1);
+        assert_eq!(got.shape(), &[1, oh, ow, co], "{case}");
+        let weight = |o: usize, i: usize, y: usize, x: usize| -> f64 {
+            let at = match fmt {
+                KernelFormat::OIHW => ((o * ci + i) * kh + y) * kw + x,
+                KernelFormat::HWIO => ((y * kw + x) * ci + i) * co + o,
+                KernelFormat::OHWI => ((o * kh + y) * kw + x) * ci + i,
+            };
+            kernel[at] as f64
+        };
+        for (oy, ox, o) in (0..oh).flat_map(|a| (0..ow).flat_map(move |b| (0..co).map(move |c| (a, b, c)))) {
+            let mut want = bias[o] as f64;
+            for (ky, kx, i) in (0..kh).flat_map(|a| (0..kw).flat_map(move |b| (0..ci).map(move |c| (a, b, c)))) {
+                let (iy, ix) = (
+                    (oy * s + ky) as isize - pt as isize,
+                    (ox * s + kx) as isize - pl as isize,
+                );
+                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                    want += weight(o, i, ky, kx) * image[(iy as usize * w + ix as usize) * ci + i] as f64;
+                }
+            }
+            let have = got[[0, oy, ox, o]] as f64;
+            assert!(
+                (have - want).abs() < 1e-5,
+                "{case}: at {oy},{ox},{o}: {have} against {want}"
+            );
+        }
+    }
+}

@@ -46,3 +46,41 @@ impl Noise {
         }
     }
 }
+
+/// Counts the heap allocations (calls and bytes) of the whole process, for the benches'
+/// "allocations per frame" figures: install it with `#[global_allocator]`.
+pub struct CountingAlloc;
+
+pub static ALLOCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub static ALLOC_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only counters are added.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count(layout.size());
+        std::alloc::System.alloc(layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count(layout.size());
+        std::alloc::System.alloc_zeroed(layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        count(new);
+        std::alloc::System.realloc(ptr, layout, new)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        std::alloc::System.dealloc(ptr, layout)
+    }
+}
+
+fn count(bytes: usize) {
+    use std::sync::atomic::Ordering::Relaxed;
+    ALLOCS.fetch_add(1, Relaxed);
+    ALLOC_BYTES.fetch_add(bytes as u64, Relaxed);
+}
+
+/// (allocation calls, bytes) so far.
+pub fn allocations() -> (u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    (ALLOCS.load(Relaxed), ALLOC_BYTES.load(Relaxed))
+}

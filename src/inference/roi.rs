@@ -85,8 +85,8 @@ pub fn normalize_radians(a: f32) -> f32 {
 /// from 0..255 to `lo..hi`. Outside the image counts as black (pixel 0), like MediaPipe's zero border.
 ///
 /// Every frame pays three of these (pose, face, posture crops, ~135,000 samples), so samples go four
-/// at a time: coordinates, floors, weights and the blend of each channel run in four lanes (written
-/// as plain lane loops that the compiler turns into SSE2 / NEON), with the taps of a block of four
+/// at a time: coordinates, floors, weights and the blend of each channel run in four lanes (the
+/// four-lane operations of `lanes.rs`, SSE2 or NEON), with the taps of a block of four
 /// read without checks when all sixteen lie inside the picture. Any other block, and a row's tail,
 /// takes the per-sample path. Every lane does the same arithmetic in the same order as that path,
 /// so the result is identical to the bit (`the_fast_crop_is_bit_identical_to_the_reference`).

@@ -376,7 +376,7 @@ pub struct ZoneScanner<'p> {
     pub patch: &'p Patch,
     pub zone: &'p Zone,
     pub output_offset: isize,
-    pub output_coords: Box<[usize]>,
+    pub output_coords: TVec<usize>,
     pub input_center_offset: isize,
     pub inner_loop_axis: usize,
     pub inner_loop_len: usize,

@@ -510,7 +510,8 @@ impl OptMatMul {
                 if stores.c_shape.as_slice() != c.shape() || stores.mode != mode {
                     *stores = memo();
                 }
-                let uops: TVec<FusedSpec> = self
+                // Inline: a product's fused ops fit, so no heap allocation per run.
+                let uops: tract_smallvec::SmallVec<[FusedSpec; 8]> = self
                     .micro_ops
                     .iter()
                     .zip(stores.stores.iter())
@@ -519,7 +520,8 @@ impl OptMatMul {
                 mmm.run_with_scratch_space(m, n, scratch.as_mut(), &uops)?;
                 Ok(tvec!(c.into_tvalue()))
             } else {
-                let mut uops = vec![FusedSpec::ShiftLeft(0); self.micro_ops.len()];
+                let mut uops: tract_smallvec::SmallVec<[FusedSpec; 8]> =
+                    tract_smallvec::smallvec![FusedSpec::ShiftLeft(0); self.micro_ops.len()];
                 let mut looping_shape: TVec<usize> = c_shape.to_smallvec();
                 if let Some(ax) = self.c_m_axis {
                     looping_shape[ax] = 1;

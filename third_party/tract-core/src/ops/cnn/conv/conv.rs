@@ -696,6 +696,69 @@ impl Conv {
         Ok(model.wire_node(name, op, &[x, kernel[0], bias])?[0])
     }
 
+    /// This convolution as a [`super::ChannelLastSmallConv`] when it is one: f32, group 1,
+    /// channel-last over two spatial axes, one image, undilated, constant kernel and bias, at
+    /// most `MAX_POINT_INPUTS` inputs per output point and 8, 16, 24 or 32 output channels, on a
+    /// host with native fused multiply-adds.
+    fn channel_last_small(
+        &self,
+        model: &TypedModel,
+        node: &TypedNode,
+    ) -> TractResult<Option<super::ChannelLastSmallConv>> {
+        use super::small_c_last::{MAX_POINT_INPUTS, fused_multiply_add_is_native};
+        let input_fact = model.outlet_fact(node.inputs[0])?;
+        let spec = &self.pool_spec;
+        rule_if!(self.q_params.is_none() && self.group == 1 && spec.rank() == 2);
+        rule_if!(input_fact.datum_type == f32::datum_type());
+        rule_if!(spec.data_format.c_is_last());
+        rule_if!(spec.dilations().iter().all(|&d| d == 1));
+        rule_if!(matches!(self.output_channels(), 8 | 16 | 24 | 32));
+        let kvol = spec.kernel_shape.iter().product::<usize>();
+        rule_if!(kvol >= 2 && self.input_channels() * kvol <= MAX_POINT_INPUTS);
+        rule_if!(!TRACT_DISABLE_SMALL_C_LAST_CONV.get() && fused_multiply_add_is_native());
+        rule_if_some!(shape = input_fact.shape.as_concrete());
+        let ishape = spec.data_format.shape(shape)?;
+        rule_if!(*ishape.n().unwrap_or(&1) == 1);
+        rule_if_some!(kernel = model.outlet_fact(node.inputs[1])?.konst.clone());
+        rule_if_some!(bias = model.outlet_fact(node.inputs[2])?.konst.clone());
+        rule_if!(kernel.datum_type() == f32::datum_type() && bias.datum_type() == f32::datum_type());
+        let (ci, co) = (self.input_channels(), self.output_channels());
+        rule_if!(bias.len() == 1 || bias.len() == co);
+        let hw = ishape.hw_dims();
+        let padding = spec.computed_padding(hw);
+        let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
+        // [kh][kw][ci][co] from the kernel's own layout.
+        let k = kernel.to_plain_array_view::<f32>()?;
+        rule_if!(k.ndim() == 4);
+        let mut weights = Vec::with_capacity(kh * kw * ci * co);
+        for y in 0..kh {
+            for x in 0..kw {
+                for i in 0..ci {
+                    for o in 0..co {
+                        weights.push(match self.kernel_fmt {
+                            KernelFormat::OIHW => k[[o, i, y, x]],
+                            KernelFormat::HWIO => k[[y, x, i, o]],
+                            KernelFormat::OHWI => k[[o, y, x, i]],
+                        });
+                    }
+                }
+            }
+        }
+        let b = bias.to_plain_array_view::<f32>()?;
+        let b: Vec<f32> = (0..co).map(|o| *b.iter().nth(if b.len() == 1 { 0 } else { o }).unwrap()).collect();
+        Ok(Some(super::ChannelLastSmallConv {
+            input_hwc: [hw[0], hw[1], ci],
+            output_hw: [padding[0].convoluted, padding[1].convoluted],
+            output_shape: spec.output_shape(shape)?.shape,
+            kernel_hw: [kh, kw],
+            strides: [spec.stride(0), spec.stride(1)],
+            pad_before: [padding[0].pad_before, padding[1].pad_before],
+            weights: tensor1(&weights).into_shape(&[kh, kw, ci, co])?.into_arc_tensor(),
+            bias: tensor1(&b).into_arc_tensor(),
+            clamp: None,
+        }))
+    }
+
     /// Whether this convolution becomes a [`super::DirectSpatialConv`] on this host: group-1 f32
     /// NCHW over two spatial axes, at least two kernel taps, at most 64 inputs per output point
     /// where AMX runs im2col's matrix products and 576 elsewhere, the kernels it needs, and an
@@ -1417,6 +1480,13 @@ impl TypedOp for Conv {
                 patch.shunt_outside(model, OutletId::new(node.id, 0), wire)?;
                 patch.obliterate(node.id)?;
                 Ok(Some(patch))
+            } else if let Some(op) = self.channel_last_small(model, node)? {
+                let mut patch = TypedModelPatch::new("channel-last-small-conv");
+                let x = patch.tap_model(model, node.inputs[0])?;
+                let wire = patch.wire_node(&node.name, op, &[x])?[0];
+                patch.shunt_outside(model, OutletId::new(node.id, 0), wire)?;
+                patch.obliterate(node.id)?;
+                Ok(Some(patch))
             } else if self.can_direct_spatial(input_fact) {
                 let mut patch = TypedModelPatch::new("direct-spatial");
                 let inputs = patch.taps(model, &node.inputs)?;
@@ -1501,6 +1571,13 @@ crate::declare_knob!(
     bool,
     false,
     "Disable the direct spatial convolution, falling back to im2col and a matrix product."
+);
+
+crate::declare_knob!(
+    scopable TRACT_DISABLE_SMALL_C_LAST_CONV,
+    bool,
+    false,
+    "Disable the direct channel-last convolution of layers with few inputs per output point, falling back to im2col and a matrix product."
 );
 
 crate::declare_knob!(

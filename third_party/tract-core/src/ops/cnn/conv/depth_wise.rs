@@ -350,9 +350,10 @@ macro_rules! impl_eval {
                     let iptr = iptr.offset(n_stride_i * ni);
                     let optr = optr.offset(n_stride_o * ni);
                     for zone in &dw.patch.zones {
-                        let tap_indices: TVec<usize> =
+                        // Inline up to 5x5 taps: no heap allocation per zone and run.
+                        let tap_indices: tract_smallvec::SmallVec<[usize; 32]> =
                             zone.values_offsets.iter().map(|pair| pair.0).collect();
-                        let offsets: TVec<isize> =
+                        let offsets: tract_smallvec::SmallVec<[isize; 32]> =
                             zone.values_offsets.iter().map(|pair| pair.1).collect();
                         let mut visitor = ZoneScanner::new(zone, &dw.patch);
                         while !visitor.done {

@@ -8,6 +8,7 @@ mod im2col;
 mod lazy_im2col;
 mod nhwc;
 mod q_sum_b;
+mod small_c_last;
 
 use crate::internal::*;
 use crate::ops::cnn::Deconv;
@@ -16,6 +17,7 @@ pub use self::blocked::BlockedConv;
 pub use self::conv::Conv;
 pub use self::direct_spatial::DirectSpatialConv;
 pub use self::im2col::Im2Col;
+pub use self::small_c_last::ChannelLastSmallConv;
 pub(crate) use self::q_sum_b::QSumB;
 
 #[derive(Debug, Copy, Clone, PartialEq, Eq, Hash, Default)]
