@@ -744,8 +744,8 @@ impl Conv {
                 }
             }
         }
-        let b = bias.to_plain_array_view::<f32>()?;
-        let b: Vec<f32> = (0..co).map(|o| *b.iter().nth(if b.len() == 1 { 0 } else { o }).unwrap()).collect();
+        let b: Vec<f32> = bias.to_plain_array_view::<f32>()?.iter().copied().collect();
+        let b = if b.len() == 1 { vec![b[0]; co] } else { b };
         Ok(Some(super::ChannelLastSmallConv {
             input_hwc: [hw[0], hw[1], ci],
             output_hw: [padding[0].convoluted, padding[1].convoluted],

@@ -83,19 +83,6 @@ impl DepthWise {
         Ok(())
     }
 
-    /// Absorb a following `Max` or `Min` by a constant scalar into the clamp. With the clamp
-    /// `y = min(max(x, lo), hi)`: `min(y, v) = min(max(x, lo), min(hi, v))` always, and
-    /// `max(y, v) = min(max(x, max(lo, v)), hi)` when `v <= hi` (above, `y` is constant).
-    fn clamp_with(&self, op: tract_linalg::BinOp, v: f32) -> Option<(f32, f32)> {
-        let (lo, hi) = self.clamp_bounds().unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
-        match op {
-            _ if v.is_nan() => None,
-            tract_linalg::BinOp::Max if v <= hi => Some((lo.max(v), hi)),
-            tract_linalg::BinOp::Min => Some((lo, hi.min(v))),
-            _ => None,
-        }
-    }
-
     fn zone_scanners(&self) -> Vec<ZoneScanner<'_>> {
         self.patch.zones.iter().map(|zone| ZoneScanner::new(zone, &self.patch)).collect()
     }
@@ -129,23 +116,43 @@ impl TypedOp for DepthWise {
     }
 
     fn fuse(&self, model: &TypedModel, node: &TypedNode) -> TractResult<Option<TypedModelPatch>> {
-        rule_if!(node.outputs.len() == 1 && node.outputs[0].successors.len() == 1);
-        rule_if!(!model.output_outlets()?.contains(&node.id.into()));
-        rule_if!(model.outlet_fact(node.id.into())?.datum_type == f32::datum_type());
-        let inlet = node.outputs[0].successors[0];
-        rule_if!(inlet.slot == 0);
-        let succ = model.node(inlet.node);
-        rule_if_some!(op = succ.op_as::<crate::ops::binary::OptBinByScalar>());
-        rule_if!(succ.outputs[0].fact.datum_type == f32::datum_type());
-        rule_if!(succ.outputs[0].fact.shape == model.outlet_fact(node.id.into())?.shape);
-        rule_if_some!(konst = model.outlet_fact(succ.inputs[1])?.konst.clone());
-        rule_if!(konst.len() == 1 && konst.datum_type() == f32::datum_type());
-        rule_if_some!((lo, hi) = self.clamp_with(op.linalg_op, konst.cast_to_scalar::<f32>()?));
+        rule_if!(node.outputs.len() == 1);
+        rule_if_some!((lo, hi) = clamp_absorbing_next(model, node, self.clamp_bounds())?);
         let fused = DepthWise { clamp: Some((lo.to_bits(), hi.to_bits())), ..self.clone() };
         Ok(Some(TypedModelPatch::fuse_with_next(model, node, fused)?))
     }
 
     as_op!();
+}
+
+/// The clamp `(low, high)` of an f32 op's output once it absorbs the one op after it, when that
+/// is a `Max` or `Min` by a constant scalar (ReLU, ReLU6), for the ops that clamp as they store.
+/// With the clamp `y = min(max(x, lo), hi)`: `min(y, v) = min(max(x, lo), min(hi, v))` always,
+/// and `max(y, v) = min(max(x, max(lo, v)), hi)` when `v <= hi` (above, `y` is constant).
+pub(super) fn clamp_absorbing_next(
+    model: &TypedModel,
+    node: &TypedNode,
+    current: Option<(f32, f32)>,
+) -> TractResult<Option<(f32, f32)>> {
+    rule_if!(node.outputs[0].successors.len() == 1);
+    rule_if!(!model.output_outlets()?.contains(&node.id.into()));
+    rule_if!(model.outlet_fact(node.id.into())?.datum_type == f32::datum_type());
+    let inlet = node.outputs[0].successors[0];
+    rule_if!(inlet.slot == 0);
+    let succ = model.node(inlet.node);
+    rule_if_some!(op = succ.op_as::<crate::ops::binary::OptBinByScalar>());
+    rule_if!(succ.outputs[0].fact.datum_type == f32::datum_type());
+    rule_if!(succ.outputs[0].fact.shape == model.outlet_fact(node.id.into())?.shape);
+    rule_if_some!(konst = model.outlet_fact(succ.inputs[1])?.konst.clone());
+    rule_if!(konst.len() == 1 && konst.datum_type() == f32::datum_type());
+    let v = konst.cast_to_scalar::<f32>()?;
+    let (lo, hi) = current.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+    Ok(match op.linalg_op {
+        _ if v.is_nan() => None,
+        tract_linalg::BinOp::Max if v <= hi => Some((lo.max(v), hi)),
+        tract_linalg::BinOp::Min => Some((lo, hi.min(v))),
+        _ => None,
+    })
 }
 
 macro_rules! impl_eval {

@@ -57,18 +57,6 @@ impl ChannelLastSmallConv {
             .unwrap_or((f32::NEG_INFINITY, f32::INFINITY))
     }
 
-    /// The clamp after absorbing a `Max`/`Min` by `v` (as in `DepthWise`): `min(y, v)` always
-    /// narrows the top, `max(y, v)` raises the bottom while `v <= high`.
-    fn clamp_with(&self, op: tract_linalg::BinOp, v: f32) -> Option<(f32, f32)> {
-        let (lo, hi) = self.clamp_bounds();
-        match op {
-            _ if v.is_nan() => None,
-            tract_linalg::BinOp::Max if v <= hi => Some((lo.max(v), hi)),
-            tract_linalg::BinOp::Min => Some((lo, hi.min(v))),
-            _ => None,
-        }
-    }
-
     fn channels_out(&self) -> usize {
         self.bias.len()
     }
@@ -373,17 +361,8 @@ impl TypedOp for ChannelLastSmallConv {
     }
 
     fn fuse(&self, model: &TypedModel, node: &TypedNode) -> TractResult<Option<TypedModelPatch>> {
-        rule_if!(node.outputs[0].successors.len() == 1);
-        rule_if!(!model.output_outlets()?.contains(&node.id.into()));
-        let inlet = node.outputs[0].successors[0];
-        rule_if!(inlet.slot == 0);
-        let succ = model.node(inlet.node);
-        rule_if_some!(op = succ.op_as::<crate::ops::binary::OptBinByScalar>());
-        rule_if!(succ.outputs[0].fact.datum_type == f32::datum_type());
-        rule_if!(succ.outputs[0].fact.shape == model.outlet_fact(node.id.into())?.shape);
-        rule_if_some!(konst = model.outlet_fact(succ.inputs[1])?.konst.clone());
-        rule_if!(konst.len() == 1 && konst.datum_type() == f32::datum_type());
-        rule_if_some!((lo, hi) = self.clamp_with(op.linalg_op, konst.cast_to_scalar::<f32>()?));
+        let current = self.clamp.map(|_| self.clamp_bounds());
+        rule_if_some!((lo, hi) = super::depth_wise::clamp_absorbing_next(model, node, current)?);
         let fused = Self { clamp: Some((lo.to_bits(), hi.to_bits())), ..self.clone() };
         Ok(Some(TypedModelPatch::fuse_with_next(model, node, fused)?))
     }
