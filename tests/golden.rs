@@ -46,7 +46,29 @@ fn check(name: &str) {
     let vector_values: Vec<Vec<f32>> = vectors.iter().map(|e| read(e)).collect();
     let vector_refs: Vec<&[f32]> = vector_values.iter().map(|v| v.as_slice()).collect();
     let got = model.run_with_vectors(read(input), &vector_refs).unwrap();
-    for (e, g) in outputs.iter().copied().zip(&got) {
+    compare(name, &outputs, &got, read);
+    // A model keeps its session (tract's state, its input tensors filled in place) between runs:
+    // another input in between must not leave anything behind, and must itself be seen.
+    let reversed: Vec<f32> = read(input).into_iter().rev().collect();
+    let other_vectors: Vec<Vec<f32>> = vector_values
+        .iter()
+        .map(|v| v.iter().map(|x| x * 0.5 + 0.1).collect())
+        .collect();
+    let other_refs: Vec<&[f32]> = other_vectors.iter().map(|v| v.as_slice()).collect();
+    let other = model.run_with_vectors(reversed, &other_refs).unwrap();
+    assert_ne!(
+        other, got,
+        "{name}: another input gave the same outputs (the input was not refilled)"
+    );
+    let again = model.run_with_vectors(read(input), &vector_refs).unwrap();
+    assert_eq!(
+        again, got,
+        "{name}: the same input gave other outputs on a reused session"
+    );
+}
+
+fn compare(name: &str, outputs: &[&Entry], got: &[Vec<f32>], read: impl Fn(&Entry) -> Vec<f32>) {
+    for (e, g) in outputs.iter().copied().zip(got) {
         let want = read(e);
         let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
         let worst = want.iter().zip(g).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);

@@ -4,7 +4,7 @@
 
 pub mod anchors;
 
-use crate::inference::roi::{crop_to_tensor, Roi};
+use crate::inference::roi::{crop_into, Roi};
 use crate::inference::Model;
 use crate::Result;
 use anchors::{ssd_anchors, Anchor};
@@ -64,8 +64,9 @@ impl<'m> Detector<'m> {
     pub fn detect_in(&self, img: &RgbImage, roi: &Roi) -> Result<Vec<Detection>> {
         let size = self.model.input_hw.0;
         let roi = *roi;
-        let input = crop_to_tensor(img, &roi, size, -1.0, 1.0);
-        let out = self.model.run(input)?;
+        let out = self
+            .model
+            .run_filled(|t| crop_into(img, &roi, size, -1.0, 1.0, t), &[])?;
         let raw = decode(
             &out[0],
             &out[1],

@@ -11,8 +11,9 @@ pub mod roi;
 use crate::geometry::CanonicalFace;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::plan::SimpleState;
 
 /// One loaded model with a fixed NHWC float image input (and, for our own posture model, vector
 /// inputs after it).
@@ -24,6 +25,9 @@ pub struct Model {
     /// Lengths of the 1×n float inputs that follow the image, in order.
     extra_inputs: Vec<usize>,
     plan: Arc<TypedRunnableModel>,
+    /// Sessions kept between runs (one per thread that ran the model at once, so at most a few):
+    /// a fresh tract state per run set up every node's scratch again (heap allocations each frame).
+    sessions: Mutex<Vec<Session>>,
     /// For each output the model produces, its position in the caller's expected list. We match
     /// outputs by element count, not by name: tf2onnx's names and order are not stable across runs.
     order: Vec<usize>,
@@ -120,6 +124,7 @@ impl Model {
             input_hw,
             extra_inputs: extra_inputs.to_vec(),
             plan,
+            sessions: Mutex::new(Vec::new()),
             order,
         })
     }
@@ -131,36 +136,89 @@ impl Model {
 
     /// Run on an image tensor and the vector inputs declared at load time.
     pub fn run_with_vectors(&self, input: Vec<f32>, vectors: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
-        let fail = |e: anyhow::Error| Error::Inference {
-            name: self.name.clone(),
-            reason: first_line(&e),
-        };
+        let (h, w) = self.input_hw;
+        if input.len() != h * w * 3 {
+            return Err(self.fail(anyhow::anyhow!(
+                "an image of {} values, the model takes {h}x{w}x3",
+                input.len()
+            )));
+        }
+        self.run_filled(|image| image.copy_from_slice(&input), vectors)
+    }
+
+    /// Run with the image input written in place by `fill` (`h·w·3` floats, NHWC, in the model's
+    /// value range; the buffer holds the previous run's values), then the vector inputs declared at
+    /// load time. The input tensors and tract's state are kept between runs, so that a frame does
+    /// not allocate them again.
+    pub fn run_filled(&self, fill: impl FnOnce(&mut [f32]), vectors: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
         let lens: Vec<usize> = vectors.iter().map(|v| v.len()).collect();
         if lens != self.extra_inputs {
-            return Err(fail(anyhow::anyhow!(
+            return Err(self.fail(anyhow::anyhow!(
                 "vector inputs of {lens:?} values, the model takes {:?}",
                 self.extra_inputs
             )));
         }
-        let (h, w) = self.input_hw;
-        let mut inputs: TVec<TValue> = tvec!(Tensor::from_shape(&[1, h, w, 3], &input).map_err(fail)?.into());
-        for v in vectors {
-            inputs.push(Tensor::from_shape(&[1, v.len()], v).map_err(fail)?.into());
+        let taken = self.sessions.lock().map(|mut s| s.pop()).unwrap_or(None);
+        let mut session = match taken {
+            Some(s) => s,
+            None => self.new_session().map_err(|e| self.fail(e))?,
+        };
+        let data = std::iter::once(None).chain(vectors.iter().map(|v| Some(*v)));
+        let mut fill = Some(fill);
+        for (tensor, values) in session.inputs.iter_mut().zip(data) {
+            // Unique again once the previous run let go of its inputs; a copy otherwise.
+            let mut view = Arc::make_mut(tensor).try_as_plain_ram_mut().map_err(|e| self.fail(e))?;
+            let slice = view.as_slice_mut::<f32>().map_err(|e| self.fail(e))?;
+            match values {
+                Some(v) => slice.copy_from_slice(v),
+                None => (fill.take().expect("the image is the first input"))(slice),
+            }
         }
-        let outputs = self.plan.run(inputs).map_err(fail)?;
+        let inputs: TVec<TValue> = session.inputs.iter().map(|t| TValue::from_const(t.clone())).collect();
+        let outputs = session.state.run(inputs).map_err(|e| self.fail(e))?;
         let mut result = vec![Vec::new(); self.order.iter().filter(|&&i| i != usize::MAX).count()];
         for (value, &slot) in outputs.iter().zip(&self.order) {
             if slot != usize::MAX {
                 result[slot] = value
-                    .to_plain_array_view::<f32>()
-                    .map_err(fail)?
-                    .iter()
-                    .copied()
-                    .collect();
+                    .try_as_plain_ram()
+                    .and_then(|v| v.as_slice::<f32>())
+                    .map_err(|e| self.fail(e))?
+                    .to_vec();
             }
+        }
+        drop(outputs);
+        if let Ok(mut kept) = self.sessions.lock() {
+            kept.push(session);
         }
         Ok(result)
     }
+
+    /// A state for this model's plan and zeroed input tensors of the declared shapes.
+    fn new_session(&self) -> anyhow::Result<Session> {
+        let (h, w) = self.input_hw;
+        let mut inputs = vec![Arc::new(Tensor::zero::<f32>(&[1, h, w, 3])?)];
+        for &n in &self.extra_inputs {
+            inputs.push(Arc::new(Tensor::zero::<f32>(&[1, n])?));
+        }
+        Ok(Session {
+            state: SimpleState::new(&self.plan)?,
+            inputs,
+        })
+    }
+
+    fn fail(&self, e: impl Into<anyhow::Error>) -> Error {
+        Error::Inference {
+            name: self.name.clone(),
+            reason: first_line(&e.into()),
+        }
+    }
+}
+
+/// What one run of a model reuses from the last: tract's state (each node's scratch) and the input
+/// tensors, which a run fills in place.
+struct Session {
+    state: TypedSimpleState,
+    inputs: Vec<Arc<Tensor>>,
 }
 
 fn first_line(e: &anyhow::Error) -> String {

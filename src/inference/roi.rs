@@ -92,6 +92,14 @@ pub fn normalize_radians(a: f32) -> f32 {
 /// so the result is identical to the bit (`the_fast_crop_is_bit_identical_to_the_reference`).
 pub fn crop_to_tensor(img: &RgbImage, roi: &Roi, size: usize, lo: f32, hi: f32) -> Vec<f32> {
     let mut out = vec![0.0f32; size * size * 3];
+    crop_into(img, roi, size, lo, hi, &mut out);
+    out
+}
+
+/// [`crop_to_tensor`] written into `out` (`size·size·3` floats, every one overwritten): a model's
+/// input tensor, filled in place each frame.
+pub fn crop_into(img: &RgbImage, roi: &Roi, size: usize, lo: f32, hi: f32, out: &mut [f32]) {
+    debug_assert_eq!(out.len(), size * size * 3);
     let grid = SampleGrid::new(img, roi, size, lo, hi);
     for (j, row) in out.chunks_exact_mut(size * 3).enumerate() {
         let dy = (j as f32 + 0.5) * grid.step_y - roi.height / 2.0;
@@ -111,7 +119,6 @@ pub fn crop_to_tensor(img: &RgbImage, roi: &Roi, size: usize, lo: f32, hi: f32) 
             i += 1;
         }
     }
-    out
 }
 
 /// Samples handled together by `SampleGrid::block_of_four`.

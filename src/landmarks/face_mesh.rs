@@ -2,7 +2,7 @@
 
 use super::sigmoid;
 use crate::detect::Detection;
-use crate::inference::roi::{crop_to_tensor, Roi};
+use crate::inference::roi::{crop_into, Roi};
 use crate::inference::Model;
 use crate::Result;
 use image::RgbImage;
@@ -69,7 +69,7 @@ impl<'m> FaceMesh<'m> {
 
     pub fn run(&self, img: &RgbImage, roi: &Roi) -> Result<FaceLandmarks> {
         let size = self.model.input_hw.0;
-        let out = self.model.run(crop_to_tensor(img, roi, size, 0.0, 1.0))?;
+        let out = self.model.run_filled(|t| crop_into(img, roi, size, 0.0, 1.0, t), &[])?;
         let s = size as f32;
         let points = out[0]
             .chunks_exact(3)

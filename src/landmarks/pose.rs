@@ -3,7 +3,7 @@
 
 use super::sigmoid;
 use crate::detect::Detection;
-use crate::inference::roi::{crop_to_tensor, Roi};
+use crate::inference::roi::{crop_into, Roi};
 use crate::inference::Model;
 use crate::Result;
 use image::RgbImage;
@@ -59,7 +59,7 @@ impl<'m> PoseModel<'m> {
 
     pub fn run(&self, img: &RgbImage, roi: &Roi) -> Result<PoseLandmarks> {
         let size = self.model.input_hw.0;
-        let out = self.model.run(crop_to_tensor(img, roi, size, 0.0, 1.0))?;
+        let out = self.model.run_filled(|t| crop_into(img, roi, size, 0.0, 1.0, t), &[])?;
         let s = size as f32;
         let mut points = Vec::with_capacity(39);
         let mut visibility = Vec::with_capacity(39);

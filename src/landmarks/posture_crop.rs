@@ -8,7 +8,7 @@
 
 use super::pose::{LEFT_EAR, LEFT_SHOULDER, NOSE, RIGHT_EAR, RIGHT_SHOULDER};
 use super::{PoseLandmarks, Roi};
-use crate::inference::roi::{crop_to_tensor, round_half_away};
+use crate::inference::roi::{crop_into, round_half_away};
 use image::RgbImage;
 
 /// Pixels per side of the crop.
@@ -43,9 +43,17 @@ pub fn roi(p: &PoseLandmarks, min_visibility: f32) -> Option<Roi> {
 
 /// The crop's pixels, HWC, rounded to 8-bit values (0..255) as the training PNGs store them.
 pub fn crop_values(img: &RgbImage, roi: &Roi) -> Vec<f32> {
-    let mut t = crop_to_tensor(img, roi, SIZE, 0.0, 255.0);
-    t.iter_mut().for_each(|v| *v = round_half_away(*v).clamp(0.0, 255.0));
+    let mut t = vec![0.0; SIZE * SIZE * 3];
+    crop_values_into(img, roi, 255.0, &mut t);
     t
+}
+
+/// [`crop_values`] divided by `scale`, written into `out` (`SIZE·SIZE·3` floats): the model's
+/// input tensor takes them as 0..1 (`scale` 255), filled in place.
+pub fn crop_values_into(img: &RgbImage, roi: &Roi, scale: f32, out: &mut [f32]) {
+    crop_into(img, roi, SIZE, 0.0, 255.0, out);
+    out.iter_mut()
+        .for_each(|v| *v = round_half_away(*v).clamp(0.0, 255.0) / scale);
 }
 
 /// The crop as an image (zero outside the picture), [`SIZE`] pixels square.

@@ -123,9 +123,10 @@ impl<'m> PostureNet<'m> {
             return Ok(None);
         };
         // The same 8-bit pixels as the training crops, as 0..1 floats.
-        let mut crop = posture_crop::crop_values(img, &roi);
-        crop.iter_mut().for_each(|v| *v /= 255.0);
-        let out = self.model.run_with_vectors(crop, &[&features(p, &roi)])?;
+        let features = features(p, &roi);
+        let out = self
+            .model
+            .run_filled(|t| posture_crop::crop_values_into(img, &roi, 255.0, t), &[&features])?;
         Ok(out.first().and_then(|o| PostureEstimate::from_output(o)))
     }
 }
