@@ -200,11 +200,12 @@ fn frame(pipeline: &mut Pipeline, assessor: &mut Assessor, yuyv: &[u8], i: u32, 
 /// models ran on, after the same untimed first frame.
 fn frame_ms_with(dir: &std::path::Path, n: usize, opts: PipelineOptions, held: bool) -> (f64, f64) {
     let models = ModelSet::load(dir, PoseVariant::Lite).expect("models");
-    let mut pipeline = Pipeline::new(models, opts);
+    let mut pipeline = Pipeline::new(models, opts.clone());
     let mut assessor = Assessor::new(Settings::demo(dir.into(), 1).assess_settings(true));
     let mut src = DemoSource::new(dir, n as u64 + 1).expect("demo photo");
     let mut noise = common::Noise::default();
     let (mut total, mut body_runs) = (0.0, 0);
+    let mut allocs = (0, 0);
     let mut i = 0;
     while let Some(f) = src.next_frame().expect("demo frame") {
         let image = if held {
@@ -223,10 +224,21 @@ fn frame_ms_with(dir: &std::path::Path, n: usize, opts: PipelineOptions, held: b
         if i > 0 {
             total += sums.frame;
             body_runs += sums.body_runs;
+            allocs.0 += sums.allocs[1].0;
+            allocs.1 += sums.allocs[1].1;
         }
         i += 1;
     }
     let measured = (i - 1).max(1) as f64;
+    println!(
+        "  (threads = {}, pose_every = {}, body_worker = {}{}: pipeline heap allocations per frame {:.1}, {:.1} kB)",
+        opts.threads,
+        opts.pose_every,
+        opts.body_worker,
+        if held { ", held posture" } else { "" },
+        allocs.0 as f64 / measured,
+        allocs.1 as f64 / measured / 1e3
+    );
     (total / measured, f64::from(body_runs) / measured)
 }
 

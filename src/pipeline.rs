@@ -173,6 +173,39 @@ pub struct Pipeline {
     body_worker: BodyWorker,
     /// Workers for the body models' matrix products (`threads` ≥ 3).
     body_pool: BodyPool,
+    /// The thread the tracked face's mesh runs on beside the body (`threads` ≥ 2). It lives as
+    /// long as the pipeline, so the face model keeps its tract scratch and kept tensors from one
+    /// frame to the next; none when the system refused the thread (a scoped one per frame then).
+    face_thread: Option<rayon::ThreadPool>,
+}
+
+/// The face mesh's own thread (see `Pipeline::face_thread`); none, with a warning, when the system
+/// refuses a thread.
+fn face_thread() -> Option<rayon::ThreadPool> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .thread_name(|_| "cdposture-face".into())
+        .build();
+    pool.map_err(|e| log::warn!("could not start the face thread ({e}); one is started per frame instead"))
+        .ok()
+}
+
+/// Runs `beside` on `thread` while `here` runs on the calling thread; `beside`'s result is none
+/// when it panicked.
+fn beside_on<A: Send, B>(
+    thread: &rayon::ThreadPool,
+    beside: impl FnOnce() -> A + Send,
+    here: impl FnOnce() -> B,
+) -> (B, Option<A>) {
+    let mut other = None;
+    let mine = thread.in_place_scope(|scope| {
+        let other = &mut other;
+        scope.spawn(move |_| {
+            *other = std::panic::catch_unwind(std::panic::AssertUnwindSafe(beside)).ok();
+        });
+        here()
+    });
+    (mine, other)
 }
 
 /// A pool that the body models' matrix products are split over (tract's `multithread-mm`), for
@@ -255,6 +288,7 @@ impl Pipeline {
             trunk_track: None,
             body_rate: BodyRate::new(opts.pose_every),
             body_pool: BodyPool::new(if opts.threads >= 3 { opts.threads - 1 } else { 0 }),
+            face_thread: (opts.threads >= 2).then(face_thread).flatten(),
             opts,
         }
     }
@@ -301,14 +335,18 @@ impl Pipeline {
             Some(roi) if run_pose && self.opts.threads >= 2 => {
                 let mesh = FaceMesh::new(&self.models.face_mesh);
                 let pose_track = &mut self.pose_track;
-                std::thread::scope(|scope| {
-                    let face = scope.spawn(move || timed(|| mesh.run(img, &roi)));
-                    let body = stage.run(img, pose_track, &mut m.timings);
-                    let face = face
-                        .join()
-                        .unwrap_or_else(|_| (Err(crate::Error::Other("the face mesh thread panicked".into())), 0.0));
-                    (body, Some((roi, face)))
-                })
+                let run_face = move || timed(|| mesh.run(img, &roi));
+                let (body, face) = match &self.face_thread {
+                    Some(thread) => beside_on(thread, run_face, || stage.run(img, pose_track, &mut m.timings)),
+                    None => std::thread::scope(|scope| {
+                        let face = scope.spawn(run_face);
+                        let body = stage.run(img, pose_track, &mut m.timings);
+                        (body, face.join().ok())
+                    }),
+                };
+                let face =
+                    face.unwrap_or_else(|| (Err(crate::Error::Other("the face mesh thread panicked".into())), 0.0));
+                (body, Some((roi, face)))
             }
             Some(roi) => {
                 let body = if run_pose {
@@ -907,6 +945,28 @@ pub fn body_yaw(p: &PoseLandmarks) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The face mesh runs on the pipeline's own face thread, the same one every frame (its tract
+    /// state stays warm there), while the body runs on the caller's; a panic there is reported as
+    /// no result, not passed on.
+    #[test]
+    fn the_face_runs_beside_on_the_same_named_thread_every_frame() {
+        let thread = face_thread().expect("a thread");
+        let name = || std::thread::current().name().map(str::to_owned);
+        let here = name();
+        let ids: Vec<_> = (0..3)
+            .map(|_| {
+                let (mine, other) = beside_on(&thread, || (name(), std::thread::current().id()), name);
+                assert_eq!(mine, here);
+                let (other_name, id) = other.expect("the face job ran");
+                assert_eq!(other_name.as_deref(), Some("cdposture-face"));
+                id
+            })
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] == w[1]), "a new thread per frame: {ids:?}");
+        let (mine, other) = beside_on(&thread, || -> u8 { panic!("mesh failed") }, || 7);
+        assert_eq!((mine, other), (7, None));
+    }
 
     #[test]
     fn the_body_pool_takes_tracts_products_inside_its_scope_only() {
