@@ -173,10 +173,11 @@ pub struct Pipeline {
     body_worker: BodyWorker,
     /// Workers for the body models' matrix products (`threads` ≥ 3).
     body_pool: BodyPool,
-    /// The thread the tracked face's mesh runs on beside the body (`threads` ≥ 2). It lives as
-    /// long as the pipeline, so the face model keeps its tract scratch and kept tensors from one
-    /// frame to the next; none when the system refused the thread (a scoped one per frame then).
-    face_thread: Option<rayon::ThreadPool>,
+    /// The thread the tracked face's mesh runs on beside the body (`threads` ≥ 2), started the
+    /// first time it is needed (a still photo never needs it). It lives as long as the pipeline,
+    /// so the face model keeps its tract state on one thread; none when the system refused the
+    /// thread (a scoped one per frame then).
+    face_thread: std::sync::OnceLock<Option<rayon::ThreadPool>>,
 }
 
 /// The face mesh's own thread (see `Pipeline::face_thread`); none, with a warning, when the system
@@ -288,7 +289,7 @@ impl Pipeline {
             trunk_track: None,
             body_rate: BodyRate::new(opts.pose_every),
             body_pool: BodyPool::new(if opts.threads >= 3 { opts.threads - 1 } else { 0 }),
-            face_thread: (opts.threads >= 2).then(face_thread).flatten(),
+            face_thread: std::sync::OnceLock::new(),
             opts,
         }
     }
@@ -336,7 +337,7 @@ impl Pipeline {
                 let mesh = FaceMesh::new(&self.models.face_mesh);
                 let pose_track = &mut self.pose_track;
                 let run_face = move || timed(|| mesh.run(img, &roi));
-                let (body, face) = match &self.face_thread {
+                let (body, face) = match self.face_thread.get_or_init(face_thread) {
                     Some(thread) => beside_on(thread, run_face, || stage.run(img, pose_track, &mut m.timings)),
                     None => std::thread::scope(|scope| {
                         let face = scope.spawn(run_face);
