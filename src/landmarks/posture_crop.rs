@@ -44,7 +44,7 @@ pub fn roi(p: &PoseLandmarks, min_visibility: f32) -> Option<Roi> {
 /// The crop's pixels, HWC, rounded to 8-bit values (0..255) as the training PNGs store them.
 pub fn crop_values(img: &RgbImage, roi: &Roi) -> Vec<f32> {
     let mut t = vec![0.0; SIZE * SIZE * 3];
-    crop_values_into(img, roi, 255.0, &mut t);
+    crop_values_into(img, roi, 1.0, &mut t);
     t
 }
 
@@ -99,5 +99,18 @@ mod tests {
         );
         p.visibility[LEFT_SHOULDER] = 0.1;
         assert!(roi(&p, 0.5).is_none(), "a shoulder not seen: no crop");
+    }
+
+    /// The crop image (the training PNGs) keeps 8-bit values; the model's input is the same
+    /// values over 255.
+    #[test]
+    fn the_crop_image_keeps_8_bit_values_and_the_model_input_is_them_over_255() {
+        let img = RgbImage::from_pixel(500, 500, image::Rgb([200, 100, 50]));
+        let r = roi(&test_body(1.0), 0.5).unwrap();
+        assert_eq!(crop_image(&img, &r).get_pixel(64, 64).0, [200, 100, 50]);
+        let mut input = vec![0.0; SIZE * SIZE * 3];
+        crop_values_into(&img, &r, 255.0, &mut input);
+        let i = (64 * SIZE + 64) * 3;
+        assert_eq!(input[i..i + 3], [200.0 / 255.0, 100.0 / 255.0, 50.0 / 255.0]);
     }
 }
