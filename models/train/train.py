@@ -256,6 +256,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--init", type=Path, help="start from this run's ckpt.pt (same variant and widths; "
                     "outputs it lacks start fresh): a longer run on more renders without starting over")
+    ap.add_argument("--init-export", type=Path, help="start from an exported model's arrays "
+                    "(onnx_weights.py on models/trained/posture_net.onnx), when its run's ckpt.pt is gone")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
@@ -286,6 +288,10 @@ def main():
                 "args": {k: str(v) for k, v in st0["args"].items()}}
         if not ckpt.exists():
             warm_start(net, st0["net"])
+    if a.init_export and not ckpt.exists():
+        w = np.load(a.init_export)
+        init = {"export": str(a.init_export), "sha256": hashlib.sha256(a.init_export.read_bytes()).hexdigest()}
+        init_from_export(net, w, crops, tr_idx, np.random.default_rng([a.seed, 99]))
     if ckpt.exists():
         st = torch.load(ckpt, weights_only=False)
         if st["args"] == vars(a) | {"out": str(a.out)} and st["data_hash"] == data_hash:
@@ -340,6 +346,41 @@ def warm_start(net, old):
             raise SystemExit(f"--init: {k} has shape {tuple(v.shape)}, this run {tuple(own[k].shape)}")
     net.load_state_dict(own)
     print(f"started from the given weights ({m} of {n} outputs)", flush=True)
+
+
+def init_from_export(net, w, crops, tr_idx, rng, n=512):
+    """The inverse of `save`: exported arrays back into the training network. The convolutions were
+    saved with batch norm folded in, so each batch norm is set from the statistics of its folded
+    convolution's output on n training crops (scale = their spread, shift = their mean + the folded
+    bias): in training and in evaluation it then passes the folded layer's output through unchanged,
+    as far as a batch's statistics match those."""
+    if list(w["targets"]) != TARGETS:
+        raise SystemExit(f"--init-export: targets {list(w['targets'])}, this run {TARGETS}")
+    with torch.no_grad():
+        if net.convs is not None:
+            j = np.sort(rng.choice(tr_idx, size=min(n, len(tr_idx)), replace=False))
+            x = torch.from_numpy(crops[j]).permute(0, 3, 1, 2).float() / 255
+            for i, seq in enumerate(net.convs):
+                conv, bn = seq[0], seq[1]
+                conv.weight.copy_(torch.from_numpy(w[f"conv{i}.weight"]))
+                z = conv(x)
+                mean, var = z.mean(dim=(0, 2, 3)), z.var(dim=(0, 2, 3), unbiased=False)
+                bn.running_mean.copy_(mean)
+                bn.running_var.copy_(var)
+                bn.weight.copy_(torch.sqrt(var + bn.eps))
+                bn.bias.copy_(mean + torch.from_numpy(w[f"conv{i}.bias"]))
+                x = torch.relu(z + torch.from_numpy(w[f"conv{i}.bias"])[None, :, None, None])
+        if net.feat is not None:
+            w0 = torch.from_numpy(w["feat.weight"])
+            net.feat[0].weight.copy_(w0 * net.feat_std[None, :])
+            net.feat[0].bias.copy_(torch.from_numpy(w["feat.bias"]) + w0 @ net.feat_mean)
+        net.head[0].weight.copy_(torch.from_numpy(w["head0.weight"]))
+        net.head[0].bias.copy_(torch.from_numpy(w["head0.bias"]))
+        scale = torch.from_numpy(np.concatenate([SCALES, np.ones_like(SCALES)]))
+        shift = torch.from_numpy(np.concatenate([np.zeros_like(SCALES), np.log(SCALES)]))
+        net.head[2].weight.copy_(torch.from_numpy(w["head1.weight"]) / scale[:, None])
+        net.head[2].bias.copy_((torch.from_numpy(w["head1.bias"]) - shift) / scale)
+    print(f"started from the exported arrays (batch norms from {n} training crops)", flush=True)
 
 
 def fold(seq):

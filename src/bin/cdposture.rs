@@ -114,6 +114,10 @@ enum Command {
         /// result taken on the next frame the body is due (pipeline.body_worker).
         #[arg(long)]
         body_worker: bool,
+        /// Run the posture model on the picture only, not also on its mirror image
+        /// (pipeline.posture_mirror off), for the baseline.
+        #[arg(long)]
+        no_posture_mirror: bool,
     },
     /// List V4L2 cameras with their formats, sizes and rates; with --capture, test one.
     Cameras(cli::cameras::CamerasArgs),
@@ -187,6 +191,7 @@ fn main() -> ExitCode {
             camera_from_labels,
             pose_every,
             body_worker,
+            no_posture_mirror,
         } => cli::eval_postures::run(&cli::eval_postures::EvalPosturesArgs {
             labels,
             video,
@@ -200,6 +205,7 @@ fn main() -> ExitCode {
             models: cli.models,
             pose: cli.pose.unwrap_or_default(),
             posture_model: !cli.no_posture_model,
+            posture_mirror: !no_posture_mirror,
         }),
         Command::Cameras(args) => cli::cameras::run(&args),
     };

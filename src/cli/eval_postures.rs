@@ -51,6 +51,8 @@ pub struct EvalPosturesArgs {
     pub camera_from_labels: bool,
     /// Use the posture model (`--no-posture-model` turns it off, for the baseline).
     pub posture_model: bool,
+    /// The pipeline's `posture_mirror` (`--no-posture-mirror` for the baseline).
+    pub posture_mirror: bool,
     /// The pipeline's `pose_every` for videos (stills run every model on every image).
     pub pose_every: u32,
     /// The pipeline's `body_worker` (on stills there is never a body held, so it changes nothing).
@@ -304,6 +306,7 @@ fn measure_all(
         trunk_yaw_from_depth: args.trunk_yaw_from_depth,
         trunk_tilt_from_model: !args.trunk_tilt_from_camera,
         posture_model: args.posture_model,
+        posture_mirror: args.posture_mirror,
         pose_every: args.pose_every,
         body_worker: args.body_worker,
         threads: crate::pipeline::useful_threads(),

@@ -470,6 +470,7 @@ fn pipeline_options(p: &raw::RawPipeline, cx: &Ctx) -> Result<PipelineOptions, C
         trunk_yaw_from_depth: p.trunk_yaw_from_depth,
         pose_every: p.pose_every,
         posture_model: p.posture_model,
+        posture_mirror: p.posture_mirror,
         trunk_yaw_from_model: p.trunk_yaw_from_model,
         trunk_tilt_from_model: p.trunk_tilt_from_model,
         threads: p.threads,

@@ -108,13 +108,58 @@ pub fn features(p: &PoseLandmarks, roi: &Roi) -> Vec<f32> {
     f
 }
 
+/// Which outputs change sign when the picture is mirrored left-right (yaw, roll, lateral shift,
+/// shoulder elevation, trunk yaw, trunk roll): `MIRROR_SIGN` in `models/train/train.py`.
+const MIRROR_SIGN: [f32; N_OUTPUTS] = [-1.0, 1.0, -1.0, -1.0, 1.0, -1.0, -1.0, 1.0, -1.0];
+/// The body points' order mirrored: each left point trades places with its right one.
+const MIRROR_POINTS: [usize; POINTS.len()] = [0, 2, 1, 4, 3, 6, 5];
+
+/// The vector input of the mirrored picture: points swapped left/right, image x and world x negated
+/// (training's mirror augmentation, `augment` in `models/train/train.py`).
+fn mirrored_features(f: &[f32]) -> Vec<f32> {
+    let mut m = Vec::with_capacity(f.len());
+    for &k in &MIRROR_POINTS {
+        let mut point: [f32; PER_POINT] = f[k * PER_POINT..(k + 1) * PER_POINT].try_into().expect("7 values");
+        point[0] = -point[0];
+        point[4] = -point[4];
+        m.extend(point);
+    }
+    m
+}
+
+/// Mirror the HWC crop left-right in place (the crop is centred on the region, so this is the
+/// picture mirrored about the crop's centre, as training's `flip(3)` does it).
+fn mirror_crop(t: &mut [f32]) {
+    for row in t.chunks_exact_mut(posture_crop::SIZE * 3) {
+        row.reverse(); // pixels reversed, and each pixel's channels too …
+        row.chunks_exact_mut(3).for_each(|px| px.reverse()); // … so put the channels back
+    }
+}
+
+/// The mean of the direct and the mirrored run's outputs, the mirrored one's signs put back: the
+/// means averaged, and the scales' mean taken in the linear domain.
+fn average_with_mirror(direct: &[f32], mirrored: &[f32]) -> Vec<f32> {
+    let mut o = direct.to_vec();
+    for i in 0..N_OUTPUTS {
+        o[i] = 0.5 * (direct[i] + MIRROR_SIGN[i] * mirrored[i]);
+        let (a, b) = (
+            direct[N_OUTPUTS + i].clamp(-12.0, 12.0),
+            mirrored[N_OUTPUTS + i].clamp(-12.0, 12.0),
+        );
+        o[N_OUTPUTS + i] = (0.5 * (a.exp() + b.exp())).ln();
+    }
+    o
+}
+
 pub struct PostureNet<'m> {
     model: &'m Model,
+    /// Also run the model on the mirrored picture and average (`pipeline.posture_mirror`).
+    mirror: bool,
 }
 
 impl<'m> PostureNet<'m> {
-    pub fn new(model: &'m Model) -> Self {
-        PostureNet { model }
+    pub fn new(model: &'m Model, mirror: bool) -> Self {
+        PostureNet { model, mirror }
     }
 
     /// The estimate for the body `p` in `img`; `None` when a shoulder is not seen (no crop).
@@ -127,7 +172,23 @@ impl<'m> PostureNet<'m> {
         let out = self
             .model
             .run_filled(|t| posture_crop::crop_values_into(img, &roi, 255.0, t), &[&features])?;
-        Ok(out.first().and_then(|o| PostureEstimate::from_output(o)))
+        let Some(direct) = out.first().filter(|o| o.len() == 2 * N_OUTPUTS) else {
+            return Ok(None);
+        };
+        if !self.mirror {
+            return Ok(PostureEstimate::from_output(direct));
+        }
+        let mirrored = self.model.run_filled(
+            |t| {
+                posture_crop::crop_values_into(img, &roi, 255.0, t);
+                mirror_crop(t)
+            },
+            &[&mirrored_features(&features)],
+        )?;
+        Ok(match mirrored.first().filter(|o| o.len() == 2 * N_OUTPUTS) {
+            Some(m) => PostureEstimate::from_output(&average_with_mirror(direct, m)),
+            None => PostureEstimate::from_output(direct),
+        })
     }
 }
 
@@ -192,5 +253,46 @@ mod tests {
         o[2] = f32::NAN;
         assert!(PostureEstimate::from_output(&o).is_none());
         assert!(PostureEstimate::from_output(&o[..5]).is_none());
+    }
+
+    #[test]
+    fn the_mirrored_input_swaps_left_and_right_and_turns_x() {
+        let f: Vec<f32> = (0..N_FEATURES).map(|v| v as f32).collect();
+        let m = mirrored_features(&f);
+        // Nose (point 0) stays, x and world x negated.
+        assert_eq!(m[0..7], [-0.0, 1.0, 2.0, 3.0, -4.0, 5.0, 6.0]);
+        // Left eye's place (point 1) holds the right eye (point 2).
+        assert_eq!(m[7..14], [-14.0, 15.0, 16.0, 17.0, -18.0, 19.0, 20.0]);
+        // Left shoulder's place (point 5) holds the right shoulder (point 6).
+        assert_eq!(m[35], -42.0);
+        assert_eq!(mirrored_features(&m), f, "mirroring twice is the identity");
+    }
+
+    #[test]
+    fn the_mirrored_crop_reverses_each_row_keeping_channels() {
+        let side = posture_crop::SIZE;
+        let mut t: Vec<f32> = (0..side * side * 3).map(|v| v as f32).collect();
+        let original = t.clone();
+        mirror_crop(&mut t);
+        let at = |t: &[f32], y: usize, x: usize| t[(y * side + x) * 3..(y * side + x) * 3 + 3].to_vec();
+        assert_eq!(at(&t, 5, 0), at(&original, 5, side - 1));
+        assert_eq!(at(&t, 7, 3), at(&original, 7, side - 4));
+        mirror_crop(&mut t);
+        assert_eq!(t, original);
+    }
+
+    #[test]
+    fn the_two_runs_average_with_the_mirrored_signs_turned_back() {
+        let mut direct = vec![10.0, 4.0, 2.0, 0.1, 0.05, 3.0, 8.0, 6.0, 1.0];
+        direct.extend([2.0f32.ln(); N_OUTPUTS]);
+        // The mirror run's view of the same posture, with its own errors.
+        let mut mirrored = vec![-12.0, 6.0, -4.0, -0.3, 0.07, -1.0, -6.0, 8.0, -3.0];
+        mirrored.extend([4.0f32.ln(); N_OUTPUTS]);
+        let o = average_with_mirror(&direct, &mirrored);
+        let want = [11.0, 5.0, 3.0, 0.2, 0.06, 2.0, 7.0, 7.0, 2.0];
+        for (i, w) in want.iter().enumerate() {
+            assert!((o[i] - w).abs() < 1e-6, "output {i}: {} for {w}", o[i]);
+            assert!((o[N_OUTPUTS + i].exp() - 3.0).abs() < 1e-5, "scale {i}");
+        }
     }
 }
