@@ -192,7 +192,8 @@ fn frame(pipeline: &mut Pipeline, assessor: &mut Assessor, yuyv: &[u8], i: u32, 
     s.body_runs += m.body_models_ran as u32;
     s.mesh_runs += m.face_mesh_runs;
     // The mirrored second run (pipeline.posture_mirror, on by default) is a run of its own.
-    s.posture_runs += (m.timings.posture_model_ms > 0.0) as u32 * (1 + PipelineOptions::default().posture_mirror as u32);
+    s.posture_runs +=
+        (m.timings.posture_model_ms > 0.0) as u32 * (1 + PipelineOptions::default().posture_mirror as u32);
     s.recropped += (m.face_mesh_runs > 1) as u32;
 }
 

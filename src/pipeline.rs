@@ -708,9 +708,15 @@ impl BodyStage<'_> {
         Ok(Some((second, second_posture)))
     }
 
-    /// Our posture model on the body `pose` (none when it is off or a shoulder is not seen).
+    /// Our posture model on the body `pose` (none when it is off or a shoulder is not seen in
+    /// the picture). Shoulders that BlazePose extrapolates beyond the picture's edge (a close-up)
+    /// give a crop the model never saw in training: on the real faces of `headpose-dev` (22 of 28
+    /// with a shoulder outside) its yaw was off by 9.7° where the face mesh's was off by 1.9°, and
+    /// with no trunk frame for the mesh it was published alone. Without it the face mesh answers
+    /// in the camera frame, flagged as such, like any frame without the shoulders.
     fn posture(&self, img: &RgbImage, pose: &PoseLandmarks, times: &mut StageTimes) -> Result<Option<PostureEstimate>> {
-        if !self.opts.posture_model {
+        if !self.opts.posture_model || !shoulders_in_picture(pose, self.opts.min_visibility, img.width(), img.height())
+        {
             return Ok(None);
         }
         let t = Instant::now();
@@ -909,6 +915,17 @@ pub fn head_pose(
 }
 
 /// The trunk frame from BlazePose world landmarks, if both shoulders are visible.
+/// Both shoulders seen (not occluded) and inside the picture: what the trunk frame and the posture
+/// model need (BlazePose extrapolates points beyond the edge and may still call them visible).
+pub fn shoulders_in_picture(p: &PoseLandmarks, min_visibility: f32, img_w: u32, img_h: u32) -> bool {
+    [LEFT_SHOULDER, RIGHT_SHOULDER].iter().all(|&i| {
+        p.visibility[i] >= min_visibility
+            && p.in_frame[i] >= min_visibility
+            && (0.0..img_w as f32).contains(&p.points[i][0])
+            && (0.0..img_h as f32).contains(&p.points[i][1])
+    })
+}
+
 pub fn trunk_frame(p: &PoseLandmarks, opts: &PipelineOptions, img_w: u32, img_h: u32) -> Option<TrunkFrame> {
     // BlazePose extrapolates points outside the picture and may still call them "visible"
     // (not occluded). A seated patient's hips are usually at or below the bottom edge, where a
@@ -921,9 +938,8 @@ pub fn trunk_frame(p: &PoseLandmarks, opts: &PipelineOptions, img_w: u32, img_h:
             && (0.0..img_h as f32 - m).contains(&p.points[i][1])
             && p.in_frame[i] >= min_visibility
     };
-    let visible = |i: usize| p.visibility[i] >= min_visibility && inside(i, 0.0);
     let hip_ok = |i: usize| p.visibility[i] >= min_visibility && inside(i, margin);
-    if !visible(LEFT_SHOULDER) || !visible(RIGHT_SHOULDER) {
+    if !shoulders_in_picture(p, min_visibility, img_w, img_h) {
         return None;
     }
     log::trace!(
