@@ -69,14 +69,17 @@ fn on_a_still_trunk_the_head_turn_is_measured_against_the_trunk_not_with_it() {
     ]);
     let last = stdout.lines().last().unwrap();
     assert!(last.starts_with("POSTURE answered="), "{last}");
-    // One 128-pixel posture crop per row whose body was seen, named by the row's position.
+    // One 128-pixel posture crop and one 112-pixel head crop per row whose body was seen, named
+    // by the row's position.
     for (i, r) in read_csv(&features).iter().enumerate() {
-        let crop = crops.join(format!("{i:06}.png"));
-        if r["pose_found"] == "1" {
-            let (w, h) = image::image_dimensions(&crop).unwrap_or_else(|e| panic!("{}: {e}", crop.display()));
-            assert_eq!((w, h), (128, 128));
-        } else {
-            assert!(!crop.exists(), "{}: a crop without a body", crop.display());
+        for (name, side) in [(format!("{i:06}.png"), 128), (format!("{i:06}_head.png"), 112)] {
+            let crop = crops.join(name);
+            if r["pose_found"] == "1" {
+                let (w, h) = image::image_dimensions(&crop).unwrap_or_else(|e| panic!("{}: {e}", crop.display()));
+                assert_eq!((w, h), (side, side));
+            } else {
+                assert!(!crop.exists(), "{}: a crop without a body", crop.display());
+            }
         }
     }
 

@@ -92,7 +92,8 @@ enum Command {
         /// Write labels, measurements and raw landmarks per row to this CSV.
         #[arg(long)]
         features: Option<PathBuf>,
-        /// Write each row's posture crop (head and shoulders, 128 px) to DIR/<row>.png.
+        /// Write each row's posture crop (head and shoulders, 128 px) to DIR/<row>.png and its
+        /// head crop (112 px) to DIR/<row>_head.png.
         #[arg(long, value_name = "DIR")]
         crops: Option<PathBuf>,
         /// Turn the trunk frame by BlazePose's shoulder depth (the pre-2026-11 trunk frame).

@@ -20,7 +20,7 @@
 use crate::capture::{self, load_image};
 use crate::geometry::Angles;
 use crate::inference::PoseVariant;
-use crate::landmarks::posture_crop;
+use crate::landmarks::{posture_crop, Roi};
 use crate::pipeline::{Measurement, PipelineOptions};
 use crate::scoring::ScoringConfig;
 use anyhow::{bail, Context, Result};
@@ -36,8 +36,9 @@ pub struct EvalPosturesArgs {
     /// and for training on what our models really output).
     pub features: Option<PathBuf>,
     /// Also write each row's posture crop ([`crate::landmarks::posture_crop`]) to this folder as
-    /// `<row>.png`, the row's 0-based position in the labels file in 6 digits (none when the
-    /// shoulders were not seen): the exact input a posture model gets, for training it.
+    /// `<row>.png`, the row's 0-based position in the labels file in 6 digits, and its head crop
+    /// as `<row>_head.png` (none when the shoulders were not seen): the exact input a posture
+    /// model gets, for training it.
     pub crops: Option<PathBuf>,
     pub models: Option<PathBuf>,
     pub pose: PoseVariant,
@@ -57,6 +58,20 @@ pub struct EvalPosturesArgs {
     pub pose_every: u32,
     /// The pipeline's `body_worker` (on stills there is never a body held, so it changes nothing).
     pub body_worker: bool,
+}
+
+/// One training crop: written when the row has one, and otherwise a crop left there by an earlier
+/// run removed, so that it cannot stand in for this row's.
+fn write_crop(path: &Path, crop: Option<(&RgbImage, Roi)>, size: usize) -> Result<()> {
+    match crop {
+        Some((img, roi)) => posture_crop::crop_image(img, &roi, size)
+            .save(path)
+            .with_context(|| format!("{}: cannot write the crop", path.display())),
+        None if path.exists() => {
+            std::fs::remove_file(path).with_context(|| format!("{}: cannot remove a stale crop", path.display()))
+        }
+        None => Ok(()),
+    }
 }
 
 /// The quantities compared, in the order of the CSV columns and the report.
@@ -497,19 +512,15 @@ pub fn run(args: &EvalPosturesArgs) -> Result<()> {
             trunk_yaws[i] = m.trunk.map(|t| Angles::from_matrix(&t.rotation).yaw);
         }
         if let Some(dir) = &args.crops {
-            let path = dir.join(format!("{i:06}.png"));
-            let roi = m
-                .and_then(|m| m.pose.as_ref())
-                .and_then(|pose| posture_crop::roi(pose, min_visibility));
-            match (roi, img) {
-                (Some(roi), Some(img)) => posture_crop::crop_image(img, &roi)
-                    .save(&path)
-                    .with_context(|| format!("{}: cannot write the crop", path.display()))?,
-                // No crop for this row: one left by an earlier run must not stand in for it.
-                _ if path.exists() => std::fs::remove_file(&path)
-                    .with_context(|| format!("{}: cannot remove a stale crop", path.display()))?,
-                _ => {}
-            }
+            let pose = m.and_then(|m| m.pose.as_ref());
+            let body = pose.and_then(|pose| posture_crop::roi(pose, min_visibility));
+            write_crop(&dir.join(format!("{i:06}.png")), img.zip(body), posture_crop::SIZE)?;
+            let head = pose.and_then(|pose| posture_crop::head_roi(pose, min_visibility));
+            write_crop(
+                &dir.join(format!("{i:06}_head.png")),
+                img.zip(head),
+                posture_crop::HEAD_SIZE,
+            )?;
         }
         if let Some(w) = features.as_mut() {
             writeln!(w, "{}", features_row(&rows[i], m))?;
