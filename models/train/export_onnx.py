@@ -4,6 +4,7 @@ chain's venv, which has `onnx`; the training venv has torch but not `onnx`).
 The graph is written by hand from the few layer types train.py uses, so nothing of torch's
 exporter (or its version) ends up in the product:
   crop [1,128,128,3] RGB in 0..1 (NHWC, like the MediaPipe models) ─ Transpose ─ Conv+ReLU × n ─ GlobalAveragePool ─ Flatten ─┐
+  head [1,112,112,3] (only with a head tower) ─ the same ───────────────────────────────────────────────────────────────────────┤
   features [1,49] ─ Gemm+ReLU ──────────────────────────────────────────────────────────┴ Concat ─
   Gemm+ReLU ─ Gemm → output [1,18]: 9 means, then 9 log Laplace scales (train.py's TARGETS).
 It then checks the graph against golden.npz with onnx's reference evaluator.
@@ -31,22 +32,28 @@ def build(w, cfg):
         return name
 
     inputs, parts = [], []
-    n_convs = sum(1 for k in w if k.endswith(".stride"))
-    if n_convs:
-        px = cfg["crop_px"]
-        inputs.append(helper.make_tensor_value_info("crop", TensorProto.FLOAT, [1, px, px, 3]))
-        nodes.append(helper.make_node("Transpose", ["crop"], ["crop_nchw"], perm=[0, 3, 1, 2]))
-        x = "crop_nchw"
-        for i in range(n_convs):
-            s = int(w[f"conv{i}.stride"])
+
+    def tower(prefix, name, px):
+        """NHWC input `name` ─ Transpose ─ (Conv+ReLU)× ─ GlobalAveragePool ─ Flatten: its code."""
+        inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, px, px, 3]))
+        nodes.append(helper.make_node("Transpose", [name], [f"{name}_nchw"], perm=[0, 3, 1, 2]))
+        x = f"{name}_nchw"
+        for i in range(sum(1 for k in w if k.startswith(prefix) and k.endswith(".stride"))):
+            s, c = int(w[f"{prefix}{i}.stride"]), f"{prefix}{i}"
             nodes.append(helper.make_node(
-                "Conv", [x, init(f"conv{i}.w", w[f"conv{i}.weight"]), init(f"conv{i}.b", w[f"conv{i}.bias"])],
-                [f"conv{i}"], kernel_shape=[3, 3], strides=[s, s], pads=[1, 1, 1, 1]))
-            nodes.append(helper.make_node("Relu", [f"conv{i}"], [f"relu{i}"]))
-            x = f"relu{i}"
-        nodes.append(helper.make_node("GlobalAveragePool", [x], ["pooled"]))
-        nodes.append(helper.make_node("Flatten", ["pooled"], ["image_code"], axis=1))
-        parts.append("image_code")
+                "Conv", [x, init(f"{c}.w", w[f"{c}.weight"]), init(f"{c}.b", w[f"{c}.bias"])],
+                [c], kernel_shape=[3, 3], strides=[s, s], pads=[1, 1, 1, 1]))
+            nodes.append(helper.make_node("Relu", [c], [f"{prefix}relu{i}"]))
+            x = f"{prefix}relu{i}"
+        nodes.append(helper.make_node("GlobalAveragePool", [x], [f"{name}_pooled"]))
+        nodes.append(helper.make_node("Flatten", [f"{name}_pooled"], [f"{name}_code"], axis=1))
+        parts.append(f"{name}_code")
+
+    # The codes in torch's order (PostureNet.forward): body crop, head crop, points.
+    if "conv0.weight" in w:
+        tower("conv", "crop", cfg["crop_px"])
+    if "hconv0.weight" in w:
+        tower("hconv", "head", cfg["head_px"])
     if "feat.weight" in w:
         inputs.append(helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, cfg["n_features"]]))
         nodes.append(helper.make_node("Gemm", ["features", init("feat.w", w["feat.weight"]), init("feat.b", w["feat.bias"])],
@@ -80,7 +87,8 @@ def sha256(path):
 
 def write_golden(g, dest):
     """tests/golden.rs's format: named little-endian f32 blobs in one .bin, described by a .json."""
-    blobs = [("input", g["crop"][:1]), ("features", g["features"][:1]), ("output", g["output"][:1])]
+    blobs = [("input", g["crop"][:1])] + ([("head", g["head"][:1])] if "head" in g else []) + [
+        ("features", g["features"][:1]), ("output", g["output"][:1])]
     entries, offset = [], 0
     os.makedirs(os.path.join(dest, "golden"), exist_ok=True)
     with open(os.path.join(dest, "golden", "posture_net.bin"), "wb") as f:
@@ -122,7 +130,10 @@ def main():
     ev = ReferenceEvaluator(model)
     worst = 0.0
     for i in range(len(g["output"])):
-        out = ev.run(None, {"crop": g["crop"][i:i + 1], "features": g["features"][i:i + 1]})[0]
+        feeds = {"crop": g["crop"][i:i + 1], "features": g["features"][i:i + 1]}
+        if "head" in g:
+            feeds["head"] = g["head"][i:i + 1]
+        out = ev.run(None, feeds)[0]
         worst = max(worst, float(np.max(np.abs(out - g["output"][i:i + 1]))))
     if worst > 1e-3:
         sys.exit(f"the ONNX graph differs from torch by {worst:.2e} on the golden inputs")

@@ -18,10 +18,10 @@ def main(src, dst):
     out = {}
     for node in m.graph.node:
         if node.op_type == "Conv":
-            i = node.output[0].removeprefix("conv")
+            layer = node.input[1].removesuffix(".w")  # conv{i} (body crop) or hconv{i} (head crop)
             strides = next(a.ints for a in node.attribute if a.name == "strides")
-            out[f"conv{i}.weight"], out[f"conv{i}.bias"] = w[node.input[1]], w[node.input[2]]
-            out[f"conv{i}.stride"] = np.array(strides[0])
+            out[f"{layer}.weight"], out[f"{layer}.bias"] = w[node.input[1]], w[node.input[2]]
+            out[f"{layer}.stride"] = np.array(strides[0])
     for name in ("feat", "head0", "head1"):
         if f"{name}.w" in w:
             out[f"{name}.weight"], out[f"{name}.bias"] = w[f"{name}.w"], w[f"{name}.b"]

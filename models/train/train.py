@@ -74,40 +74,50 @@ def features(row):
     return out
 
 
-def load_shards(root, cache):
-    """All rows with a crop: uint8 crops [N,128,128,3], features [N,F], targets [N,6], item names."""
-    crops, feats, ys, names = [], [], [], []
+def load_shards(root, cache, head=False):
+    """All rows with a crop: uint8 crops [N,128,128,3], features [N,F], targets [N,9], item names,
+    and with `head` the head crops [N,112,112,3] (rows without one are left out), else None."""
+    crops, heads, feats, ys, names = [], [], [], [], []
     for shard in sorted(Path(root).glob("shard_*")):
         fpath = shard / "features.csv"
         if not fpath.exists():
             continue
-        key = hashlib.sha256(fpath.read_bytes() + CACHE_VERSION.encode()).hexdigest()[:16]
+        version = CACHE_VERSION + ("-head" if head else "")
+        key = hashlib.sha256(fpath.read_bytes() + version.encode()).hexdigest()[:16]
         cpath = Path(cache) / f"{shard.name}-{key}.npz"
         if not cpath.exists():
             rows = list(csv.DictReader(open(fpath, newline="")))
             labels = list(csv.DictReader(open(shard / "labels.csv", newline="")))
-            c, f, y, n = [], [], [], []
+            c, h, f, y, n = [], [], [], [], []
             for k, (row, lab) in enumerate(zip(rows, labels)):
                 assert os.path.basename(row["item"]) == os.path.basename(lab["image"]), (shard, k)
                 row = lab | row
-                img = shard / "crops" / f"{k:06d}.png"
-                if not img.exists() or row["pose_found"] not in ("1", "true"):
+                img, himg = shard / "crops" / f"{k:06d}.png", shard / "crops" / f"{k:06d}_head.png"
+                if not img.exists() or row["pose_found"] not in ("1", "true") or (head and not himg.exists()):
                     continue
                 c.append(np.asarray(Image.open(img).convert("RGB"), dtype=np.uint8))
+                if head:
+                    h.append(np.asarray(Image.open(himg).convert("RGB"), dtype=np.uint8))
                 f.append(features(row))
                 y.append([float(row[t]) for t in TARGETS])
                 n.append(os.path.basename(row["item"]))
+            if head and not h:
+                raise SystemExit(f"{shard}: no head crops (extract again: eval-postures --crops writes <row>_head.png)")
             os.makedirs(cache, exist_ok=True)
+            extra = {"heads": np.stack(h)} if head else {}
             np.savez(str(cpath) + ".tmp.npz", crops=np.stack(c), feats=np.array(f, np.float32),
-                     ys=np.array(y, np.float32), names=np.array(n))
+                     ys=np.array(y, np.float32), names=np.array(n), **extra)
             os.replace(str(cpath) + ".tmp.npz", cpath)
         d = np.load(cpath)
         crops.append(d["crops"])
+        if head:
+            heads.append(d["heads"])
         feats.append(d["feats"])
         ys.append(d["ys"])
         names += [str(n) for n in d["names"]]
         print(f"{shard.name}: {len(d['ys'])} rows with a crop", flush=True)
-    return np.concatenate(crops), np.concatenate(feats), np.concatenate(ys), names
+    return (np.concatenate(crops), np.concatenate(heads) if head else None, np.concatenate(feats),
+            np.concatenate(ys), names)
 
 
 def is_validation(name, share):
@@ -119,18 +129,25 @@ def conv_bn(cin, cout, stride):
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
 
 
+def tower(w):
+    """Five stride-2 stages (two with a second convolution), then global pooling in forward."""
+    return nn.Sequential(
+        conv_bn(3, w[0], 2), conv_bn(w[0], w[1], 2), conv_bn(w[1], w[2], 2),
+        conv_bn(w[2], w[3], 2), conv_bn(w[3], w[3], 1), conv_bn(w[3], w[4], 2), conv_bn(w[4], w[4], 1),
+    )
+
+
 class PostureNet(nn.Module):
     """Plain 3x3 convolutions (tract runs them well; no depthwise), global pooling, a small head."""
 
-    def __init__(self, variant, widths):
+    def __init__(self, variant, widths, head_widths=None):
         super().__init__()
         self.variant = variant
         w = widths
-        self.convs = nn.Sequential(
-            conv_bn(3, w[0], 2), conv_bn(w[0], w[1], 2), conv_bn(w[1], w[2], 2),
-            conv_bn(w[2], w[3], 2), conv_bn(w[3], w[3], 1), conv_bn(w[3], w[4], 2), conv_bn(w[4], w[4], 1),
-        ) if variant != "features" else None
-        n_img = w[4] if variant != "features" else 0
+        self.convs = tower(w) if variant != "features" else None
+        # A second tower on the head crop (--head-widths): the head at ~2x the body crop's scale.
+        self.head_convs = tower(head_widths) if head_widths else None
+        n_img = (w[4] if variant != "features" else 0) + (head_widths[4] if head_widths else 0)
         n_feat = 64 if variant != "crop" else 0
         self.feat = nn.Sequential(nn.Linear(N_FEATURES, 64), nn.ReLU()) if n_feat else None
         # Standardises the points (the crop-unit offsets that carry yaw are ~0.05); folded into
@@ -139,10 +156,12 @@ class PostureNet(nn.Module):
         self.register_buffer("feat_std", torch.ones(N_FEATURES))
         self.head = nn.Sequential(nn.Linear(n_img + n_feat, 128), nn.ReLU(), nn.Linear(128, 2 * len(TARGETS)))
 
-    def forward(self, crop, feat):
+    def forward(self, crop, feat, head=None):
         parts = []
         if self.convs is not None:
             parts.append(self.convs(crop).mean(dim=(2, 3)))
+        if self.head_convs is not None:
+            parts.append(self.head_convs(head).mean(dim=(2, 3)))
         if self.feat is not None:
             code = self.feat((feat - self.feat_mean) / self.feat_std)
             if self.training and self.convs is not None:
@@ -154,10 +173,13 @@ class PostureNet(nn.Module):
         return self.head(torch.cat(parts, dim=1))
 
 
-def augment(crop, feat, y, gen):
+def augment(crop, feat, y, gen, head=None):
     """Camera-like changes on a batch (float crops [B,3,H,W] in 0..1); labels follow the mirror.
     Mild on purpose: twice these ranges (exposure 0.6-1.4, jitter 6 %, boxes up to 32 px on a
-    quarter of the batch) slowed learning so much that 9 epochs reached yaw 12.0 instead of 9.7."""
+    quarter of the batch) slowed learning so much that 9 epochs reached yaw 12.0 instead of 9.7.
+    A head crop (same pictures) is mirrored with its body crop, jittered on its own (its centre
+    comes from other landmarks) and gets the same exposure, colour, contrast, gamma and blur; its
+    random numbers are drawn after the body crop's, so a run without one draws what it always did."""
     b = crop.shape[0]
     u = lambda *s: torch.rand(*s, generator=gen)
     # Mirror half the batch: image, points (x negated, left/right swapped) and signed targets.
@@ -171,11 +193,7 @@ def augment(crop, feat, y, gen):
     # Crop jitter, as landmark noise would move it: shift and scale the crop and its points alike.
     s = 1 + 0.06 * (u(b) - 0.5)
     t = 0.03 * (u(b, 2) - 0.5)
-    theta = torch.zeros(b, 2, 3)
-    theta[:, 0, 0], theta[:, 1, 1] = s, s
-    theta[:, :, 2] = 2 * t
-    grid = F.affine_grid(theta, crop.shape, align_corners=False)
-    crop = F.grid_sample(crop, grid, align_corners=False, padding_mode="zeros")
+    crop = shift_and_scale(crop, s, t)
     fv = feat.view(b, len(POINTS), 7).clone()
     fv[:, :, 0] = (fv[:, :, 0] - t[:, None, 0]) / s[:, None]
     fv[:, :, 1] = (fv[:, :, 1] - t[:, None, 1]) / s[:, None]
@@ -183,23 +201,51 @@ def augment(crop, feat, y, gen):
     feat = fv.view(b, -1)
     # Point noise, ~1 px in a 300-px crop (more would hide a tilt: 0.01 blurred the eye line by ~15°).
     feat = feat + 0.002 * torch.randn(feat.shape, generator=gen) * torch.tensor([1, 1, 1, 0, 1, 1, 1.0]).repeat(len(POINTS))
-    # Exposure, contrast, colour cast, gamma.
-    crop = crop * (0.8 + 0.4 * u(b, 1, 1, 1)) * (0.95 + 0.1 * u(b, 3, 1, 1))
-    mean = crop.mean(dim=(1, 2, 3), keepdim=True)
-    crop = (crop - mean) * (0.85 + 0.3 * u(b, 1, 1, 1)) + mean
-    crop = crop.clamp(0, 1) ** (0.85 + 0.3 * u(b, 1, 1, 1))
-    # Blur on a third, sensor noise on all.
+    # Exposure, contrast, colour cast, gamma; blur on a fifth.
+    look = {"exposure": 0.8 + 0.4 * u(b, 1, 1, 1), "cast": 0.95 + 0.1 * u(b, 3, 1, 1),
+            "contrast": 0.85 + 0.3 * u(b, 1, 1, 1), "gamma": 0.85 + 0.3 * u(b, 1, 1, 1)}
+    crop = photometric(crop, look)
+    blur = (u(b) < 0.2)[:, None, None, None]
+    crop = torch.where(blur, blurred(crop), crop)
+    crop = sensor_noise_and_occlusion(crop, u, gen, 18)
+    if head is None:
+        return crop, feat, y, None
+    head = torch.where(m[:, None, None, None], head.flip(3), head)
+    head = shift_and_scale(head, 1 + 0.1 * (u(b) - 0.5), 0.06 * (u(b, 2) - 0.5))
+    head = torch.where(blur, blurred(photometric(head, look)), photometric(head, look))
+    return crop, feat, y, sensor_noise_and_occlusion(head, u, gen, 30)
+
+
+def shift_and_scale(x, s, t):
+    theta = torch.zeros(x.shape[0], 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1] = s, s
+    theta[:, :, 2] = 2 * t
+    grid = F.affine_grid(theta, x.shape, align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
+
+
+def photometric(x, look):
+    x = x * look["exposure"] * look["cast"]
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * look["contrast"] + mean
+    return x.clamp(0, 1) ** look["gamma"]
+
+
+def blurred(x):
     k = torch.tensor([1.0, 2.0, 1.0])
     k = (k[:, None] * k[None, :] / 16).expand(3, 1, 3, 3)
-    blurred = F.conv2d(crop, k, padding=1, groups=3)
-    crop = torch.where((u(b) < 0.2)[:, None, None, None], blurred, crop)
-    crop = crop + 0.02 * u(b, 1, 1, 1) * torch.randn(crop.shape, generator=gen)
-    # Occlusion (a hand, hair): one small grey box on a tenth of the batch.
+    return F.conv2d(x, k, padding=1, groups=3)
+
+
+def sensor_noise_and_occlusion(x, u, gen, box):
+    """Sensor noise on all; one small grey box (a hand, hair) of up to `box` px on a tenth."""
+    b = x.shape[0]
+    x = x + 0.02 * u(b, 1, 1, 1) * torch.randn(x.shape, generator=gen)
     for i in torch.nonzero(u(b) < 0.1).flatten().tolist():
-        h, w = int(6 + 12 * u(1)), int(6 + 12 * u(1))
-        y0, x0 = int(u(1) * (crop.shape[2] - h)), int(u(1) * (crop.shape[3] - w))
-        crop[i, :, y0:y0 + h, x0:x0 + w] = u(1)
-    return crop.clamp(0, 1), feat, y
+        h, w = int(6 + (box - 6) * u(1)), int(6 + (box - 6) * u(1))
+        y0, x0 = int(u(1) * (x.shape[2] - h)), int(u(1) * (x.shape[3] - w))
+        x[i, :, y0:y0 + h, x0:x0 + w] = u(1)
+    return x.clamp(0, 1)
 
 
 def loss_fn(out, y):
@@ -212,14 +258,19 @@ def loss_fn(out, y):
     return (err ** 2 + err.detach() * torch.exp(-log_b) + log_b).mean()
 
 
-def evaluate(net, crops, feats, ys, idx, bs=256):
+def as_input(x, j):
+    """uint8 NHWC rows j → float NCHW in 0..1 (None stays None)."""
+    return None if x is None else torch.from_numpy(x[j]).permute(0, 3, 1, 2).float() / 255
+
+
+def evaluate(net, crops, feats, ys, idx, bs=256, heads=None):
     net.eval()
     outs = []
     with torch.no_grad():
         for k in range(0, len(idx), bs):
             j = idx[k:k + bs]
             c = torch.from_numpy(crops[j]).permute(0, 3, 1, 2).float() / 255
-            outs.append(net(c, torch.from_numpy(feats[j])).numpy())
+            outs.append(net(c, torch.from_numpy(feats[j]), as_input(heads, j)).numpy())
     out = np.concatenate(outs)
     mu = out[:, : len(TARGETS)] * SCALES
     b = np.exp(np.clip(out[:, len(TARGETS):], -6, 6)) * SCALES
@@ -248,6 +299,8 @@ def main():
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--variant", choices=["features", "crop", "both"], default="both")
     ap.add_argument("--widths", default="16,32,64,96,128")
+    ap.add_argument("--head-widths", default="", help="a second tower on the head crops (<row>_head.png, "
+                    "eval-postures --crops), e.g. 16,32,48,64,96; empty: the body crop alone")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -263,13 +316,16 @@ def main():
     torch.set_num_threads(a.threads)
     a.out.mkdir(parents=True, exist_ok=True)
     cache = os.path.expanduser("~/.cache/cdposture/train-cache")
-    crops, feats, ys, names = load_shards(a.data, cache)
+    head_widths = [int(x) for x in a.head_widths.split(",")] if a.head_widths else None
+    if head_widths and a.init_export:
+        raise SystemExit("--init-export: the shipped model has no head tower; train from scratch or --init a run with one")
+    crops, heads, feats, ys, names = load_shards(a.data, cache, head=bool(head_widths))
     val = np.array([is_validation(n, a.val_share) for n in names])
     tr_idx, va_idx = np.nonzero(~val)[0], np.nonzero(val)[0]
     data_hash = hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:16]
     print(f"{len(tr_idx)} training, {len(va_idx)} validation items (data {data_hash})", flush=True)
     widths = [int(x) for x in a.widths.split(",")]
-    net = PostureNet(a.variant, widths)
+    net = PostureNet(a.variant, widths, head_widths)
     net.feat_mean.copy_(torch.from_numpy(feats[tr_idx].mean(0)))
     # Visibility is ~1 on almost every item: its tiny spread would blow a rare low value up to
     # -60 standard deviations; floor its scale.
@@ -309,14 +365,14 @@ def main():
         for k in range(0, len(order), a.batch):
             j = np.sort(order[k:k + a.batch])
             c = torch.from_numpy(crops[j]).permute(0, 3, 1, 2).float() / 255
-            c, f, y = augment(c, torch.from_numpy(feats[j]), torch.from_numpy(ys_n[j]), gen)
-            loss = loss_fn(net(c, f), y)
+            c, f, y, h = augment(c, torch.from_numpy(feats[j]), torch.from_numpy(ys_n[j]), gen, as_input(heads, j))
+            loss = loss_fn(net(c, f, h), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             total += loss.item() * len(j)
-        mu, b = evaluate(net, crops, feats, ys, va_idx)
+        mu, b = evaluate(net, crops, feats, ys, va_idx, heads=heads)
         mae = np.mean(np.abs(mu - ys[va_idx]), axis=0)
         print(f"epoch {epoch + 1}/{a.epochs} loss {total / len(order):.3f} ({time.time() - t0:.0f} s) val MAE "
               + " ".join(f"{m:.3f}" for m in mae), flush=True)
@@ -324,11 +380,13 @@ def main():
                     "epoch": epoch + 1, "args": vars(a) | {"out": str(a.out)}, "data_hash": data_hash},
                    str(ckpt) + ".tmp")
         os.replace(str(ckpt) + ".tmp", ckpt)
-    mu, b = evaluate(net, crops, feats, ys, va_idx)
+    mu, b = evaluate(net, crops, feats, ys, va_idx, heads=heads)
     report = metrics(mu, b, ys[va_idx])
     print(report, flush=True)
     (a.out / "report.txt").write_text(report + "\n")
-    save(net, a, widths, data_hash, len(tr_idx), len(va_idx), crops[va_idx[:4]], feats[va_idx[:4]], init)
+    gold = va_idx[:4]
+    save(net, a, widths, data_hash, len(tr_idx), len(va_idx), crops[gold], feats[gold], init,
+         None if heads is None else heads[gold])
 
 
 def warm_start(net, old):
@@ -391,7 +449,7 @@ def fold(seq):
     return w, bn.bias - bn.running_mean * s
 
 
-def save(net, a, widths, data_hash, n_train, n_val, gold_crops, gold_feats, init=None):
+def save(net, a, widths, data_hash, n_train, n_val, gold_crops, gold_feats, init=None, gold_heads=None):
     net.eval()
     arrays = {}
     if net.convs is not None:
@@ -399,6 +457,11 @@ def save(net, a, widths, data_hash, n_train, n_val, gold_crops, gold_feats, init
             w, bias = fold(seq)
             arrays[f"conv{i}.weight"], arrays[f"conv{i}.bias"] = w, bias
             arrays[f"conv{i}.stride"] = torch.tensor(seq[0].stride[0])
+    if net.head_convs is not None:
+        for i, seq in enumerate(net.head_convs):
+            w, bias = fold(seq)
+            arrays[f"hconv{i}.weight"], arrays[f"hconv{i}.bias"] = w, bias
+            arrays[f"hconv{i}.stride"] = torch.tensor(seq[0].stride[0])
     if net.feat is not None:
         w0, b0 = net.feat[0].weight / net.feat_std[None, :], net.feat[0].bias
         arrays["feat.weight"], arrays["feat.bias"] = w0, b0 - w0 @ net.feat_mean
@@ -412,14 +475,18 @@ def save(net, a, widths, data_hash, n_train, n_val, gold_crops, gold_feats, init
     np.savez(a.out / "weights.npz", **{k: v.detach().numpy().astype(np.float32) for k, v in arrays.items()})
     c = torch.from_numpy(gold_crops).permute(0, 3, 1, 2).float() / 255
     with torch.no_grad():
-        out = net(c, torch.from_numpy(gold_feats)).numpy()
+        h = None if gold_heads is None else torch.from_numpy(gold_heads).permute(0, 3, 1, 2).float() / 255
+        out = net(c, torch.from_numpy(gold_feats), h).numpy()
     out = out * scale.numpy() + shift.numpy()
     # The product feeds NHWC (like the MediaPipe models); the ONNX graph transposes.
+    extra = {} if gold_heads is None else {"head": gold_heads.astype(np.float32) / 255}
     np.savez(a.out / "golden.npz", crop=c.permute(0, 2, 3, 1).numpy(), features=gold_feats,
-             output=out.astype(np.float32))
+             output=out.astype(np.float32), **extra)
     cfg = {"variant": a.variant, "widths": widths, "epochs": a.epochs, "batch": a.batch, "lr": a.lr,
            "seed": a.seed, "val_share": a.val_share, "targets": TARGETS, "points": POINTS,
            "n_features": N_FEATURES, "crop_px": int(gold_crops.shape[1]), "data_hash": data_hash,
+           "head_widths": [int(x) for x in a.head_widths.split(",")] if a.head_widths else None,
+           "head_px": None if gold_heads is None else int(gold_heads.shape[1]),
            "n_train": n_train, "n_val": n_val, "torch": torch.__version__,
            "command": "models/train/train.sh " + " ".join(sys.argv[1:]), "init": init,
            "output": f"{len(TARGETS)} means (deg, deg, deg, sw, sw, deg, deg, deg, deg) then as many log Laplace scales in the same units"}
