@@ -317,8 +317,6 @@ def main():
     a.out.mkdir(parents=True, exist_ok=True)
     cache = os.path.expanduser("~/.cache/cdposture/train-cache")
     head_widths = [int(x) for x in a.head_widths.split(",")] if a.head_widths else None
-    if head_widths and a.init_export:
-        raise SystemExit("--init-export: the shipped model has no head tower; train from scratch or --init a run with one")
     crops, heads, feats, ys, names = load_shards(a.data, cache, head=bool(head_widths))
     val = np.array([is_validation(n, a.val_share) for n in names])
     tr_idx, va_idx = np.nonzero(~val)[0], np.nonzero(val)[0]
@@ -432,7 +430,16 @@ def init_from_export(net, w, crops, tr_idx, rng, n=512):
             w0 = torch.from_numpy(w["feat.weight"])
             net.feat[0].weight.copy_(w0 * net.feat_std[None, :])
             net.feat[0].bias.copy_(torch.from_numpy(w["feat.bias"]) + w0 @ net.feat_mean)
-        net.head[0].weight.copy_(torch.from_numpy(w["head0.weight"]))
+        w0 = torch.from_numpy(w["head0.weight"])
+        if net.head_convs is not None and "hconv0.weight" not in w:
+            # A head tower the exported model did not have: its code's columns start at zero, so
+            # the network starts as the exported model and learns to use the head from there.
+            n_body = net.convs[-1][0].out_channels
+            n_head = net.head_convs[-1][0].out_channels
+            w0 = torch.cat([w0[:, :n_body], torch.zeros(w0.shape[0], n_head), w0[:, n_body:]], dim=1)
+        elif "hconv0.weight" in w:
+            raise SystemExit("--init-export: a model with a head tower (not supported yet)")
+        net.head[0].weight.copy_(w0)
         net.head[0].bias.copy_(torch.from_numpy(w["head0.bias"]))
         scale = torch.from_numpy(np.concatenate([SCALES, np.ones_like(SCALES)]))
         shift = torch.from_numpy(np.concatenate([np.zeros_like(SCALES), np.log(SCALES)]))
