@@ -32,8 +32,11 @@ fn check(name: &str) {
     };
     let input = &meta.tensors[0];
     assert_eq!(input.name, "input");
-    // Vector inputs (the posture model's body points) follow the image, named "features".
-    let (vectors, outputs): (Vec<&Entry>, Vec<&Entry>) = meta.tensors[1..].iter().partition(|e| e.name == "features");
+    // Further inputs follow the image: the posture model's head crop ("head", a model with a head
+    // tower) and body points ("features").
+    let (vectors, outputs): (Vec<&Entry>, Vec<&Entry>) = meta.tensors[1..]
+        .iter()
+        .partition(|e| e.name == "features" || e.name == "head");
     let lens: Vec<usize> = outputs.iter().map(|e| e.len).collect();
     let vector_lens: Vec<usize> = vectors.iter().map(|e| e.len).collect();
     let model = Model::load_with_vectors(

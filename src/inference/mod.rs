@@ -22,8 +22,11 @@ pub struct Model {
     pub name: String,
     /// Input height and width (NHWC, batch 1, 3 channels).
     pub input_hw: (usize, usize),
-    /// Lengths of the 1×n float inputs that follow the image, in order.
+    /// Lengths of the float inputs that follow the image, in order.
     extra_inputs: Vec<usize>,
+    /// Their shapes: as the model declares them when that holds their length (a second image,
+    /// 1×h×w×3), else 1×n.
+    extra_shapes: Vec<Vec<usize>>,
     plan: Arc<TypedRunnableModel>,
     /// Sessions kept between runs (one per thread that ran the model at once, so at most a few):
     /// a fresh tract state per run set up every node's scratch again (heap allocations each frame).
@@ -81,9 +84,23 @@ impl Model {
                 1 + extra_inputs.len()
             )));
         }
+        let extra_shapes: Vec<Vec<usize>> = extra_inputs
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let declared = model
+                    .input_fact(1 + i)
+                    .ok()
+                    .and_then(|f| f.shape.as_concrete_finite().ok().flatten());
+                match declared {
+                    Some(d) if d.iter().product::<usize>() == n => d.to_vec(),
+                    _ => vec![1, n],
+                }
+            })
+            .collect();
         let mut model = model.with_input_fact(0, f32::fact(want.clone()).into());
-        for (i, &n) in extra_inputs.iter().enumerate() {
-            model = model.and_then(|m| m.with_input_fact(1 + i, f32::fact([1, n]).into()));
+        for (i, shape) in extra_shapes.iter().enumerate() {
+            model = model.and_then(|m| m.with_input_fact(1 + i, f32::fact(shape.clone()).into()));
         }
         let typed = model
             .and_then(|m| m.into_optimized())
@@ -123,10 +140,16 @@ impl Model {
             name,
             input_hw,
             extra_inputs: extra_inputs.to_vec(),
+            extra_shapes,
             plan,
             sessions: Mutex::new(Vec::new()),
             order,
         })
+    }
+
+    /// Lengths of the inputs that follow the image, in order.
+    pub fn extra_input_lens(&self) -> &[usize] {
+        &self.extra_inputs
     }
 
     /// Run on one NHWC image tensor (`h·w·3` floats, already in the model's value range).
@@ -197,8 +220,8 @@ impl Model {
     fn new_session(&self) -> anyhow::Result<Session> {
         let (h, w) = self.input_hw;
         let mut inputs = vec![Arc::new(Tensor::zero::<f32>(&[1, h, w, 3])?)];
-        for &n in &self.extra_inputs {
-            inputs.push(Arc::new(Tensor::zero::<f32>(&[1, n])?));
+        for shape in &self.extra_shapes {
+            inputs.push(Arc::new(Tensor::zero::<f32>(shape)?));
         }
         Ok(Session {
             state: SimpleState::new(&self.plan)?,
@@ -255,6 +278,41 @@ pub const POSTURE_NET_FILE: &str = "posture_net.onnx";
 pub const POSTURE_CROP_PX: usize = 128;
 pub const POSTURE_FEATURES: usize = 49;
 pub const POSTURE_OUTPUTS: usize = 9;
+/// Pixels per side of the posture model's head crop, for a model with a head input.
+pub const POSTURE_HEAD_PX: usize = 112;
+
+/// The posture model, with or without a head-crop input (an input named `head` between the crop
+/// and the body points: `models/train/export_onnx.py`).
+fn load_posture_net(path: &Path) -> Result<Model> {
+    let head = 3 * POSTURE_HEAD_PX * POSTURE_HEAD_PX;
+    let extra: &[usize] = if onnx_input_names(path)?.iter().any(|n| n == "head") {
+        &[head, POSTURE_FEATURES]
+    } else {
+        &[POSTURE_FEATURES]
+    };
+    Model::load_with_vectors(path, (POSTURE_CROP_PX, POSTURE_CROP_PX), extra, &[2 * POSTURE_OUTPUTS])
+}
+
+/// The names of an ONNX model's inputs (those not fed by an initializer).
+fn onnx_input_names(path: &Path) -> Result<Vec<String>> {
+    if !path.is_file() {
+        return Err(Error::ModelMissing { path: path.into() });
+    }
+    let proto = tract_onnx::onnx()
+        .proto_model_for_path(path)
+        .map_err(|e| Error::ModelCorrupt {
+            path: path.into(),
+            reason: first_line(&e),
+        })?;
+    let graph = proto.graph.unwrap_or_default();
+    let fed: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    Ok(graph
+        .input
+        .iter()
+        .map(|i| i.name.clone())
+        .filter(|n| !fed.contains(n.as_str()))
+        .collect())
+}
 
 impl PoseVariant {
     pub fn file(self) -> &'static str {
@@ -273,12 +331,7 @@ impl ModelSet {
             face_mesh: Model::load(&dir.join(FACE_MESH_FILE), (192, 192), &[1404, 1])?,
             pose_detector: Model::load(&dir.join(POSE_DETECTOR_FILE), (224, 224), &[2254 * 12, 2254])?,
             pose_landmarks: Model::load(&dir.join(pose.file()), (256, 256), &[195, 1, 117])?,
-            posture_net: Model::load_with_vectors(
-                &dir.join(POSTURE_NET_FILE),
-                (POSTURE_CROP_PX, POSTURE_CROP_PX),
-                &[POSTURE_FEATURES],
-                &[2 * POSTURE_OUTPUTS],
-            )?,
+            posture_net: load_posture_net(&dir.join(POSTURE_NET_FILE))?,
             canonical_face: CanonicalFace::load(&dir.join(CANONICAL_FACE_FILE))?,
         })
     }

@@ -40,8 +40,11 @@ pub fn head_roi(p: &PoseLandmarks, min_visibility: f32) -> Option<Roi> {
     square(head, HEAD_SIDE_IN_SHOULDER_WIDTHS * width)
 }
 
+/// A point in the picture, pixels.
+type Point = (f32, f32);
+
 /// The shoulder centre, the image shoulder width and the head point (mean of nose and ears).
-fn layout(p: &PoseLandmarks, min_visibility: f32) -> Option<((f32, f32), f32, (f32, f32))> {
+fn layout(p: &PoseLandmarks, min_visibility: f32) -> Option<(Point, f32, Point)> {
     let vis = |i: usize| p.visibility[i] >= min_visibility;
     if !vis(LEFT_SHOULDER) || !vis(RIGHT_SHOULDER) {
         return None;

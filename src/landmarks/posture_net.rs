@@ -130,7 +130,8 @@ fn mirrored_features(f: &[f32]) -> Vec<f32> {
 /// Mirror the HWC crop left-right in place (the crop is centred on the region, so this is the
 /// picture mirrored about the crop's centre, as training's `flip(3)` does it).
 fn mirror_crop(t: &mut [f32]) {
-    for row in t.chunks_exact_mut(posture_crop::SIZE * 3) {
+    let side = ((t.len() / 3) as f64).sqrt() as usize;
+    for row in t.chunks_exact_mut(side * 3) {
         row.reverse(); // pixels reversed, and each pixel's channels too …
         row.chunks_exact_mut(3).for_each(|px| px.reverse()); // … so put the channels back
     }
@@ -167,28 +168,59 @@ impl<'m> PostureNet<'m> {
         let Some(roi) = posture_crop::roi(p, min_visibility) else {
             return Ok(None);
         };
+        // A model with a head input (`models/train --head-widths`) also gets the head crop.
+        let head = match self.model.extra_input_lens().len() {
+            2 => match posture_crop::head_roi(p, min_visibility) {
+                Some(head_roi) => {
+                    let mut h = vec![0.0; posture_crop::HEAD_SIZE * posture_crop::HEAD_SIZE * 3];
+                    posture_crop::crop_values_into(img, &head_roi, 255.0, &mut h);
+                    Some(h)
+                }
+                None => return Ok(None),
+            },
+            _ => None,
+        };
         // The same 8-bit pixels as the training crops, as 0..1 floats.
         let features = features(p, &roi);
-        let out = self
-            .model
-            .run_filled(|t| posture_crop::crop_values_into(img, &roi, 255.0, t), &[&features])?;
-        let Some(direct) = out.first().filter(|o| o.len() == 2 * N_OUTPUTS) else {
+        let direct = self.run_once(img, &roi, head.as_deref(), &features, false)?;
+        let Some(direct) = direct else {
             return Ok(None);
         };
         if !self.mirror {
-            return Ok(PostureEstimate::from_output(direct));
+            return Ok(PostureEstimate::from_output(&direct));
         }
-        let mirrored = self.model.run_filled(
-            |t| {
-                posture_crop::crop_values_into(img, &roi, 255.0, t);
-                mirror_crop(t)
-            },
-            &[&mirrored_features(&features)],
-        )?;
-        Ok(match mirrored.first().filter(|o| o.len() == 2 * N_OUTPUTS) {
-            Some(m) => PostureEstimate::from_output(&average_with_mirror(direct, m)),
-            None => PostureEstimate::from_output(direct),
+        let mirrored_head = head.map(|mut h| {
+            mirror_crop(&mut h);
+            h
+        });
+        let mirrored = self.run_once(img, &roi, mirrored_head.as_deref(), &mirrored_features(&features), true)?;
+        Ok(match mirrored {
+            Some(m) => PostureEstimate::from_output(&average_with_mirror(&direct, &m)),
+            None => PostureEstimate::from_output(&direct),
         })
+    }
+
+    /// One run of the model: the body crop cut (and mirrored) in place, the head crop and the
+    /// points given; its output when it has the expected length.
+    fn run_once(
+        &self,
+        img: &RgbImage,
+        roi: &Roi,
+        head: Option<&[f32]>,
+        features: &[f32],
+        mirror: bool,
+    ) -> Result<Option<Vec<f32>>> {
+        let fill = |t: &mut [f32]| {
+            posture_crop::crop_values_into(img, roi, 255.0, t);
+            if mirror {
+                mirror_crop(t)
+            }
+        };
+        let out = match head {
+            Some(h) => self.model.run_filled(fill, &[h, features])?,
+            None => self.model.run_filled(fill, &[features])?,
+        };
+        Ok(out.into_iter().next().filter(|o| o.len() == 2 * N_OUTPUTS))
     }
 }
 
