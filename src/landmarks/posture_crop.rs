@@ -21,8 +21,8 @@ pub const SIZE: usize = crate::inference::POSTURE_CROP_PX;
 /// Crop side in (image) shoulder widths.
 pub const SIDE_IN_SHOULDER_WIDTHS: f32 = 2.2;
 
-/// Pixels per side of the head crop.
-pub const HEAD_SIZE: usize = 112;
+/// Pixels per side of the head crop (the model's head input, for a model that has one).
+pub const HEAD_SIZE: usize = crate::inference::POSTURE_HEAD_PX;
 /// Head crop side in (image) shoulder widths: a head is ~0.4 shoulder widths wide and ~0.6 high,
 /// so this holds it whole at any turn or tilt, ~50 px wide.
 pub const HEAD_SIDE_IN_SHOULDER_WIDTHS: f32 = 0.9;
