@@ -499,7 +499,14 @@ impl Pipeline {
     /// (BlazePose's points did not: sagittal r 0.13, elevation r 0.07 on the training renders).
     fn fuse(&self, m: &mut Measurement) {
         let mesh = m.mesh_relative.map(|a| (a, m.face_confidence as f64));
-        let model = m.posture.map(|p| (model_rotation(&p), p.yaw_b));
+        let model = m.posture.map(|p| fusion::ModelRotation {
+            angles: model_rotation(&p),
+            spread: Angles {
+                yaw: p.yaw_b,
+                pitch: p.pitch_b,
+                roll: p.roll_b,
+            },
+        });
         m.rotation = fusion::fuse(mesh, model, self.opts.min_face_presence as f64);
         m.relative = m.rotation.map(|r| r.angles);
         if let (Some(t), Some(p)) = (m.trunk.as_mut(), m.posture) {

@@ -712,6 +712,8 @@ fn features_header() -> String {
             "model_pitch",
             "model_roll",
             "model_yaw_b",
+            "model_pitch_b",
+            "model_roll_b",
             "model_trunk_yaw",
             "model_trunk_pitch",
             "model_trunk_roll",
@@ -761,6 +763,8 @@ fn features_row(row: &Row, m: Option<&Measurement>) -> String {
     c.extend(angles(model_angles));
     c.extend([
         f(m.posture.map(|p| p.yaw_b)),
+        f(m.posture.map(|p| p.pitch_b)),
+        f(m.posture.map(|p| p.roll_b)),
         f(m.posture.map(|p| p.trunk_yaw)),
         f(m.posture.map(|p| p.trunk_pitch)),
         f(m.posture.map(|p| p.trunk_roll)),
