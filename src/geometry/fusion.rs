@@ -87,7 +87,8 @@ impl RotationSource {
 pub struct FusedRotation {
     pub angles: Angles,
     pub source: RotationSource,
-    /// The posture model's share, 0 (face mesh only) to 1 (model only).
+    /// The posture model's share of the yaw, 0 (face mesh only) to 1 (model only); pitch and roll
+    /// have their own (see [`agreement_share`]).
     pub model_weight: f64,
 }
 

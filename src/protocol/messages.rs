@@ -37,7 +37,8 @@ pub struct StateMessage {
     pub raw_relative: Option<Angles>,
     /// Where `raw_relative` came from: `face_mesh`, `posture_model` or a `blend` of the two.
     pub rotation_source: Option<RotationSource>,
-    /// The posture model's share of `raw_relative`, 0..1.
+    /// The posture model's share of `raw_relative`'s yaw, 0..1 (pitch and roll are weighed each by
+    /// their own uncertainties).
     pub model_weight: Option<f64>,
     /// The posture model's own estimate with its uncertainty per value (`*_b`, about the expected
     /// absolute error); the shifts and the shoulder elevation are always its values.
