@@ -54,6 +54,11 @@ pub const SURE_MODEL_B_TO: f64 = 9.0;
 pub const AGREE_FULL_SIGMAS: f64 = 2.0;
 pub const AGREE_NONE_SIGMAS: f64 = 3.0;
 
+/// The model's share (of any angle) from which the source is labelled a blend: a share of a few
+/// per cent, which a transient dip of the model's uncertainty gives on a real face, leaves the
+/// value the mesh's and should not make the label flicker (the demo: 3 of 120 frames at 0.01–0.15).
+pub const LABEL_BLEND_FROM_SHARE: f64 = 0.2;
+
 /// The posture model's rotation relative to the trunk, with its uncertainty per angle (Laplace
 /// scales, degrees).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -130,7 +135,7 @@ pub fn fuse(mesh: Option<(Angles, f64)>, model: Option<ModelRotation>, min_prese
         pitch: mesh_angles.pitch + w.pitch * (m.pitch - mesh_angles.pitch),
         roll: mesh_angles.roll + w.roll * (m.roll - mesh_angles.roll),
     };
-    let source = if w.yaw <= 0.0 && w.pitch <= 0.0 && w.roll <= 0.0 {
+    let source = if w.yaw.max(w.pitch).max(w.roll) < LABEL_BLEND_FROM_SHARE {
         RotationSource::FaceMesh
     } else if switch >= 1.0 {
         RotationSource::PostureModel
@@ -240,7 +245,14 @@ mod tests {
         // Out of its depth (yaw b past SURE_MODEL_B_TO, as on real close-ups): the mesh.
         let f = fuse(Some((yaw(10.0), 0.95)), model(12.0, SURE_MODEL_B_TO), 0.5).unwrap();
         assert_eq!((f.source, f.angles.yaw), (RotationSource::FaceMesh, 10.0));
-        // (The model's pitch and roll agree with the mesh's here: they alone would be averaged.)
+        // Nearly out of its depth (b 8°): a share of 5 %, labelled the mesh's so the label does not
+        // flicker with the model's uncertainty.
+        let f = fuse(Some((yaw(10.0), 0.95)), model(11.0, 8.0), 0.5).unwrap();
+        assert_eq!(f.source, RotationSource::FaceMesh);
+        assert!(
+            f.model_weight > 0.0 && f.model_weight < 0.1 && f.angles.yaw > 10.0,
+            "{f:?}"
+        );
         // Sure but 20° away (more than 3 combined spreads, √(4² + 4²) · 3 = 17°): the mesh.
         let f = fuse(Some((yaw(10.0), 0.95)), model(30.0, 4.0), 0.5).unwrap();
         assert_eq!((f.model_weight, f.angles.yaw), (0.0, 10.0));
