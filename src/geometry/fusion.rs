@@ -7,9 +7,10 @@
 //! the mean of the two estimates' |yaw|, so neither alone flips the switch, unless the model is
 //! sure of a larger turn than that: see [`MODEL_TURN_MARGIN`]), and with falling face
 //! presence from [`BLEND_FROM_PRESENCE`] to the drop threshold. Without a face the model answers
-//! alone; without a model (no shoulders seen) the mesh does. A model estimate whose own yaw
-//! uncertainty exceeds [`MAX_MODEL_YAW_B`] takes no part (on 300 held-out renders those 7 of 286
-//! were off by 19–103°; the other 279 by 6.0° on average).
+//! alone when its yaw uncertainty is at most [`MAX_MODEL_ALONE_YAW_B`]; without a model (no
+//! shoulders seen) the mesh does. A model estimate whose own yaw uncertainty exceeds
+//! [`MAX_MODEL_YAW_B`] takes no part (on 300 held-out renders those 7 of 286 were off by 19–103°;
+//! the other 279 by 6.0° on average). The yaw ends at ±[`MAX_RELATIVE_YAW`].
 //!
 //! Below the switch, two independent instruments agreeing are better than one: where the model is
 //! sure (its yaw uncertainty under [`SURE_MODEL_B_FROM`]) and agrees with the mesh, each angle is
