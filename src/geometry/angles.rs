@@ -72,10 +72,22 @@ impl Angles {
     /// `self` moved by the share `w` toward `other`, angle by angle (blends of nearby estimates;
     /// not a rotation interpolation across ±180°).
     pub fn lerp(self, other: Angles, w: f64) -> Angles {
+        self.lerp_each(
+            other,
+            Angles {
+                yaw: w,
+                pitch: w,
+                roll: w,
+            },
+        )
+    }
+
+    /// [`Angles::lerp`] with a share of its own for each angle.
+    pub fn lerp_each(self, other: Angles, w: Angles) -> Angles {
         Angles {
-            yaw: self.yaw + w * (other.yaw - self.yaw),
-            pitch: self.pitch + w * (other.pitch - self.pitch),
-            roll: self.roll + w * (other.roll - self.roll),
+            yaw: self.yaw + w.yaw * (other.yaw - self.yaw),
+            pitch: self.pitch + w.pitch * (other.pitch - self.pitch),
+            roll: self.roll + w.roll * (other.roll - self.roll),
         }
     }
 

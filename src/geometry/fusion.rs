@@ -17,7 +17,7 @@
 //! their precision-weighted mean (weights 1/b², the mesh's b being [`MESH_SPREAD`]); see
 //! [`agreement_share`].
 
-use super::Angles;
+use super::{Angles, Axes};
 use serde::Serialize;
 
 /// |yaw| (degrees) from which the posture model starts to take over.
@@ -151,20 +151,21 @@ fn fuse_unclamped(
         min_presence.min(BLEND_FROM_PRESENCE - 0.05),
     ));
     let sure = smoothstep(model.spread.yaw, SURE_MODEL_B_TO, SURE_MODEL_B_FROM);
-    let weight = |mesh: f64, model: f64, b: f64, mesh_b: f64| {
-        switch + (1.0 - switch) * sure * agreement_share(mesh, model, b, mesh_b)
+    let weight = |axis: Axes| {
+        let share = agreement_share(
+            mesh_angles.get(axis),
+            model.angles.get(axis),
+            model.spread.get(axis),
+            MESH_SPREAD.get(axis),
+        );
+        switch + (1.0 - switch) * sure * share
     };
-    let (m, s) = (model.angles, model.spread);
     let w = Angles {
-        yaw: weight(mesh_angles.yaw, m.yaw, s.yaw, MESH_SPREAD.yaw),
-        pitch: weight(mesh_angles.pitch, m.pitch, s.pitch, MESH_SPREAD.pitch),
-        roll: weight(mesh_angles.roll, m.roll, s.roll, MESH_SPREAD.roll),
+        yaw: weight(Axes::Yaw),
+        pitch: weight(Axes::Pitch),
+        roll: weight(Axes::Roll),
     };
-    let angles = Angles {
-        yaw: mesh_angles.yaw + w.yaw * (m.yaw - mesh_angles.yaw),
-        pitch: mesh_angles.pitch + w.pitch * (m.pitch - mesh_angles.pitch),
-        roll: mesh_angles.roll + w.roll * (m.roll - mesh_angles.roll),
-    };
+    let angles = mesh_angles.lerp_each(model.angles, w);
     let source = if w.yaw.max(w.pitch).max(w.roll) < LABEL_BLEND_FROM_SHARE {
         RotationSource::FaceMesh
     } else if switch >= 1.0 {
