@@ -689,7 +689,7 @@ impl BodyStage<'_> {
             return Ok(None);
         };
         let posture = self.posture(img, &pose, times)?;
-        if !self.opts.posture_model || posture.is_some_and(|p| p.yaw_b <= fusion::MAX_MODEL_ALONE_YAW_B) {
+        if !self.opts.posture_model || posture.is_some_and(|p| p.yaw_b <= fusion::MAX_MODEL_YAW_B) {
             return Ok(Some((pose, posture)));
         }
         // The model cannot read this body: BlazePose, keyed on a face, put the shoulders on the
