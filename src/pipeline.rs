@@ -659,6 +659,21 @@ impl Pipeline {
     }
 }
 
+/// The posture model reads this body well enough to be used (its yaw uncertainty within what a
+/// blend with the face mesh takes).
+fn is_sure(posture: Option<PostureEstimate>) -> bool {
+    posture.is_some_and(|p| p.yaw_b <= fusion::MAX_MODEL_YAW_B)
+}
+
+/// `candidate` is an estimate where `current` is none, or a surer one.
+fn is_surer(candidate: Option<PostureEstimate>, current: Option<PostureEstimate>) -> bool {
+    match (current, candidate) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(a), Some(b)) => b.yaw_b < a.yaw_b,
+    }
+}
+
 /// The body's models for one frame: pose landmarks (with detection when the track is lost) and
 /// our posture model on them. Borrowed apart from the pipeline so it can run beside the face mesh.
 struct BodyStage<'a> {
@@ -689,30 +704,41 @@ impl BodyStage<'_> {
             return Ok(None);
         };
         let posture = self.posture(img, &pose, times)?;
-        if !self.opts.posture_model || posture.is_some_and(|p| p.yaw_b <= fusion::MAX_MODEL_YAW_B) {
+        if !self.opts.posture_model || is_sure(posture) {
             return Ok(Some((pose, posture)));
         }
-        // The model cannot read this body: BlazePose, keyed on a face, put the shoulders on the
-        // head of a far-turned subject (seen on renders beyond ~60°). A second look from the
-        // whole picture; the surer of the two estimates is kept.
+        // The model cannot read this body. Seen on renders beyond ~60°: BlazePose, keyed on a
+        // face, put the shoulders on the head of a far-turned subject, or named its sides the
+        // wrong way round. Two more looks, and the surest estimate of the three is kept: from the
+        // whole picture without a detection, and from the mirror image (BlazePose and its detector
+        // are not symmetric; the points are mirrored back).
+        let mut best = (pose, posture);
         let t = Instant::now();
         let second = self.pose_without_detection(img, &PoseModel::new(&self.models.pose_landmarks))?;
         times.pose_ms += ms(t);
-        let Some(second) = second.filter(|p| p.presence >= self.opts.min_pose_presence) else {
-            return Ok(Some((pose, posture)));
-        };
-        let second_posture = self.posture(img, &second, times)?;
-        let surer = match (posture, second_posture) {
-            (_, None) => false,
-            (None, Some(_)) => true,
-            (Some(a), Some(b)) => b.yaw_b < a.yaw_b,
-        };
-        log::debug!("unsure posture estimate ({posture:?}); second look from the whole picture kept: {surer}");
-        if !surer {
-            return Ok(Some((pose, posture)));
+        let mirrored = self.pose_from_mirror_image(img, times)?;
+        for look in [second, mirrored].into_iter().flatten() {
+            if look.presence < self.opts.min_pose_presence {
+                continue;
+            }
+            let look_posture = self.posture(img, &look, times)?;
+            log::debug!("unsure posture estimate ({:?}); another look: {look_posture:?}", best.1);
+            if is_surer(look_posture, best.1) {
+                *pose_track = Some(PoseModel::roi_from_landmarks(&look)).filter(Roi::is_usable);
+                best = (look, look_posture);
+            }
         }
-        *pose_track = Some(PoseModel::roi_from_landmarks(&second)).filter(Roi::is_usable);
-        Ok(Some((second, second_posture)))
+        Ok(Some(best))
+    }
+
+    /// The body found on the picture's mirror image (detection and landmarks, no track), its
+    /// points put back on the picture.
+    fn pose_from_mirror_image(&self, img: &RgbImage, times: &mut StageTimes) -> Result<Option<PoseLandmarks>> {
+        let t = Instant::now();
+        let mirror = image::imageops::flip_horizontal(img);
+        times.pose_ms += ms(t);
+        let found = self.track_pose(&mirror, &mut None, times)?;
+        Ok(found.map(|p| p.mirrored_back(img.width())))
     }
 
     /// Our posture model on the body `pose` (none when it is off or a shoulder is not seen in

@@ -75,6 +75,58 @@ fn mirrored_image_flips_yaw_and_roll() {
     }
 }
 
+/// The body read on the mirror image and put back (`mirrored_back`, the pipeline's third look
+/// at a far-turned body) lands on the body read directly: the same shoulder on the same side,
+/// world x the same way round. Fails if x, the sides or world x are not turned back.
+#[test]
+fn a_body_read_on_the_mirror_image_is_put_back_on_the_picture() {
+    use cdposture::detect::Detector;
+    use cdposture::landmarks::pose::{PoseModel, LEFT_SHOULDER, RIGHT_SHOULDER};
+    let models = ModelSet::load(&common::model_dir(), PoseVariant::Lite).unwrap();
+    let img = load_image(&common::photo("astronaut.png")).unwrap();
+    let read = |picture: &image::RgbImage| {
+        let det = Detector::pose(&models.pose_detector).detect(picture).unwrap();
+        let roi = PoseModel::roi_from_detection(&det[0]);
+        PoseModel::new(&models.pose_landmarks).run(picture, &roi).unwrap()
+    };
+    let direct = read(&img);
+    let back = read(&image::imageops::flip_horizontal(&img)).mirrored_back(img.width());
+    let width = direct.points[LEFT_SHOULDER][0] - direct.points[RIGHT_SHOULDER][0];
+    assert!(width > 50.0, "the subject's left shoulder is on image right: {width}");
+    for i in [LEFT_SHOULDER, RIGHT_SHOULDER] {
+        let (a, b) = (direct.points[i], back.points[i]);
+        let off = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+        println!(
+            "point {i}: direct {a:?}, mirrored back {b:?}; world {:?} / {:?}",
+            direct.world[i], back.world[i]
+        );
+        assert!(off <= 0.1 * width, "point {i} {off:.1} px from the direct reading");
+        assert!(
+            (direct.world[i][0] - back.world[i][0]).abs() <= 0.05,
+            "world x of point {i}: {} vs {}",
+            direct.world[i][0],
+            back.world[i][0]
+        );
+    }
+    // The track the two readings give (from the auxiliary centre and scale points).
+    let (a, b) = (
+        PoseModel::roi_from_landmarks(&direct),
+        PoseModel::roi_from_landmarks(&back),
+    );
+    println!("next crop: direct {a:?}, mirrored back {b:?}");
+    assert!(
+        (a.cx - b.cx).abs() <= 0.1 * width,
+        "next crops {:.1} px apart",
+        (a.cx - b.cx).abs()
+    );
+    assert!(
+        (a.rotation - b.rotation).abs() <= 0.1,
+        "next crops turned {} / {}",
+        a.rotation,
+        b.rotation
+    );
+}
+
 #[test]
 fn rotating_the_image_moves_roll_with_the_documented_sign() {
     let mut p = pipeline();

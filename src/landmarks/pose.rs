@@ -38,6 +38,52 @@ pub struct PoseLandmarks {
     pub roi: Roi,
 }
 
+/// BlazePose's left/right point pairs (face, arms, hands, hips, legs, feet), by index.
+const SIDE_PAIRS: [(usize, usize); 16] = [
+    (1, 4),
+    (2, 5),
+    (3, 6),
+    (7, 8),
+    (9, 10),
+    (11, 12),
+    (13, 14),
+    (15, 16),
+    (17, 18),
+    (19, 20),
+    (21, 22),
+    (23, 24),
+    (25, 26),
+    (27, 28),
+    (29, 30),
+    (31, 32),
+];
+
+impl PoseLandmarks {
+    /// Landmarks found on the picture's mirror image (`width` pixels wide) put back on the
+    /// picture: x mirrored, world x turned, the region mirrored, and the sides named again (the
+    /// mirror image's left shoulder is the subject's right).
+    pub fn mirrored_back(mut self, width: u32) -> PoseLandmarks {
+        let w = width as f32;
+        for p in &mut self.points {
+            p[0] = w - p[0];
+        }
+        for p in &mut self.world {
+            p[0] = -p[0];
+        }
+        self.roi.cx = w - self.roi.cx;
+        self.roi.rotation = -self.roi.rotation;
+        for (l, r) in SIDE_PAIRS {
+            for v in [&mut self.visibility, &mut self.in_frame] {
+                v.swap(l, r);
+            }
+            for v in [&mut self.points, &mut self.world] {
+                v.swap(l, r);
+            }
+        }
+        self
+    }
+}
+
 pub struct PoseModel<'m> {
     model: &'m Model,
 }
