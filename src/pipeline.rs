@@ -337,6 +337,7 @@ impl Pipeline {
             models: &self.models,
             opts: &self.opts,
             pool: &self.body_pool,
+            face_tracked: face_roi.is_some(),
         };
         let (body, tracked_mesh) = match face_roi {
             // The tracked face's first mesh run needs nothing from the body: overlap them.
@@ -659,10 +660,16 @@ impl Pipeline {
     }
 }
 
-/// The posture model reads this body well enough to be used (its yaw uncertainty within what a
-/// blend with the face mesh takes).
-fn is_sure(posture: Option<PostureEstimate>) -> bool {
-    posture.is_some_and(|p| p.yaw_b <= fusion::MAX_MODEL_YAW_B)
+/// The posture model reads this body well enough to be used: its yaw uncertainty within what a
+/// blend with the tracked face takes, or with no face tracked, within what the model alone may
+/// answer (a face not tracked yet may still be found on this frame, but a far-turned one is not).
+fn is_sure(posture: Option<PostureEstimate>, face_tracked: bool) -> bool {
+    let cap = if face_tracked {
+        fusion::MAX_MODEL_YAW_B
+    } else {
+        fusion::MAX_MODEL_ALONE_YAW_B
+    };
+    posture.is_some_and(|p| p.yaw_b <= cap)
 }
 
 /// `candidate` is an estimate where `current` is none, or a surer one.
@@ -680,6 +687,9 @@ struct BodyStage<'a> {
     models: &'a ModelSet,
     opts: &'a PipelineOptions,
     pool: &'a BodyPool,
+    /// A face is tracked into this frame: how sure the posture model must be before the body
+    /// gets no further looks ([`is_sure`]).
+    face_tracked: bool,
 }
 
 impl BodyStage<'_> {
@@ -704,7 +714,7 @@ impl BodyStage<'_> {
             return Ok(None);
         };
         let posture = self.posture(img, &pose, times)?;
-        if !self.opts.posture_model || is_sure(posture) {
+        if !self.opts.posture_model || is_sure(posture, self.face_tracked) {
             return Ok(Some((pose, posture)));
         }
         // The model cannot read this body. Seen on renders beyond ~60°: BlazePose, keyed on a

@@ -199,6 +199,9 @@ fn run_body(models: &ModelSet, opts: &PipelineOptions, frame: &RgbImage, mut pos
         models,
         opts,
         pool: &BodyPool::new(0),
+        // The worker refreshes a held posture, and a posture is held only while the face is
+        // tracked.
+        face_tracked: true,
     }
     .run(frame, &mut pose_track, &mut times);
     FinishedBody {
