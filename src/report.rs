@@ -202,6 +202,7 @@ impl SummaryBuilder {
                 pose_ms: self.times.pose_ms / n,
                 posture_model_ms: self.times.posture_model_ms / n,
                 geometry_ms: self.times.geometry_ms / n,
+                body_looks: 0,
             },
             fps: if wall_s > 0.0 { self.frames as f64 / wall_s } else { 0.0 },
         }

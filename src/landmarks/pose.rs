@@ -131,3 +131,40 @@ impl<'m> PoseModel<'m> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The region put back on the picture covers the mirror of what it covered on the mirror
+    /// image, point for point (a crop point mirrored in the crop lands on the mirror of its image
+    /// point), so the next frame's tracking crop is the same body turned the right way.
+    #[test]
+    fn a_region_found_on_the_mirror_image_is_put_back_as_its_mirror() {
+        let width = 640;
+        let roi = Roi {
+            cx: 250.0,
+            cy: 180.0,
+            width: 220.0,
+            height: 200.0,
+            rotation: 0.4,
+        };
+        let found = PoseLandmarks {
+            points: vec![[0.0; 3]; 39],
+            visibility: vec![1.0; 39],
+            in_frame: vec![1.0; 39],
+            world: vec![[0.0; 3]; 39],
+            presence: 1.0,
+            roi,
+        };
+        let back = found.mirrored_back(width);
+        for (u, v) in [(0.1, 0.2), (0.9, 0.3), (0.5, 0.95), (0.0, 1.0)] {
+            let (x, y) = roi.to_image(u, v);
+            let (xb, yb) = back.roi.to_image(1.0 - u, v);
+            assert!(
+                (xb - (width as f32 - x)).abs() < 1e-3 && (yb - y).abs() < 1e-3,
+                "crop point ({u}, {v}): ({xb}, {yb}) instead of the mirror of ({x}, {y})"
+            );
+        }
+    }
+}
