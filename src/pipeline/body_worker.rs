@@ -199,8 +199,8 @@ fn run_body(models: &ModelSet, opts: &PipelineOptions, frame: &RgbImage, mut pos
         models,
         opts,
         pool: &BodyPool::new(0),
-        // The worker refreshes a held posture, and a posture is held only while the face is
-        // tracked.
+        // The worker starts only while the patient holds still (`body_rate.still()`), which
+        // needs a face seen on the frame before.
         face_tracked: true,
     }
     .run(frame, &mut pose_track, &mut times);
