@@ -385,7 +385,7 @@ fn a_close_up_is_measured_by_the_face_mesh_not_by_the_posture_model() {
 /// The body of a close-up gets one look a frame: the further looks for a body the posture model
 /// cannot read (the whole picture, the mirror image) cannot bring a shoulder outside the picture
 /// into it. Before, every frame of a close-up paid for them (on a 4 s clip of a real close-up:
-/// pose 11.8 → 20.5 ms and the posture model 0 → 9 ms a frame, 65.6 → 26.0 fps in `analyze`).
+/// `analyze` ran at half the frame rate, 87–92 → 45–46 fps; README, "Models").
 #[test]
 fn a_close_up_body_gets_one_look_a_frame() {
     use cdposture::pipeline::shoulders_in_picture;
