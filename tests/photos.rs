@@ -358,9 +358,7 @@ fn the_body_worker_hands_its_result_to_the_next_frame_the_body_is_due() {
 fn a_close_up_is_measured_by_the_face_mesh_not_by_the_posture_model() {
     use cdposture::geometry::RotationSource;
     use cdposture::pipeline::shoulders_in_picture;
-    let full = load_image(&common::photo("astronaut.png")).unwrap();
-    let head = image::imageops::crop_imm(&full, 150, 10, 200, 200).to_image();
-    let img = image::imageops::resize(&head, 480, 480, image::imageops::FilterType::Triangle);
+    let img = astronaut_close_up();
     let mut p = pipeline();
     let m = measure(&mut p, &img);
     let h = m.head.expect("the face is found");
@@ -382,6 +380,13 @@ fn a_close_up_is_measured_by_the_face_mesh_not_by_the_posture_model() {
     }
 }
 
+/// The astronaut's head and neck filling a 480-px picture, her shoulders outside it.
+fn astronaut_close_up() -> image::RgbImage {
+    let full = load_image(&common::photo("astronaut.png")).unwrap();
+    let head = image::imageops::crop_imm(&full, 150, 10, 200, 200).to_image();
+    image::imageops::resize(&head, 480, 480, image::imageops::FilterType::Triangle)
+}
+
 /// The body of a close-up gets one look a frame: the further looks for a body the posture model
 /// cannot read (the whole picture, the mirror image) cannot bring a shoulder outside the picture
 /// into it. Before, every frame of a close-up paid for them (on a 4 s clip of a real close-up:
@@ -389,9 +394,7 @@ fn a_close_up_is_measured_by_the_face_mesh_not_by_the_posture_model() {
 #[test]
 fn a_close_up_body_gets_one_look_a_frame() {
     use cdposture::pipeline::shoulders_in_picture;
-    let full = load_image(&common::photo("astronaut.png")).unwrap();
-    let head = image::imageops::crop_imm(&full, 150, 10, 200, 200).to_image();
-    let img = image::imageops::resize(&head, 480, 480, image::imageops::FilterType::Triangle);
+    let img = astronaut_close_up();
     let mut p = pipeline();
     for frame in 0..3 {
         let m = p.process(&img).unwrap();
