@@ -410,3 +410,26 @@ fn a_close_up_body_gets_one_look_a_frame() {
         assert!(m.posture.is_none(), "frame {frame}: {:?}", m.posture);
     }
 }
+
+/// Further looks are not taken again on every frame. In an empty room BlazePose takes the coffee
+/// cup for a body (presence ~0.9) that the posture model reads with a yaw uncertainty of ~23°
+/// when tracked; the looks found a "surer" one each frame, and the next frame's tracked body was
+/// unsure again: ~10 landmark runs a frame.
+#[test]
+fn further_looks_rest_before_they_are_taken_again() {
+    use cdposture::pipeline::LOOKS_REST_FRAMES;
+    let cup = load_image(&common::photo("coffee.png")).unwrap();
+    let img = image::imageops::resize(&cup, 640, 480, image::imageops::FilterType::Triangle);
+    let mut p = pipeline();
+    let frames = LOOKS_REST_FRAMES + 2;
+    let looks: Vec<u32> = (0..frames)
+        .map(|_| {
+            let m = p.process(&img).unwrap();
+            assert!(m.face.is_none(), "no face on a coffee cup");
+            m.timings.body_looks
+        })
+        .collect();
+    let looked = looks.iter().filter(|&&n| n > 1).count();
+    assert!(looked >= 1, "the cup's body is looked at again: {looks:?}");
+    assert!(looked <= 2, "further looks on {looked} of {frames} frames: {looks:?}");
+}

@@ -202,6 +202,7 @@ fn run_body(models: &ModelSet, opts: &PipelineOptions, frame: &RgbImage, mut pos
         // The worker starts only while the patient holds still (`body_rate.still()`), which
         // needs a face seen on the frame before.
         face_tracked: true,
+        further_looks: true,
     }
     .run(frame, &mut pose_track, &mut times);
     FinishedBody {
