@@ -96,15 +96,6 @@ pub fn crop_to_tensor(img: &RgbImage, roi: &Roi, size: usize, lo: f32, hi: f32) 
     out
 }
 
-/// Mirror an HWC crop `side` pixels wide left-right in place: each row's pixels reversed, each
-/// pixel's three channels kept in order.
-pub fn mirror_rows(t: &mut [f32], side: usize) {
-    for row in t.chunks_exact_mut(side * 3) {
-        row.reverse(); // pixels reversed, and each pixel's channels too …
-        row.chunks_exact_mut(3).for_each(|px| px.reverse()); // … so put the channels back
-    }
-}
-
 /// [`crop_to_tensor`] written into `out` (`size·size·3` floats, every one overwritten): a model's
 /// input tensor, filled in place each frame.
 pub fn crop_into(img: &RgbImage, roi: &Roi, size: usize, lo: f32, hi: f32, out: &mut [f32]) {

@@ -11,7 +11,6 @@
 use super::pose::{LEFT_EAR, LEFT_EYE, LEFT_SHOULDER, NOSE, RIGHT_EAR, RIGHT_EYE, RIGHT_SHOULDER};
 use super::posture_crop;
 use super::{PoseLandmarks, Roi};
-use crate::inference::roi::mirror_rows;
 use crate::inference::Model;
 use crate::Result;
 use image::RgbImage;
@@ -132,7 +131,10 @@ fn mirrored_features(f: &[f32]) -> Vec<f32> {
 /// picture mirrored about the crop's centre, as training's `flip(3)` does it).
 fn mirror_crop(t: &mut [f32]) {
     let side = ((t.len() / 3) as f64).sqrt() as usize;
-    mirror_rows(t, side);
+    for row in t.chunks_exact_mut(side * 3) {
+        row.reverse(); // pixels reversed, and each pixel's channels too …
+        row.chunks_exact_mut(3).for_each(|px| px.reverse()); // … so put the channels back
+    }
 }
 
 /// How strongly the surer of the two runs leads their combination: each output's weight is its
