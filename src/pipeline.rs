@@ -408,7 +408,14 @@ impl Pipeline {
                     .as_ref()
                     .and_then(|p| trunk_frame(p, &trunk_opts, img.width(), img.height()))
                 {
-                    m.mesh_relative = Some(Angles::from_matrix(&trunk.relative(&head)));
+                    let relative = Angles::from_matrix(&trunk.relative(&head));
+                    if !fusion::mesh_is_anatomical(&relative) {
+                        // A misfit (the face upside down or mirrored): not scored in the camera
+                        // frame either; fusion leaves it out of the relative rotation.
+                        log::debug!("face mesh reading no neck can take, not used: {relative:?}");
+                        m.head = None;
+                    }
+                    m.mesh_relative = Some(relative);
                     m.trunk = Some(trunk);
                 }
             }

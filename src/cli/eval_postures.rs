@@ -727,6 +727,7 @@ fn features_header() -> String {
             h.push(format!("pose_{name}_{s}"));
         }
     }
+    h.push("mesh_fit_residual".into());
     h.join(",")
 }
 
@@ -780,6 +781,7 @@ fn features_row(row: &Row, m: Option<&Measurement>) -> String {
             None => c.extend(std::iter::repeat_n(String::new(), 7)),
         }
     }
+    c.push(f(m.fit_residual));
     c.join(",")
 }
 

@@ -128,11 +128,26 @@ pub fn fuse(mesh: Option<(Angles, f64)>, model: Option<ModelRotation>, min_prese
     })
 }
 
+/// The largest tilt (|roll|) and flexion or extension (|pitch|) of the head relative to the trunk
+/// that a face mesh reading may show; beyond them the mesh fitted the face upside down or mirrored,
+/// not a neck (active lateral flexion is ~45°, flexion ~60°, extension ~70°; TWSTRS's top
+/// laterocollis band starts at 35°). Seen on a held-out render turned 57°: the mesh read the face
+/// at −15° yaw and 151° of roll with a presence of 1.0, and the blend with the model (52°, sure)
+/// published 18° of yaw and 76° of roll.
+pub const MESH_MAX_ROLL: f64 = 70.0;
+pub const MESH_MAX_PITCH: f64 = 80.0;
+
+/// A mesh reading (relative to the trunk) a neck can take (see [`MESH_MAX_ROLL`]).
+pub fn mesh_is_anatomical(a: &Angles) -> bool {
+    a.roll.abs() <= MESH_MAX_ROLL && a.pitch.abs() <= MESH_MAX_PITCH
+}
+
 fn fuse_unclamped(
     mesh: Option<(Angles, f64)>,
     model: Option<ModelRotation>,
     min_presence: f64,
 ) -> Option<FusedRotation> {
+    let mesh = mesh.filter(|(a, _)| mesh_is_anatomical(a));
     let model = model.filter(|m| m.spread.yaw <= MAX_MODEL_YAW_B);
     let (mesh_angles, presence, model) = match (mesh, model) {
         (None, None) => return None,
@@ -309,6 +324,38 @@ mod tests {
                 last = Some(f.angles.yaw);
             }
         }
+    }
+
+    #[test]
+    fn a_mesh_reading_no_neck_can_take_is_not_used() {
+        // The held-out render turned 57.4°: mesh −15.5° yaw, 151.5° roll (presence 1.0), the
+        // model 52.2° with b 4.7°. The model answers alone.
+        let flipped = Angles {
+            yaw: -15.5,
+            pitch: 0.1,
+            roll: 151.5,
+        };
+        let f = fuse(Some((flipped, 1.0)), model(52.2, 4.7), 0.5).unwrap();
+        assert_eq!(
+            (f.source, f.angles.yaw, f.angles.roll),
+            (RotationSource::PostureModel, 52.2, 0.0)
+        );
+        // Without the model nothing is answered rather than the flipped face.
+        assert!(fuse(Some((flipped, 1.0)), None, 0.5).is_none());
+        let chin_past_chest = Angles {
+            yaw: 5.0,
+            pitch: -95.0,
+            roll: 0.0,
+        };
+        assert!(fuse(Some((chin_past_chest, 0.9)), None, 0.5).is_none());
+        // A severe but possible tilt is a reading.
+        let tilt = Angles {
+            yaw: 5.0,
+            pitch: 0.0,
+            roll: -45.0,
+        };
+        let f = fuse(Some((tilt, 0.9)), None, 0.5).unwrap();
+        assert_eq!((f.source, f.angles.roll), (RotationSource::FaceMesh, -45.0));
     }
 
     #[test]
