@@ -2,7 +2,8 @@
 //!
 //! Data flows one way, one module per stage:
 //!
-//! * [`capture`] reads frames: still images, folders of images, video files and V4L2 cameras.
+//! * [`capture`] reads frames: still images, folders of images, video files and V4L2 cameras;
+//!   and brightens a frame too dim for the models ([`capture::exposure`]).
 //! * [`inference`] loads the ONNX models once with tract and runs them, and crops their inputs
 //!   (rotated ROIs); [`models`](crate::inference::ModelSet) come from `models/fetch.sh`, never from
 //!   the network at run time.

@@ -10,6 +10,7 @@ pub mod body_rate;
 pub mod body_worker;
 pub mod face_tilt;
 
+use crate::capture::exposure;
 use crate::detect::{Detection, Detector};
 use crate::geometry::{fusion, procrustes, Angles, FusedRotation, TrunkFrame, TrunkInput, Vec3};
 use crate::inference::ModelSet;
@@ -148,6 +149,9 @@ pub struct Measurement {
     pub body_yaw: Option<f64>,
     /// Weighted RMS residual of the head fit, as a fraction of the face's inter-ocular scale.
     pub fit_residual: Option<f64>,
+    /// How much a dim frame was brightened before the models saw it ([`exposure`]); none for a
+    /// frame of usual brightness.
+    pub exposure_gain: Option<f32>,
     /// True when the body models ran on this frame, or (`body_worker`) started on it in the
     /// background; false when their last result was held (`pose_every`). With `body_worker`,
     /// `timings` holds the body run taken over on this frame, which ran on earlier ones.
@@ -192,6 +196,8 @@ pub struct Pipeline {
     /// so the face model keeps its tract state on one thread; none when the system refused the
     /// thread (a scoped one per frame then).
     face_thread: std::sync::OnceLock<Option<rayon::ThreadPool>>,
+    /// A dim frame brightened for the models ([`exposure`]), its buffer kept between frames.
+    brightened: RgbImage,
 }
 
 /// The face mesh's own thread (see `Pipeline::face_thread`); none, with a warning, when the system
@@ -301,6 +307,7 @@ impl Pipeline {
             held_pose: None,
             held_posture: None,
             trunk_track: None,
+            brightened: RgbImage::default(),
             body_rate: BodyRate::new(opts.pose_every),
             looks_rest: 0,
             body_pool: BodyPool::new(if opts.threads >= 3 { opts.threads - 1 } else { 0 }),
@@ -339,6 +346,22 @@ impl Pipeline {
                 img.height()
             )));
         }
+        let gain = exposure::gain(img);
+        if gain <= 1.0 {
+            return self.process_frame(img);
+        }
+        let mut bright = std::mem::take(&mut self.brightened);
+        exposure::brighten_into(img, gain, &mut bright);
+        let m = self.process_frame(&bright);
+        self.brightened = bright;
+        m.map(|mut m| {
+            m.exposure_gain = Some(gain);
+            m
+        })
+    }
+
+    /// [`Pipeline::process`] on a frame bright enough for the models.
+    fn process_frame(&mut self, img: &RgbImage) -> Result<Measurement> {
         let mut m = Measurement::default();
         let run_pose = self.schedule_body(img, &mut m)?;
         let face_roi = self.face_track.take();

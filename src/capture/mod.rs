@@ -1,10 +1,11 @@
 //! Capture: where frames come from. Owns decoding and timestamps so that the rest of the pipeline
 //! sees only RGB frames. Sources sit behind one trait: a still image, a folder of images, a video
 //! file (decoded by the ffmpeg CLI), and a V4L2 camera ([`camera`], with [`pixels`] for its
-//! pixel formats).
+//! pixel formats). [`exposure`] brightens a frame too dim for the models.
 
 pub mod camera;
 pub mod demo;
+pub mod exposure;
 pub mod folder;
 pub mod pixels;
 pub mod video;
