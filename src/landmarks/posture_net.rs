@@ -90,18 +90,23 @@ impl PostureEstimate {
     }
 }
 
-/// The model's vector input for body points `p` and the crop `roi` cut from them.
+/// The model's vector input for body points `p` and the crop `roi` cut from them: image points
+/// and world x, y in the crop's own (turned) axes, as the crop shows them.
 pub fn features(p: &PoseLandmarks, roi: &Roi) -> Vec<f32> {
     let mut f = Vec::with_capacity(N_FEATURES);
+    let (s, c) = roi.rotation.sin_cos();
+    let along_crop = |x: f32, y: f32| (c * x + s * y, c * y - s * x);
     for &i in &POINTS {
         let (pt, w) = (p.points[i], p.world[i]);
+        let (x, y) = along_crop(pt[0] - roi.cx, pt[1] - roi.cy);
+        let (wx, wy) = along_crop(w[0], w[1]);
         f.extend([
-            (pt[0] - roi.cx) / roi.width,
-            (pt[1] - roi.cy) / roi.width,
+            x / roi.width,
+            y / roi.width,
             pt[2] / roi.width,
             p.visibility[i],
-            w[0],
-            w[1],
+            wx,
+            wy,
             w[2],
         ]);
     }
@@ -177,13 +182,27 @@ impl<'m> PostureNet<'m> {
     }
 
     /// The estimate for the body `p` in `img`; `None` when a shoulder is not seen (no crop).
-    pub fn run(&self, img: &RgbImage, p: &PoseLandmarks, min_visibility: f32) -> Result<Option<PostureEstimate>> {
-        let Some(roi) = posture_crop::roi(p, min_visibility) else {
+    /// Both crops are cut turned by `crop_roll` (degrees, our roll convention: + = the trunk's
+    /// top toward image right), and the points taken in their turned frame, so that a trunk
+    /// rolled that far (a camera mounted rolled, a patient leaning) stands upright in them; the
+    /// estimate's trunk roll is then the model's reading plus `crop_roll` (camera frame again).
+    pub fn run(
+        &self,
+        img: &RgbImage,
+        p: &PoseLandmarks,
+        min_visibility: f32,
+        crop_roll: f64,
+    ) -> Result<Option<PostureEstimate>> {
+        let turn = |r: Roi| Roi {
+            rotation: crop_roll.to_radians() as f32,
+            ..r
+        };
+        let Some(roi) = posture_crop::roi(p, min_visibility).map(turn) else {
             return Ok(None);
         };
         // A model with a head input (`models/train --head-widths`) also gets the head crop.
         let head = match self.model.extra_input_lens().len() {
-            2 => match posture_crop::head_roi(p, min_visibility) {
+            2 => match posture_crop::head_roi(p, min_visibility).map(turn) {
                 Some(head_roi) => {
                     let mut h = vec![0.0; posture_crop::HEAD_SIZE * posture_crop::HEAD_SIZE * 3];
                     posture_crop::crop_values_into(img, &head_roi, 255.0, &mut h);
@@ -199,8 +218,12 @@ impl<'m> PostureNet<'m> {
         let Some(direct) = direct else {
             return Ok(None);
         };
+        let turned_back = |e: PostureEstimate| PostureEstimate {
+            trunk_roll: e.trunk_roll + crop_roll,
+            ..e
+        };
         if !self.mirror {
-            return Ok(PostureEstimate::from_output(&direct));
+            return Ok(PostureEstimate::from_output(&direct).map(turned_back));
         }
         let mirrored_head = head.map(|mut h| {
             mirror_crop(&mut h);
@@ -210,7 +233,8 @@ impl<'m> PostureNet<'m> {
         Ok(match mirrored {
             Some(m) => PostureEstimate::from_output(&average_with_mirror(&direct, &m)),
             None => PostureEstimate::from_output(&direct),
-        })
+        }
+        .map(turned_back))
     }
 
     /// One run of the model: the body crop cut (and mirrored) in place, the head crop and the
@@ -272,6 +296,47 @@ mod tests {
             "{:?}",
             &f[42..49]
         );
+    }
+
+    #[test]
+    fn a_turned_body_in_a_crop_turned_with_it_gives_the_upright_bodys_features() {
+        let mut upright = posture_crop::test_body(0.9);
+        upright.points[LEFT_SHOULDER][1] = 290.0;
+        upright.world[LEFT_SHOULDER] = [0.2, -0.45, 0.05];
+        upright.world[NOSE] = [0.0, -0.7, -0.1];
+        let roi = posture_crop::roi(&upright, 0.5).unwrap();
+        let want = features(&upright, &roi);
+        // The whole picture turned by θ about the crop's centre (image axes, y down), the crop
+        // turned by θ with it: the body stands the same in the crop.
+        let theta = 12f32.to_radians();
+        let (s, c) = theta.sin_cos();
+        let turn = |x: f32, y: f32| (c * x - s * y, s * x + c * y);
+        let mut turned = upright.clone();
+        for (pt, w) in turned.points.iter_mut().zip(turned.world.iter_mut()) {
+            let (x, y) = turn(pt[0] - roi.cx, pt[1] - roi.cy);
+            (pt[0], pt[1]) = (roi.cx + x, roi.cy + y);
+            (w[0], w[1]) = turn(w[0], w[1]);
+        }
+        let turned_roi = Roi {
+            rotation: theta,
+            ..posture_crop::roi(&turned, 0.5).unwrap()
+        };
+        let got = features(&turned, &turned_roi);
+        assert!(
+            want.iter().zip(&got).all(|(a, b)| (a - b).abs() < 1e-5),
+            "{want:?}\n{got:?}"
+        );
+        // An upright crop of the turned body does not (the check pins the turn's direction).
+        let upright_crop = features(&turned, &posture_crop::roi(&turned, 0.5).unwrap());
+        assert!(want.iter().zip(&upright_crop).any(|(a, b)| (a - b).abs() > 0.01));
+        let other_way = features(
+            &turned,
+            &Roi {
+                rotation: -theta,
+                ..turned_roi
+            },
+        );
+        assert!(want.iter().zip(&other_way).any(|(a, b)| (a - b).abs() > 0.01));
     }
 
     #[test]

@@ -29,13 +29,17 @@ pub struct FinishedBody {
     pub pose_track: Option<Roi>,
     /// The run's stage times (it ran during earlier frames).
     pub times: StageTimes,
+    /// The trunk's roll it read from upright crops, if it read one (`Pipeline::crop_roll`).
+    pub upright_roll: Option<f64>,
 }
 
 /// One run on the worker: the frame (a buffer the worker hands back, so that running does not
-/// allocate a frame each time) and the track to start from.
+/// allocate a frame each time), the track to start from and the roll to turn the posture
+/// model's crops by (`BodyStage::crop_roll`).
 struct Job {
     frame: RgbImage,
     pose_track: Option<Roi>,
+    crop_roll: Option<f64>,
 }
 
 struct Done {
@@ -88,9 +92,10 @@ impl BodyWorker {
         !matches!(self.pending, Pending::Nothing)
     }
 
-    /// Start a body run on `img` from `pose_track`. A run still pending is finished first and
-    /// its result dropped (callers take it with `finish` before starting the next).
-    pub fn start(&mut self, img: &RgbImage, pose_track: Option<Roi>) {
+    /// Start a body run on `img` from `pose_track`, the posture model's crops turned by
+    /// `crop_roll`. A run still pending is finished first and its result dropped (callers take
+    /// it with `finish` before starting the next).
+    pub fn start(&mut self, img: &RgbImage, pose_track: Option<Roi>, crop_roll: Option<f64>) {
         debug_assert!(!self.is_pending(), "a body run started before the last was taken");
         if self.is_pending() {
             drop(self.finish());
@@ -102,12 +107,13 @@ impl BodyWorker {
         };
         // One thread, or no thread to be had: run it now, on the caller's frame (no copy).
         let Some(thread) = thread else {
-            self.pending = Pending::Ready(run_body(&self.models, &self.opts, img, pose_track));
+            self.pending = Pending::Ready(run_body(&self.models, &self.opts, img, pose_track, crop_roll));
             return;
         };
         let job = Job {
             frame: self.copy_frame(img),
             pose_track,
+            crop_roll,
         };
         match thread.jobs.send(job) {
             Ok(()) => {
@@ -116,8 +122,12 @@ impl BodyWorker {
             }
             // The thread has ended (it panicked): run this job here; a new thread next time.
             Err(e) => {
-                let Job { frame, pose_track } = e.0;
-                self.pending = Pending::Ready(run_body(&self.models, &self.opts, &frame, pose_track));
+                let Job {
+                    frame,
+                    pose_track,
+                    crop_roll,
+                } = e.0;
+                self.pending = Pending::Ready(run_body(&self.models, &self.opts, &frame, pose_track, crop_roll));
                 self.spare = Some(frame);
             }
         }
@@ -136,6 +146,7 @@ impl BodyWorker {
                         body: Err(crate::Error::Other("the body models' thread stopped".into())),
                         pose_track: None,
                         times: StageTimes::default(),
+                        upright_roll: None,
                     });
                 }
             },
@@ -185,17 +196,23 @@ fn spawn(models: Arc<ModelSet>, opts: PipelineOptions) -> Option<Thread> {
 }
 
 fn run_job(models: &ModelSet, opts: &PipelineOptions, job: Job) -> Done {
-    let finished = run_body(models, opts, &job.frame, job.pose_track);
+    let finished = run_body(models, opts, &job.frame, job.pose_track, job.crop_roll);
     Done {
         finished,
         frame: job.frame,
     }
 }
 
-fn run_body(models: &ModelSet, opts: &PipelineOptions, frame: &RgbImage, mut pose_track: Option<Roi>) -> FinishedBody {
+fn run_body(
+    models: &ModelSet,
+    opts: &PipelineOptions,
+    frame: &RgbImage,
+    mut pose_track: Option<Roi>,
+    crop_roll: Option<f64>,
+) -> FinishedBody {
     let mut times = StageTimes::default();
     // A held posture's refresh has a frame's time or more: no pool.
-    let body = BodyStage {
+    let stage = BodyStage {
         models,
         opts,
         pool: &BodyPool::new(0),
@@ -203,11 +220,14 @@ fn run_body(models: &ModelSet, opts: &PipelineOptions, frame: &RgbImage, mut pos
         // needs a face seen on the frame before.
         face_tracked: true,
         further_looks: true,
-    }
-    .run(frame, &mut pose_track, &mut times);
+        crop_roll,
+        upright_roll: Default::default(),
+    };
+    let body = stage.run(frame, &mut pose_track, &mut times);
     FinishedBody {
         body,
         pose_track,
         times,
+        upright_roll: stage.upright_roll.get(),
     }
 }
