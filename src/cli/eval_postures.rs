@@ -728,6 +728,7 @@ fn features_header() -> String {
         }
     }
     h.push("mesh_fit_residual".into());
+    h.push("model_trunk_yaw_b".into());
     h.join(",")
 }
 
@@ -782,6 +783,7 @@ fn features_row(row: &Row, m: Option<&Measurement>) -> String {
         }
     }
     c.push(f(m.fit_residual));
+    c.push(f(m.posture.map(|p| p.trunk_yaw_b)));
     c.join(",")
 }
 
