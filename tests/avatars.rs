@@ -513,9 +513,20 @@ fn a_camera_mounted_rolled_reads_the_head_against_the_trunk_nearly_as_a_level_on
         rotate_image(&img, -10.0, false).save(dir.join(&row["image"])).unwrap();
     }
     std::fs::copy(&labels, dir.join("labels.csv")).unwrap();
-    let stdout = eval_postures(&[dir.join("labels.csv").to_str().unwrap()]);
+    let features = dir.join("features.csv");
+    let stdout = eval_postures(&[
+        dir.join("labels.csv").to_str().unwrap(),
+        "--features",
+        features.to_str().unwrap(),
+    ]);
     let (_, _, yaw, _) = quantity(&stdout, "yaw");
     let (_, _, elevation, _) = quantity(&stdout, "elevation");
     assert!(yaw <= 6.5, "yaw MAE {yaw}");
     assert!(elevation <= 1.15, "shoulder elevation MAE {elevation}");
+    // The roll the crops were cut at is recorded for training (`crop_roll`): the picture turned
+    // counterclockwise, the trunk's top toward image left, a negative roll.
+    let mut rolls: Vec<f64> = read_csv(&features).iter().filter_map(|r| num(r, "crop_roll")).collect();
+    rolls.sort_by(f64::total_cmp);
+    let median = rolls[rolls.len() / 2];
+    assert!(rolls.len() >= 50 && (-14.0..=-6.0).contains(&median), "{rolls:?}");
 }

@@ -65,12 +65,20 @@ def crop_frame(row):
 
 
 def features(row):
-    """Per point: image x, y, z in crop units (centre 0, side 1), visibility, world x, y, z in m."""
+    """Per point: image x, y, z in crop units (centre 0, side 1), visibility, world x, y, z in m.
+    Image and world x, y in the axes of the crop as the product cut it: turned by `crop_roll`
+    (degrees; features.csv since 2026-12-07, absent or empty = upright), as `features` in
+    src/landmarks/posture_net.rs."""
     cx, cy, side = crop_frame(row)
+    roll = math.radians(float(row.get("crop_roll") or 0.0))
+    s, c = math.sin(roll), math.cos(roll)
+    along_crop = lambda x, y: (c * x + s * y, c * y - s * x)
     out = []
     for n in POINTS:
         g = lambda a: float(row[f"pose_{n}_{a}"])
-        out += [(g("x") - cx) / side, (g("y") - cy) / side, g("z") / side, g("vis"), g("wx"), g("wy"), g("wz")]
+        x, y = along_crop(g("x") - cx, g("y") - cy)
+        wx, wy = along_crop(g("wx"), g("wy"))
+        out += [x / side, y / side, g("z") / side, g("vis"), wx, wy, g("wz")]
     return out
 
 

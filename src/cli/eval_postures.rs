@@ -17,7 +17,7 @@
 //! sagittal_sw=<MAE> elevation=<MAE> band_exact=<f> n=<int>` (`answered`: share of rows with a
 //! trunk-relative yaw; `band_exact`: share of those whose rotation band is right; `NaN` = no data).
 
-use crate::capture::{self, load_image};
+use crate::capture::{self, exposure, load_image};
 use crate::geometry::Angles;
 use crate::inference::PoseVariant;
 use crate::landmarks::{posture_crop, Roi};
@@ -506,19 +506,37 @@ pub fn run(args: &EvalPosturesArgs) -> Result<()> {
     let min_visibility = PipelineOptions::default().min_visibility;
     let mut results: Vec<[Option<f64>; 6]> = vec![[None; 6]; rows.len()];
     let mut trunk_yaws: Vec<Option<f64>> = vec![None; rows.len()];
+    let mut brightened = RgbImage::default();
     measure_all(&rows, named_video, args, |i, m, img| {
         if let Some(m) = m {
             results[i] = measured(m);
             trunk_yaws[i] = m.trunk.map(|t| Angles::from_matrix(&t.rotation).yaw);
         }
         if let Some(dir) = &args.crops {
+            // What the posture model was given: the frame as brightened for the models, the
+            // crops turned as it cut them.
+            let seen = match (img, m.and_then(|m| m.exposure_gain)) {
+                (Some(img), Some(gain)) => {
+                    exposure::brighten_into(img, gain, &mut brightened);
+                    Some(&brightened)
+                }
+                (img, _) => img,
+            };
             let pose = m.and_then(|m| m.pose.as_ref());
-            let body = pose.and_then(|pose| posture_crop::roi(pose, min_visibility));
-            write_crop(&dir.join(format!("{i:06}.png")), img.zip(body), posture_crop::SIZE)?;
-            let head = pose.and_then(|pose| posture_crop::head_roi(pose, min_visibility));
+            let turn = |roi: Roi| Roi {
+                rotation: m
+                    .and_then(|m| m.posture)
+                    .map_or(0.0, |p| p.crop_roll.to_radians() as f32),
+                ..roi
+            };
+            let body = pose.and_then(|pose| posture_crop::roi(pose, min_visibility)).map(turn);
+            write_crop(&dir.join(format!("{i:06}.png")), seen.zip(body), posture_crop::SIZE)?;
+            let head = pose
+                .and_then(|pose| posture_crop::head_roi(pose, min_visibility))
+                .map(turn);
             write_crop(
                 &dir.join(format!("{i:06}_head.png")),
-                img.zip(head),
+                seen.zip(head),
                 posture_crop::HEAD_SIZE,
             )?;
         }
@@ -729,6 +747,7 @@ fn features_header() -> String {
     }
     h.push("mesh_fit_residual".into());
     h.push("model_trunk_yaw_b".into());
+    h.push("crop_roll".into());
     h.join(",")
 }
 
@@ -784,6 +803,7 @@ fn features_row(row: &Row, m: Option<&Measurement>) -> String {
     }
     c.push(f(m.fit_residual));
     c.push(f(m.posture.map(|p| p.trunk_yaw_b)));
+    c.push(f(m.posture.map(|p| p.crop_roll)));
     c.join(",")
 }
 

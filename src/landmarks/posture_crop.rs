@@ -1,8 +1,11 @@
 //! The head-and-shoulders crop that a posture model trained on renders reads. It is defined here once,
 //! so that training (`eval-postures --crops`) and inference cut the same pixels.
 //!
-//! The crop is upright: the camera's vertical, like the trunk frame when the hips are out of view, so
-//! head roll against the chair stays in the picture. It is centred halfway between the shoulder
+//! The crop's region here is upright (the camera's vertical, like the trunk frame when the hips
+//! are out of view, so head roll against the chair stays in the picture); the product cuts it
+//! turned by the trunk's roll (`PostureNet::run`, `pipeline::crop_roll_for`), and a training
+//! extraction (`eval-postures --crops`) cuts it turned the same way, from the frame as brightened
+//! for the models (`capture::exposure`). It is centred halfway between the shoulder
 //! centre and the head (nose and ears). Its side is [`SIDE_IN_SHOULDER_WIDTHS`] image shoulder
 //! widths: the head above, the upper chest below. That makes the crop's scale the unit of the shifts.
 //!

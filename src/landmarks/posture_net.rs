@@ -58,6 +58,10 @@ pub struct PostureEstimate {
     pub trunk_yaw_b: f64,
     pub trunk_pitch_b: f64,
     pub trunk_roll_b: f64,
+    /// The roll (degrees) the crops were cut turned by (`PostureNet::run`): what a training
+    /// extraction must cut to give a model what the product gives it. Not published.
+    #[serde(skip)]
+    pub crop_roll: f64,
 }
 
 impl PostureEstimate {
@@ -86,6 +90,7 @@ impl PostureEstimate {
             trunk_yaw_b: b(6),
             trunk_pitch_b: b(7),
             trunk_roll_b: b(8),
+            crop_roll: 0.0,
         })
     }
 }
@@ -220,6 +225,7 @@ impl<'m> PostureNet<'m> {
         };
         let turned_back = |e: PostureEstimate| PostureEstimate {
             trunk_roll: e.trunk_roll + crop_roll,
+            crop_roll,
             ..e
         };
         if !self.mirror {
