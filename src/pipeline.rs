@@ -901,7 +901,7 @@ impl BodyStage<'_> {
         let run = |roll: f64| net.run(img, pose, self.opts.min_visibility, roll);
         let posture = match self.crop_roll {
             Some(roll) => run(roll)?,
-            // No roll to go by (a still picture, a body found again, or time to look again):
+            // No roll to go by (a still picture, a first frame, or time to look again):
             // read the trunk's roll from upright crops, then read again with the trunk upright
             // when it is rolled.
             None => {
