@@ -45,7 +45,7 @@ SCALES = np.array([30.0, 15.0, 15.0, 0.1, 0.1, 5.0, 15.0, 8.0, 5.0], dtype=np.fl
 # Mirroring the image left-right flips the sign of these targets (yaw, roll, lateral, elevation,
 # trunk yaw, trunk roll).
 MIRROR_SIGN = np.array([-1, 1, -1, -1, 1, -1, -1, 1, -1], dtype=np.float32)
-CACHE_VERSION = "3"
+CACHE_VERSION = "4"  # 4: trunk roll relative to the turned crop (crop_roll)
 
 # Body model points fed to the model, as BlazePose names them (features.csv: pose_<name>_x ...).
 POINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder"]
@@ -108,6 +108,9 @@ def load_shards(root, cache, head=False):
                     h.append(np.asarray(Image.open(himg).convert("RGB"), dtype=np.uint8))
                 f.append(features(row))
                 y.append([float(row[t]) for t in TARGETS])
+                # The crop was cut turned by crop_roll: the model reads the trunk's roll in it, and
+                # the product adds crop_roll back (PostureNet::run).
+                y[-1][TARGETS.index("trunk_roll_deg")] -= float(row.get("crop_roll") or 0.0)
                 n.append(os.path.basename(row["item"]))
             if head and not h:
                 raise SystemExit(f"{shard}: no head crops (extract again: eval-postures --crops writes <row>_head.png)")
