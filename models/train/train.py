@@ -356,7 +356,7 @@ def main():
     if a.init_export and not ckpt.exists():
         w = np.load(a.init_export)
         init = {"export": str(a.init_export), "sha256": hashlib.sha256(a.init_export.read_bytes()).hexdigest()}
-        init_from_export(net, w, crops, tr_idx, np.random.default_rng([a.seed, 99]))
+        init_from_export(net, w, crops, tr_idx, np.random.default_rng([a.seed, 99]), heads=heads)
     if ckpt.exists():
         st = torch.load(ckpt, weights_only=False)
         if st["args"] == vars(a) | {"out": str(a.out)} and st["data_hash"] == data_hash:
@@ -415,28 +415,39 @@ def warm_start(net, old):
     print(f"started from the given weights ({m} of {n} outputs)", flush=True)
 
 
-def init_from_export(net, w, crops, tr_idx, rng, n=512):
+def unfold_tower(tower, w, prefix, images):
+    """One tower's folded convolutions (`prefix`{i}.weight/bias) back into conv + batch norm, each
+    batch norm set from its convolution's output statistics on `images` (see init_from_export)."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    for i, seq in enumerate(tower):
+        conv, bn = seq[0], seq[1]
+        conv.weight.copy_(torch.from_numpy(w[f"{prefix}{i}.weight"]))
+        z = conv(x)
+        mean, var = z.mean(dim=(0, 2, 3)), z.var(dim=(0, 2, 3), unbiased=False)
+        bn.running_mean.copy_(mean)
+        bn.running_var.copy_(var)
+        bn.weight.copy_(torch.sqrt(var + bn.eps))
+        bn.bias.copy_(mean + torch.from_numpy(w[f"{prefix}{i}.bias"]))
+        x = torch.relu(z + torch.from_numpy(w[f"{prefix}{i}.bias"])[None, :, None, None])
+
+
+def init_from_export(net, w, crops, tr_idx, rng, n=512, heads=None):
     """The inverse of `save`: exported arrays back into the training network. The convolutions were
     saved with batch norm folded in, so each batch norm is set from the statistics of its folded
     convolution's output on n training crops (scale = their spread, shift = their mean + the folded
     bias): in training and in evaluation it then passes the folded layer's output through unchanged,
-    as far as a batch's statistics match those."""
+    as far as a batch's statistics match those. A head tower (`hconv{i}`) likewise, on the same
+    items' head crops."""
     if list(w["targets"]) != TARGETS:
         raise SystemExit(f"--init-export: targets {list(w['targets'])}, this run {TARGETS}")
     with torch.no_grad():
+        j = np.sort(rng.choice(tr_idx, size=min(n, len(tr_idx)), replace=False))
         if net.convs is not None:
-            j = np.sort(rng.choice(tr_idx, size=min(n, len(tr_idx)), replace=False))
-            x = torch.from_numpy(crops[j]).permute(0, 3, 1, 2).float() / 255
-            for i, seq in enumerate(net.convs):
-                conv, bn = seq[0], seq[1]
-                conv.weight.copy_(torch.from_numpy(w[f"conv{i}.weight"]))
-                z = conv(x)
-                mean, var = z.mean(dim=(0, 2, 3)), z.var(dim=(0, 2, 3), unbiased=False)
-                bn.running_mean.copy_(mean)
-                bn.running_var.copy_(var)
-                bn.weight.copy_(torch.sqrt(var + bn.eps))
-                bn.bias.copy_(mean + torch.from_numpy(w[f"conv{i}.bias"]))
-                x = torch.relu(z + torch.from_numpy(w[f"conv{i}.bias"])[None, :, None, None])
+            unfold_tower(net.convs, w, "conv", crops[j])
+        if net.head_convs is not None and "hconv0.weight" in w:
+            if heads is None:
+                raise SystemExit("--init-export: the exported model has a head tower; give --head-widths")
+            unfold_tower(net.head_convs, w, "hconv", heads[j])
         if net.feat is not None:
             w0 = torch.from_numpy(w["feat.weight"])
             net.feat[0].weight.copy_(w0 * net.feat_std[None, :])
@@ -448,8 +459,8 @@ def init_from_export(net, w, crops, tr_idx, rng, n=512):
             n_body = net.convs[-1][0].out_channels
             n_head = net.head_convs[-1][0].out_channels
             w0 = torch.cat([w0[:, :n_body], torch.zeros(w0.shape[0], n_head), w0[:, n_body:]], dim=1)
-        elif "hconv0.weight" in w:
-            raise SystemExit("--init-export: a model with a head tower (not supported yet)")
+        elif "hconv0.weight" in w and net.head_convs is None:
+            raise SystemExit("--init-export: the exported model has a head tower; give --head-widths")
         net.head[0].weight.copy_(w0)
         net.head[0].bias.copy_(torch.from_numpy(w["head0.bias"]))
         scale = torch.from_numpy(np.concatenate([SCALES, np.ones_like(SCALES)]))
