@@ -380,7 +380,7 @@ impl Pipeline {
             pool: &self.body_pool,
             face_tracked,
             further_looks: self.looks_rest == 0,
-            crop_roll: self.crop_roll.filter(|_| self.crop_roll_runs < CROP_ROLL_RUNS),
+            crop_roll: self.crop_roll_in_force(),
             upright_roll: Default::default(),
         };
         let (body, tracked_mesh) = match face_roi {
@@ -496,7 +496,7 @@ impl Pipeline {
         if self.held_pose.is_none() || !self.body_rate.still() {
             return Ok(false);
         }
-        let crop_roll = self.crop_roll.filter(|_| self.crop_roll_runs < CROP_ROLL_RUNS);
+        let crop_roll = self.crop_roll_in_force();
         self.body_worker.start(img, self.pose_track.take(), crop_roll);
         Ok(true)
     }
@@ -520,6 +520,12 @@ impl Pipeline {
         self.held_posture = posture.flatten();
         self.held_pose = pose;
         Ok(())
+    }
+
+    /// The roll the next body run turns the posture crops by; none when it is time to read the
+    /// trunk's roll from upright crops again ([`CROP_ROLL_RUNS`]).
+    fn crop_roll_in_force(&self) -> Option<f64> {
+        self.crop_roll.filter(|_| self.crop_roll_runs < CROP_ROLL_RUNS)
     }
 
     /// After a body run: the trunk's roll it read from upright crops becomes the roll the next
