@@ -3,7 +3,7 @@
 //!
 //! One run, the same frames (the demo photo tilting its head, 640×480, handed over as YUYV like a
 //! V4L2 camera): pixel conversion, face detector, face landmarks, pose, geometry, assessment
-//! (smoothing + neutral + scoring), publish (the JSON a frame turns into), and the whole tracked
+//! (smoothing + neutral + scoring), publish (the daemon's state message, serialised), and the whole tracked
 //! frame. Prints a table, peak RSS, the start-up time to the first assessment (model loading
 //! included), and last:
 //! `BENCH frame_ms=<f> fps_1core=<f> fps_threads=<f> ort_ms=<f> ratio=<f> rss_mb=<f> startup_s=<f>`.
@@ -23,6 +23,7 @@ use cdposture::capture::{DemoSource, FrameSource};
 use cdposture::config::Settings;
 use cdposture::inference::{resolve_model_dir, ModelSet, PoseVariant};
 use cdposture::pipeline::{Pipeline, PipelineOptions};
+use cdposture::protocol::messages::{FrameContext, StateMessage};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -175,8 +176,15 @@ fn frame(pipeline: &mut Pipeline, assessor: &mut Assessor, yuyv: &[u8], i: u32, 
     let assess = ms(t);
     stage_allocs(2);
     let t = Instant::now();
-    let json = serde_json::json!({"measurement": &m, "angles": a.angles, "scores": a.scores});
-    std::hint::black_box(json.to_string());
+    // The daemon's own per-frame message (`MqttSink::state` / stdout), serialised as it does.
+    let ctx = FrameContext {
+        room: "bench",
+        frame: u64::from(i),
+        t_s: f64::from(i) / 15.0,
+        exam_id: Some("bench-exam"),
+        neutral_capturing: false,
+    };
+    std::hint::black_box(serde_json::to_string(&StateMessage::of_frame(&ctx, &m, &a)).unwrap_or_default());
     let publish = ms(t);
     stage_allocs(3);
     s.convert += convert;

@@ -13,7 +13,9 @@ use crate::assess::Assessor;
 use crate::config::{Settings, SourceSettings};
 use crate::exam::ExamStats;
 use crate::pipeline::Pipeline;
-use crate::protocol::messages::{ExamEvent, ExamEventKind, StageMs, StateMessage, StatsMessage, SCHEMA_VERSION};
+use crate::protocol::messages::{
+    ExamEvent, ExamEventKind, FrameContext, StageMs, StateMessage, StatsMessage, SCHEMA_VERSION,
+};
 use crate::protocol::sink::Sink;
 use crate::protocol::{unix_now, Command};
 use capture::{CaptureThread, Pop};
@@ -331,31 +333,14 @@ impl<S: Sink> Daemon<S> {
         if let Some(exam) = self.exam.as_mut() {
             exam.add(&a.exam_frame(t));
         }
-        StateMessage {
-            schema: SCHEMA_VERSION,
-            room: self.settings.room.clone(),
-            time: unix_now(),
-            t_s: t,
+        let ctx = FrameContext {
+            room: &self.settings.room,
             frame: frame.index,
-            quality_ok: a.quality_ok,
-            face_found: m.face_found,
-            face_confidence: m.face_confidence,
-            pose_found: m.pose_found,
-            scored_in: a.scored_in,
-            raw_head: m.head,
-            raw_relative: m.relative,
-            rotation_source: m.rotation.map(|r| r.source),
-            model_weight: m.rotation.map(|r| r.model_weight),
-            posture_model: m.posture,
-            angles: a.angles,
-            shoulder_elevation: a.trunk.map(|t| t.shoulder_elevation),
-            lateral_shift: a.trunk.and_then(|t| t.lateral_shift),
-            sagittal_shift: a.trunk.and_then(|t| t.sagittal_shift),
-            scores: a.scores,
-            tremor: a.tremor,
-            exam_id: self.exam.as_ref().map(|e| e.id.clone()),
+            t_s: t,
+            exam_id: self.exam.as_ref().map(|e| e.id.as_str()),
             neutral_capturing: self.assessor.capturing_neutral(),
-        }
+        };
+        StateMessage::of_frame(&ctx, &m, &a)
     }
 
     fn emit_stats(&mut self, capture: &CaptureThread) {

@@ -1,10 +1,11 @@
 //! The JSON payloads the daemon publishes, one struct per message kind. `schema` is bumped on any
 //! incompatible change; `docs/schema.json` is the JSON Schema a gateway can validate against.
 
+use crate::assess::Assessment;
 use crate::exam::ExamSummary;
 use crate::geometry::{Angles, RotationSource};
 use crate::landmarks::PostureEstimate;
-use crate::pipeline::StageTimes;
+use crate::pipeline::{Measurement, StageTimes};
 use crate::scoring::{Item1, ScoredIn};
 use crate::tremor::Tremor;
 use serde::Serialize;
@@ -55,6 +56,48 @@ pub struct StateMessage {
     pub tremor: Option<Tremor>,
     pub exam_id: Option<String>,
     pub neutral_capturing: bool,
+}
+
+/// Where a frame came from and what the daemon knew around it, for [`StateMessage::of_frame`].
+pub struct FrameContext<'a> {
+    pub room: &'a str,
+    pub frame: u64,
+    /// Source time, seconds since the source started.
+    pub t_s: f64,
+    pub exam_id: Option<&'a str>,
+    pub neutral_capturing: bool,
+}
+
+impl StateMessage {
+    /// The message of one assessed frame: the daemon's per-frame message, built here so that the
+    /// stage benchmark serialises exactly what the daemon publishes.
+    pub fn of_frame(ctx: &FrameContext<'_>, m: &Measurement, a: &Assessment) -> Self {
+        StateMessage {
+            schema: SCHEMA_VERSION,
+            room: ctx.room.to_owned(),
+            time: super::unix_now(),
+            t_s: ctx.t_s,
+            frame: ctx.frame,
+            quality_ok: a.quality_ok,
+            face_found: m.face_found,
+            face_confidence: m.face_confidence,
+            pose_found: m.pose_found,
+            scored_in: a.scored_in,
+            raw_head: m.head,
+            raw_relative: m.relative,
+            rotation_source: m.rotation.map(|r| r.source),
+            model_weight: m.rotation.map(|r| r.model_weight),
+            posture_model: m.posture,
+            angles: a.angles,
+            shoulder_elevation: a.trunk.map(|t| t.shoulder_elevation),
+            lateral_shift: a.trunk.and_then(|t| t.lateral_shift),
+            sagittal_shift: a.trunk.and_then(|t| t.sagittal_shift),
+            scores: a.scores.clone(),
+            tremor: a.tremor,
+            exam_id: ctx.exam_id.map(str::to_owned),
+            neutral_capturing: ctx.neutral_capturing,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
