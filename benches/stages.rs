@@ -3,9 +3,9 @@
 //!
 //! One run, the same frames (the demo photo tilting its head, 640×480, handed over as YUYV like a
 //! V4L2 camera): pixel conversion, face detector, face landmarks, pose, geometry, assessment
-//! (smoothing + neutral + scoring), publish (the daemon's state message, serialised), and the whole tracked
-//! frame. Prints a table, peak RSS, the start-up time to the first assessment (model loading
-//! included), and last:
+//! (smoothing + neutral + scoring), publish (the daemon's state message, serialised), and the
+//! whole tracked frame. Prints a table, peak RSS, the start-up time to the first assessment (model
+//! loading included), and last:
 //! `BENCH frame_ms=<f> fps_1core=<f> fps_threads=<f> ort_ms=<f> ratio=<f> rss_mb=<f> startup_s=<f>`.
 //! `ratio` = our whole tracked frame / onnxruntime's time for the same model runs (`ort_ms`: every
 //! FaceMesh run, a re-crop's too, BlazePose lite, our posture model, the detector where it ran);

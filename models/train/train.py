@@ -422,13 +422,14 @@ def unfold_tower(tower, w, prefix, images):
     for i, seq in enumerate(tower):
         conv, bn = seq[0], seq[1]
         conv.weight.copy_(torch.from_numpy(w[f"{prefix}{i}.weight"]))
+        bias = torch.from_numpy(w[f"{prefix}{i}.bias"])
         z = conv(x)
         mean, var = z.mean(dim=(0, 2, 3)), z.var(dim=(0, 2, 3), unbiased=False)
         bn.running_mean.copy_(mean)
         bn.running_var.copy_(var)
         bn.weight.copy_(torch.sqrt(var + bn.eps))
-        bn.bias.copy_(mean + torch.from_numpy(w[f"{prefix}{i}.bias"]))
-        x = torch.relu(z + torch.from_numpy(w[f"{prefix}{i}.bias"])[None, :, None, None])
+        bn.bias.copy_(mean + bias)
+        x = torch.relu(z + bias[None, :, None, None])
 
 
 def init_from_export(net, w, crops, tr_idx, rng, n=512, heads=None):
