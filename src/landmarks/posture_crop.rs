@@ -16,7 +16,7 @@
 
 use super::pose::{LEFT_EAR, LEFT_SHOULDER, NOSE, RIGHT_EAR, RIGHT_SHOULDER};
 use super::{PoseLandmarks, Roi};
-use crate::inference::roi::{crop_into, round_half_away};
+use crate::inference::roi::{crop_into, round_to_bytes_over};
 use image::RgbImage;
 
 /// Pixels per side of the crop.
@@ -87,8 +87,7 @@ pub fn crop_values_into(img: &RgbImage, roi: &Roi, scale: f32, out: &mut [f32]) 
     let size = ((out.len() / 3) as f64).sqrt() as usize;
     debug_assert_eq!(size * size * 3, out.len());
     crop_into(img, roi, size, 0.0, 255.0, out);
-    out.iter_mut()
-        .for_each(|v| *v = round_half_away(*v).clamp(0.0, 255.0) / scale);
+    round_to_bytes_over(out, scale);
 }
 
 /// The crop as an image (zero outside the picture), `size` pixels square ([`SIZE`] for the body

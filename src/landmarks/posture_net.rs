@@ -217,9 +217,11 @@ impl<'m> PostureNet<'m> {
             },
             _ => None,
         };
-        // The same 8-bit pixels as the training crops, as 0..1 floats.
+        // The same 8-bit pixels as the training crops, as 0..1 floats; cut once for both runs.
+        let mut body = vec![0.0; posture_crop::SIZE * posture_crop::SIZE * 3];
+        posture_crop::crop_values_into(img, &roi, 255.0, &mut body);
         let features = features(p, &roi);
-        let direct = self.run_once(img, &roi, head.as_deref(), &features, false)?;
+        let direct = self.run_once(&body, head.as_deref(), &features, false)?;
         let Some(direct) = direct else {
             return Ok(None);
         };
@@ -235,7 +237,7 @@ impl<'m> PostureNet<'m> {
             mirror_crop(&mut h);
             h
         });
-        let mirrored = self.run_once(img, &roi, mirrored_head.as_deref(), &mirrored_features(&features), true)?;
+        let mirrored = self.run_once(&body, mirrored_head.as_deref(), &mirrored_features(&features), true)?;
         Ok(match mirrored {
             Some(m) => PostureEstimate::from_output(&average_with_mirror(&direct, &m)),
             None => PostureEstimate::from_output(&direct),
@@ -243,18 +245,11 @@ impl<'m> PostureNet<'m> {
         .map(turned_back))
     }
 
-    /// One run of the model: the body crop cut (and mirrored) in place, the head crop and the
-    /// points given; its output when it has the expected length.
-    fn run_once(
-        &self,
-        img: &RgbImage,
-        roi: &Roi,
-        head: Option<&[f32]>,
-        features: &[f32],
-        mirror: bool,
-    ) -> Result<Option<Vec<f32>>> {
+    /// One run of the model: the body crop copied (and mirrored) into its input, the head crop
+    /// and the points given; its output when it has the expected length.
+    fn run_once(&self, body: &[f32], head: Option<&[f32]>, features: &[f32], mirror: bool) -> Result<Option<Vec<f32>>> {
         let fill = |t: &mut [f32]| {
-            posture_crop::crop_values_into(img, roi, 255.0, t);
+            t.copy_from_slice(body);
             if mirror {
                 mirror_crop(t)
             }
