@@ -1,6 +1,8 @@
 pub mod de_block_quant;
 pub mod optimized;
 pub mod pack;
+#[cfg(any(target_arch = "x86_64", test))]
+mod pack_k_contiguous;
 pub mod quant;
 
 use crate::internal::*;

@@ -110,6 +110,23 @@ impl OptMatMulPack {
                 .into_tensor(input.datum_type());
             return Ok(tvec!(stores.into_tvalue()));
         }
+        // cdposture patch (§10): a k-contiguous f32 operand is a transpose; SSE tiles on x86_64,
+        // on one thread (with a pool, tract-linalg splits the panels between its workers).
+        #[cfg(target_arch = "x86_64")]
+        if output_shape.iter().all(|d| *d == 1)
+            && matches!(
+                tract_linalg::multithread::current_tract_executor(),
+                tract_linalg::multithread::Executor::SingleThread
+            )
+        {
+            if let Some(pf) = packer.downcast_ref::<tract_linalg::pack::PackedFormat>() {
+                if let Some(packed) = super::pack_k_contiguous::pack(pf, &input, self.k_axis, self.mn_axis) {
+                    let stores = PackedMatrixStorage::new_batched(&output_shape, tvec![packed])
+                        .into_tensor(input.datum_type());
+                    return Ok(tvec!(stores.into_tvalue()));
+                }
+            }
+        }
         unsafe {
             let stores = if output_shape.iter().all(|d| *d == 1) {
                 let packed = packer.prepare_one_view(&input.view(), self.k_axis, self.mn_axis)?;
