@@ -13,18 +13,32 @@ import numpy as np
 import onnxruntime as ort
 
 
-def time_model(path, runs):
+def session(path, profile_prefix=None):
+    """One thread, sequential, every graph optimisation; onnxruntime's profiler when a prefix is given."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    if profile_prefix:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = profile_prefix
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
+def random_feed(sess):
+    """Fixed random inputs of the declared shapes (a dynamic dimension taken as 1)."""
     rng = np.random.default_rng(0)
     feed = {}
     for i in sess.get_inputs():
         shape = [d if isinstance(d, int) and d > 0 else 1 for d in i.shape]
         feed[i.name] = rng.random(shape, dtype=np.float32)
+    return feed
+
+
+def time_model(path, runs):
+    sess = session(path)
+    feed = random_feed(sess)
     for _ in range(10):
         sess.run(None, feed)
     times = []

@@ -4,8 +4,8 @@
     ~/.cache/cdposture/bench-venv-*/bin/python scripts/profile_ort.py MODEL.onnx [RUNS]
 
 One thread, all graph optimisations (as `scripts/bench_ort.py`), fixed random inputs. Prints the
-mean milliseconds a run per op kind, then the slowest nodes with their input and output shapes
-(onnxruntime's NCHWc convolutions report the blocked shapes: channels rounded up to 16).
+mean milliseconds a run per op kind, then the slowest nodes (`TOP`, 25) with their input and
+output shapes as onnxruntime reports them after its graph optimisations.
 """
 import collections
 import json
@@ -13,24 +13,12 @@ import os
 import sys
 import tempfile
 
-import numpy as np
-import onnxruntime as ort
+from bench_ort import random_feed, session
 
 
 def profile(path, runs):
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.enable_profiling = True
-    opts.profile_file_prefix = os.path.join(tempfile.mkdtemp(), "ort")
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(0)
-    feed = {}
-    for i in sess.get_inputs():
-        shape = [d if isinstance(d, int) and d > 0 else 1 for d in i.shape]
-        feed[i.name] = rng.random(shape, dtype=np.float32)
+    sess = session(path, profile_prefix=os.path.join(tempfile.mkdtemp(), "ort"))
+    feed = random_feed(sess)
     for _ in range(runs):
         sess.run(None, feed)
     with open(sess.end_profiling()) as f:
